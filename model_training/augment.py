@@ -1,0 +1,102 @@
+"""Training-time augmentation on batches of float32 RGB tiles in [0, 255].
+
+Tissue has no canonical orientation, so all 8 dihedral transforms are label-preserving; the label depends on
+the centre 32x32, so shifts and zooms stay small. Stain jitter mimics lab-to-lab H&E variation.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import tensorflow as tf
+
+# Ruifrok & Johnston H&E-DAB stain vectors (rows: haematoxylin, eosin, DAB) in optical density space.
+_RGB_FROM_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]], np.float32)
+_RGB_FROM_HED /= np.linalg.norm(_RGB_FROM_HED, axis=1, keepdims=True)
+_HED_FROM_RGB = np.linalg.inv(_RGB_FROM_HED).astype(np.float32)
+
+
+@dataclass
+class AugmentConfig:
+    """Which augmentations run and how strong they are; ``stain`` is 'hed', 'hsv' or 'none'."""
+
+    dihedral: bool = True
+    shift: float = 0.05  # max shift as a fraction of the tile side
+    zoom: float = 0.10  # max zoom-in as a fraction
+    brightness: float = 0.10  # fraction of 255
+    contrast: float = 0.15
+    stain: str = "hed"
+    stain_strength: float = 0.05
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def off(cls) -> "AugmentConfig":
+        return cls(dihedral=False, shift=0.0, zoom=0.0, brightness=0.0, contrast=0.0, stain="none")
+
+
+def dihedral(x: tf.Tensor) -> tf.Tensor:
+    """Random element of the dihedral group D4 per image (flip, flip, transpose)."""
+    n = tf.shape(x)[0]
+    def coin():
+        return tf.random.uniform([n, 1, 1, 1]) < 0.5
+    x = tf.where(coin(), tf.reverse(x, [2]), x)
+    x = tf.where(coin(), tf.reverse(x, [1]), x)
+    return tf.where(coin(), tf.transpose(x, [0, 2, 1, 3]), x)
+
+
+def shift_zoom(x: tf.Tensor, shift: float, zoom: float) -> tf.Tensor:
+    """Random crop box per image (zoom in by up to ``zoom``, move by up to ``shift``), resized back."""
+    n = tf.shape(x)[0]
+    size = tf.shape(x)[1:3]
+    scale = 1.0 - tf.random.uniform([n, 1], 0.0, zoom)
+    centre = 0.5 + tf.random.uniform([n, 2], -shift, shift)
+    boxes = tf.concat([centre - scale / 2, centre + scale / 2], axis=1)
+    return tf.image.crop_and_resize(x, boxes, tf.range(n), size, extrapolation_value=0.0,
+                                    method="bilinear") if zoom or shift else x
+
+
+def brightness_contrast(x: tf.Tensor, brightness: float, contrast: float) -> tf.Tensor:
+    n = tf.shape(x)[0]
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    c = tf.random.uniform([n, 1, 1, 1], 1.0 - contrast, 1.0 + contrast)
+    b = tf.random.uniform([n, 1, 1, 1], -brightness, brightness) * 255.0
+    return (x - mean) * c + mean + b
+
+
+def hed_jitter(x: tf.Tensor, strength: float) -> tf.Tensor:
+    """Perturb haematoxylin/eosin/DAB concentrations: hed' = hed * a + b (Tellez et al. 2018)."""
+    n = tf.shape(x)[0]
+    od = -tf.math.log((x + 1.0) / 256.0)
+    hed = tf.einsum("nhwc,cd->nhwd", od, _HED_FROM_RGB)
+    a = tf.random.uniform([n, 1, 1, 3], 1.0 - strength, 1.0 + strength)
+    b = tf.random.uniform([n, 1, 1, 3], -strength, strength)
+    od = tf.einsum("nhwc,cd->nhwd", hed * a + b, _RGB_FROM_HED)
+    return 256.0 * tf.exp(-od) - 1.0
+
+
+def hsv_jitter(x: tf.Tensor, strength: float) -> tf.Tensor:
+    hsv = tf.image.rgb_to_hsv(tf.clip_by_value(x, 0.0, 255.0) / 255.0)
+    n = tf.shape(x)[0]
+    dh = tf.random.uniform([n, 1, 1, 1], -strength, strength)
+    ds = tf.random.uniform([n, 1, 1, 1], 1.0 - 2 * strength, 1.0 + 2 * strength)
+    h = tf.math.floormod(hsv[..., :1] + dh, 1.0)
+    s = tf.clip_by_value(hsv[..., 1:2] * ds, 0.0, 1.0)
+    return tf.image.hsv_to_rgb(tf.concat([h, s, hsv[..., 2:]], axis=-1)) * 255.0
+
+
+def augment_batch(x: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
+    """Apply the configured augmentations to a float32 batch (N, H, W, 3) in [0, 255]."""
+    if cfg.stain == "hed" and cfg.stain_strength > 0:
+        x = hed_jitter(x, cfg.stain_strength)
+    elif cfg.stain == "hsv" and cfg.stain_strength > 0:
+        x = hsv_jitter(x, cfg.stain_strength)
+    elif cfg.stain not in ("hed", "hsv", "none"):
+        raise ValueError(f"unknown stain augmentation {cfg.stain!r}; use hed, hsv or none")
+    if cfg.brightness or cfg.contrast:
+        x = brightness_contrast(x, cfg.brightness, cfg.contrast)
+    if cfg.dihedral:
+        x = dihedral(x)
+    x = shift_zoom(x, cfg.shift, cfg.zoom)
+    return tf.clip_by_value(x, 0.0, 255.0)

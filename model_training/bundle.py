@@ -1,0 +1,78 @@
+"""The model bundle: a directory with model.keras, model_card.json, history.csv, val_predictions.csv."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "model_card.json"
+HISTORY_FILE = "history.csv"
+VAL_PRED_FILE = "val_predictions.csv"
+FIGURES_DIR = "figures"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v1"
+
+
+class BundleError(RuntimeError):
+    """A bundle directory that is missing files or whose model does not match its card."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_bundle() -> Path:
+    """The bundle named by PATHREVIEW_MODEL, else the one shipped in assets/."""
+    return Path(os.environ.get("PATHREVIEW_MODEL") or DEFAULT_BUNDLE)
+
+
+def read_card(bundle: Path) -> dict:
+    path = Path(bundle) / CARD_FILE
+    if not path.exists():
+        raise BundleError(f"{bundle}: no {CARD_FILE}; not a PathReview model bundle")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: invalid JSON ({exc})") from exc
+
+
+def write_card(bundle: Path, card: dict) -> None:
+    (Path(bundle) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False, default=float) + "\n")
+
+
+def verify(bundle: Path) -> dict:
+    """Read the card and check model.keras against its sha256; return the card."""
+    bundle = Path(bundle)
+    card = read_card(bundle)
+    model = bundle / MODEL_FILE
+    if not model.exists():
+        raise BundleError(f"{bundle}: no {MODEL_FILE}")
+    expected = card.get("sha256")
+    actual = sha256(model)
+    if expected != actual:
+        raise BundleError(f"{model}: sha256 {actual[:12]}… does not match the model card ({str(expected)[:12]}…); "
+                          "the model file was changed or corrupted, refusing to load it")
+    return card
+
+
+def library_versions() -> dict:
+    import keras
+    import numpy
+    import sklearn
+
+    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": numpy.__version__,
+                "scikit-learn": sklearn.__version__, "backend": keras.backend.backend()}
+    try:
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    except ImportError:
+        pass
+    return versions

@@ -1,0 +1,77 @@
+"""Plotly figures shared by the evaluation reports and the app."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from .metrics import at_threshold
+
+log = logging.getLogger(__name__)
+DISCLAIMER = "Research use only — not for diagnosis."
+
+
+def roc_figure(y: np.ndarray, p: np.ndarray, threshold: float | None = None, title: str = "ROC") -> go.Figure:
+    """ROC curve with the operating point of ``threshold`` marked."""
+    fpr, tpr, _ = roc_curve(y, p)
+    fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"AUC {roc_auc_score(y, p):.3f}"))
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line=dict(dash="dash", color="gray"))
+    if threshold is not None:
+        m = at_threshold(y, p, threshold)
+        fig.add_trace(go.Scatter(x=[1 - m["specificity"]], y=[m["sensitivity"]], mode="markers",
+                                 marker=dict(size=12, color="red"), name=f"threshold {threshold:.3f}"))
+    fig.update_layout(title=title, xaxis_title="1 − specificity", yaxis_title="sensitivity",
+                      width=520, height=480, legend=dict(x=0.45, y=0.08))
+    return fig
+
+
+def confusion_figure(m: dict, title: str = "Confusion matrix") -> go.Figure:
+    """Confusion matrix from ``metrics.at_threshold`` counts (rows: truth, columns: prediction)."""
+    z = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+    fig = px.imshow(z, text_auto=True, color_continuous_scale="Blues",
+                    x=["pred normal", "pred tumour"], y=["true normal", "true tumour"])
+    fig.update_layout(title=f"{title} @ {m['threshold']:.3f}", width=460, height=420, coloraxis_showscale=False)
+    return fig
+
+
+def reliability_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, title: str = "Reliability") -> go.Figure:
+    """Observed tumour fraction against predicted probability (the diagonal is perfect calibration)."""
+    frac, mean_p = calibration_curve(y, p, n_bins=bins, strategy="uniform")
+    fig = go.Figure(go.Scatter(x=mean_p, y=frac, mode="lines+markers", name="model"))
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line=dict(dash="dash", color="gray"))
+    fig.update_layout(title=title, xaxis_title="predicted P(tumour)", yaxis_title="observed tumour fraction",
+                      width=520, height=480, xaxis_range=[0, 1], yaxis_range=[0, 1])
+    return fig
+
+
+def history_figure(history: pd.DataFrame, title: str = "Training curves") -> go.Figure:
+    """Loss and AUC per epoch for train and validation."""
+    cols = [c for c in history.columns if c != "epoch" and ("loss" in c or "auc" in c)]
+    long = history.melt(id_vars="epoch", value_vars=cols, var_name="metric")
+    long["split"] = np.where(long["metric"].str.startswith("val_"), "validation", "train")
+    long["metric"] = long["metric"].str.replace("val_", "", regex=False)
+    fig = px.line(long, x="epoch", y="value", color="split", facet_col="metric", markers=True)
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_layout(title=title, width=900, height=400)
+    return fig
+
+
+def save_figure(fig: go.Figure, stem: Path, png: bool = True) -> list[Path]:
+    """Write ``stem``.html (always) and ``stem``.png (when a headless browser is available)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = [stem.with_suffix(".html")]
+    # "directory" writes plotly.min.js beside the report once, so reports open offline (hospital networks).
+    fig.write_html(out[0], include_plotlyjs="directory")
+    if png:
+        try:
+            fig.write_image(stem.with_suffix(".png"), scale=1)
+            out.append(stem.with_suffix(".png"))
+        except Exception as exc:  # kaleido needs a Chromium; HTML is the report of record
+            log.warning("PNG export of %s skipped: %s", stem.name, exc)
+    return out

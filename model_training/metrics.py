@@ -1,0 +1,76 @@
+"""Classification metrics, threshold choice and temperature calibration (sklearn/scipy underneath)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
+from sklearn import metrics as skm
+
+
+def auc_ci(y: np.ndarray, p: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """ROC-AUC with a percentile bootstrap 95% confidence interval."""
+    y, p = np.asarray(y), np.asarray(p)
+    auc = float(skm.roc_auc_score(y, p))
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() != y[idx].max():
+            boots.append(skm.roc_auc_score(y[idx], p[idx]))
+    lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
+    return auc, float(lo), float(hi)
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
+    """ECE over equal-width probability bins."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            ece += m.mean() * abs(y[m].mean() - p[m].mean())
+    return float(ece)
+
+
+def at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
+    """Confusion-matrix counts and the rates a pathologist reads at one operating point."""
+    y, pred = np.asarray(y).astype(int), (np.asarray(p) >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    def div(a, b):
+        return float(a / b) if b else float("nan")
+    return {"threshold": float(threshold), "tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn),
+            "accuracy": div(tp + tn, len(y)), "sensitivity": div(tp, tp + fn), "specificity": div(tn, tn + fp),
+            "precision": div(tp, tp + fp), "npv": div(tn, tn + fn),
+            "f1": float(skm.f1_score(y, pred, zero_division=0))}
+
+
+def summary(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int = 1000) -> dict:
+    """Everything the model card and the evaluation table report, for one set of probabilities."""
+    auc, lo, hi = auc_ci(y, p, n_boot=n_boot)
+    eps = 1e-7
+    return {"n": int(len(y)), "positives": int(np.sum(y)), "auc": auc, "auc_ci95": [lo, hi],
+            "nll": float(skm.log_loss(y, np.clip(p, eps, 1 - eps), labels=[0, 1])),
+            "ece": expected_calibration_error(y, p), "brier": float(skm.brier_score_loss(y, p)),
+            "at_threshold": at_threshold(y, p, threshold), "at_0.5": at_threshold(y, p, 0.5)}
+
+
+def fit_temperature(y: np.ndarray, logits: np.ndarray) -> float:
+    """Temperature T minimising validation NLL of sigmoid(logit / T) (Guo et al. 2017)."""
+    y, z = np.asarray(y, float), np.asarray(logits, float)
+
+    def nll(log_t: float) -> float:
+        q = np.clip(expit(z / np.exp(log_t)), 1e-7, 1 - 1e-7)
+        return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float = 0.95) -> float:
+    """The highest threshold whose sensitivity is at least ``target`` (best specificity at that recall)."""
+    fpr, tpr, thr = skm.roc_curve(y, p)
+    ok = np.flatnonzero(tpr >= target)
+    t = float(thr[ok[0]])
+    return min(t, 1.0)

@@ -1,0 +1,58 @@
+"""tf.data input pipelines: in-RAM for sets that fit, streamed with parallel decode for the rest."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .augment import AugmentConfig, augment_batch
+from .data import TILE, TileError, TileSource
+
+AUTOTUNE = tf.data.AUTOTUNE
+# 100k tiles are ~2.8 GB of uint8: beyond that, stream from disk instead of caching in RAM.
+RAM_CACHE_LIMIT = 100_000
+
+
+def _finish(ds: tf.data.Dataset, batch: int, augment: AugmentConfig | None, drop_remainder: bool):
+    ds = ds.batch(batch, drop_remainder=drop_remainder)
+
+    def to_float(x, y):
+        x = tf.cast(x, tf.float32)
+        if augment is not None:
+            x = augment_batch(x, augment)
+        return x, tf.cast(y, tf.float32)[:, None]
+
+    return ds.map(to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def from_arrays(x: np.ndarray, y: np.ndarray, batch: int = 64, shuffle: bool = False,
+                augment: AugmentConfig | None = None, seed: int = 0) -> tf.data.Dataset:
+    """Batches of (float32 tiles in [0, 255], float32 labels (N, 1)) from uint8 arrays held in RAM."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int64)))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return _finish(ds, batch, augment, drop_remainder=shuffle)
+
+
+def streamed(source: TileSource, batch: int = 64, shuffle: bool = False,
+             augment: AugmentConfig | None = None, seed: int = 0) -> tf.data.Dataset:
+    """Decode tiles on the fly (parallel, bounded memory); unreadable tiles are dropped and reported."""
+    labels = source.labels.astype(np.int64)
+
+    def load(i):
+        i = int(i)
+        try:
+            return source.get(i), labels[i], True
+        except TileError as exc:
+            from .data import Problem
+
+            source.problems.append(Problem(exc.name, exc.reason))
+            return np.zeros((TILE, TILE, 3), np.uint8), labels[i], False
+
+    ds = tf.data.Dataset.range(len(source))
+    if shuffle:
+        ds = ds.shuffle(min(len(source), 50_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda i: tf.numpy_function(load, [i], (tf.uint8, tf.int64, tf.bool)),
+                num_parallel_calls=AUTOTUNE, deterministic=not shuffle)
+    ds = ds.filter(lambda x, y, ok: ok).map(
+        lambda x, y, ok: (tf.ensure_shape(x, (TILE, TILE, 3)), tf.ensure_shape(y, ())))
+    return _finish(ds, batch, augment, drop_remainder=shuffle)

@@ -1,0 +1,130 @@
+"""The one way to score tiles: load a verified bundle, run a compiled inference function, calibrate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import architectures  # noqa: F401  (registers custom layers for safe-mode loading)
+from .bundle import MODEL_FILE, verify
+from .data import TILE
+
+N_VIEWS = 8
+# A tile needs a second look when its probability is this close to the threshold or its TTA views disagree.
+REVIEW_MARGIN = 0.10
+REVIEW_SPREAD = 0.15
+
+
+def dihedral_views(tiles: np.ndarray) -> np.ndarray:
+    """The 8 dihedral views of each tile, shape (N, 8, 96, 96, 3); view 0 is the tile itself."""
+    views = []
+    for t in (tiles, np.swapaxes(tiles, 1, 2)):
+        for k in range(4):
+            views.append(np.rot90(t, k, axes=(1, 2)))
+    return np.stack(views, axis=1)
+
+
+@dataclass
+class Prediction:
+    """Scores for a batch of N tiles (per-view arrays only when TTA ran)."""
+
+    p: np.ndarray  # (N,) calibrated P(tumour), mean over views with TTA
+    logit: np.ndarray  # (N,) raw (uncalibrated) logit, mean over views with TTA
+    views: np.ndarray | None  # (N, 8) calibrated P(tumour) of each dihedral view
+    spread: np.ndarray  # (N,) std of the view probabilities (0 without TTA)
+    threshold: float
+
+    @property
+    def decision(self) -> np.ndarray:
+        return self.p >= self.threshold
+
+    @property
+    def needs_review(self) -> np.ndarray:
+        return (np.abs(self.p - self.threshold) < REVIEW_MARGIN) | (self.spread > REVIEW_SPREAD)
+
+
+class Predictor:
+    """Loads a model bundle once and scores uint8 tiles with the bundle's calibration and threshold."""
+
+    def __init__(self, model, card: dict, bundle: Path):
+        import keras
+
+        self.model, self.card, self.bundle = model, card, Path(bundle)
+        self.logit_model = keras.Model(model.inputs, model.get_layer(architectures.LOGIT).output,
+                                       name="logit_model")
+        cal = card.get("calibration", {})
+        self._cal = {mode: (float(cal.get(mode, {}).get("temperature", card.get("temperature", 1.0))),
+                            float(cal.get(mode, {}).get("threshold", card.get("threshold", 0.5))))
+                     for mode in ("single", "tta")}
+        self._fn = self._compile()
+        self._explainers: dict = {}
+
+    @classmethod
+    def load(cls, bundle: str | Path, warm_up: bool = True) -> "Predictor":
+        """Verify the bundle's sha256 against its card, load in safe mode, compile and warm up."""
+        import keras
+
+        bundle = Path(bundle)
+        card = verify(bundle)
+        model = keras.saving.load_model(bundle / MODEL_FILE, compile=False, safe_mode=True)
+        pred = cls(model, card, bundle)
+        if warm_up:
+            pred.logits(np.zeros((1, TILE, TILE, 3), np.uint8))
+            pred.logits(np.zeros((N_VIEWS, TILE, TILE, 3), np.uint8))
+        return pred
+
+    def _compile(self):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            return lambda x: np.asarray(self.logit_model(x, training=False))
+        import tensorflow as tf
+
+        fn = tf.function(lambda x: self.logit_model(x, training=False), reduce_retracing=True,
+                         input_signature=[tf.TensorSpec((None, TILE, TILE, 3), tf.float32)])
+        return lambda x: fn(tf.constant(x)).numpy()
+
+    @property
+    def sha256(self) -> str:
+        return self.card["sha256"]
+
+    def threshold(self, tta: bool = True) -> float:
+        return self._cal["tta" if tta else "single"][1]
+
+    def temperature(self, tta: bool = True) -> float:
+        return self._cal["tta" if tta else "single"][0]
+
+    def logits(self, tiles: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Raw logits for uint8 tiles (N, 96, 96, 3); the model does its own pixel scaling."""
+        tiles = np.asarray(tiles)
+        if tiles.ndim != 4 or tiles.shape[1:] != (TILE, TILE, 3):
+            raise ValueError(f"tiles must have shape (N, 96, 96, 3), got {tiles.shape}")
+        out = [self._fn(tiles[i:i + batch].astype(np.float32)) for i in range(0, len(tiles), batch)]
+        return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
+
+    def calibrate(self, logits: np.ndarray, tta: bool = True) -> np.ndarray:
+        from scipy.special import expit
+
+        return expit(np.asarray(logits, np.float64) / self.temperature(tta)).astype(np.float32)
+
+    def predict(self, tiles: np.ndarray, tta: bool = False, batch: int = 256) -> Prediction:
+        """Calibrated P(tumour) for uint8 tiles; with ``tta`` also the 8 dihedral views and their spread."""
+        tiles = np.asarray(tiles)
+        if not tta:
+            z = self.logits(tiles, batch)
+            return Prediction(self.calibrate(z, False), z, None, np.zeros(len(z), np.float32),
+                              self.threshold(False))
+        n = len(tiles)
+        views = dihedral_views(tiles).reshape(n * N_VIEWS, TILE, TILE, 3)
+        z = self.logits(views, batch).reshape(n, N_VIEWS)
+        view_p = self.calibrate(z, True)
+        zmean = z.mean(axis=1)
+        return Prediction(self.calibrate(zmean, True), zmean, view_p, view_p.std(axis=1),
+                          self.threshold(True))
+
+    def explain(self, tile: np.ndarray, method: str = "gradcam") -> np.ndarray:
+        """Grad-CAM / Grad-CAM++ heat map (96, 96) in [0, 1] on the pre-sigmoid logit."""
+        from .explain import explain
+
+        return explain(self, tile, method)

@@ -1,0 +1,110 @@
+"""Turn a trained model into a bundle: calibrate and threshold on validation, write card and figures."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import figures
+from .architectures import count_flops
+from .bundle import FIGURES_DIR, HISTORY_FILE, MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
+from .metrics import fit_temperature, summary, threshold_for_sensitivity
+from .predictor import N_VIEWS, Predictor
+
+log = logging.getLogger(__name__)
+
+INTENDED_USE = ("Research and teaching: ranking 96x96 H&E lymph-node patches (PCam-style, 10x) for review "
+                "by a pathologist. Not a medical device; not for diagnosis.")
+LIMITATIONS = [
+    "Trained on PCam/Camelyon16 lymph-node sections from two Dutch centres; other organs, stains, "
+    "scanners or magnifications are out of distribution.",
+    "The label concerns the centre 32x32 pixels only; tumour in the outer ring does not make a tile positive.",
+    "Validated on the PCam valid split only; figures on other data will differ.",
+    "Blank, blurred, folded or pen-marked tissue gives unreliable scores.",
+]
+
+
+def calibrate(y: np.ndarray, z_single: np.ndarray, z_views: np.ndarray, target_sensitivity: float) -> dict:
+    """Temperature and threshold for single-view and 8-view TTA scoring, both fitted on validation."""
+    from scipy.special import expit
+
+    out = {}
+    for mode, z in (("single", z_single), ("tta", z_views.mean(axis=1))):
+        t = fit_temperature(y, z)
+        p = expit(z / t)
+        out[mode] = {"temperature": t, "threshold": threshold_for_sensitivity(y, p, target_sensitivity),
+                     "threshold_rule": f"highest threshold with validation sensitivity >= {target_sensitivity}"}
+    return out
+
+
+def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_ids: list[str],
+                    meta: dict, target_sensitivity: float = 0.95, n_boot: int = 1000) -> dict:
+    """Save model + card + predictions + figures into ``out``; return the card."""
+    import keras
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    # Save an inference-only copy: no optimizer state, so the file stays small and loads anywhere.
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    clean.save(out / MODEL_FILE)
+    card = {"name": meta.get("name", out.name), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "architecture": model.name, "params": int(model.count_params()),
+            "flops_per_image": count_flops(model), "sha256": sha256(out / MODEL_FILE),
+            "input": {"dtype": "float32", "shape": [None, 96, 96, 3], "range": [0, 255],
+                      "rescaling": "inside the model"},
+            "output": "P(tumour in the centre 32x32), sigmoid; pre-sigmoid layer 'logit'; features 'last_conv'"}
+    pred = Predictor(clean, {"sha256": card["sha256"]}, out)
+    views = np.concatenate([pred.logits(_views(val_x[i:i + 512])).reshape(-1, N_VIEWS)
+                            for i in range(0, len(val_x), 512)])
+    z_single = views[:, 0]
+    cal = calibrate(val_y, z_single, views, target_sensitivity)
+    card["calibration"] = cal
+    card["temperature"] = cal["tta"]["temperature"]
+    card["threshold"] = cal["tta"]["threshold"]
+    card["threshold_rule"] = cal["tta"]["threshold_rule"]
+    card["tta_views"] = N_VIEWS
+
+    from scipy.special import expit
+
+    p_single = expit(z_single / cal["single"]["temperature"])
+    p_tta = expit(views.mean(axis=1) / cal["tta"]["temperature"])
+    p_views = expit(views / cal["tta"]["temperature"])
+    card["validation"] = {
+        "tta": summary(val_y, p_tta, cal["tta"]["threshold"], n_boot),
+        "single": summary(val_y, p_single, cal["single"]["threshold"], n_boot),
+        "uncalibrated_nll_tta": summary(val_y, expit(views.mean(axis=1)), 0.5, 10)["nll"],
+    }
+    card.update({k: v for k, v in meta.items() if k != "name"})
+    card["library_versions"] = library_versions()
+    card["intended_use"] = INTENDED_USE
+    card["limitations"] = LIMITATIONS
+    write_card(out, card)
+
+    pd.DataFrame({"id": val_ids, "label": val_y.astype(int), "p": p_tta, "p_single": p_single,
+                  "logit": views.mean(axis=1), "spread": p_views.std(axis=1)}).to_csv(out / VAL_PRED_FILE, index=False)
+    write_figures(out, val_y, p_tta, card["threshold"])
+    return card
+
+
+def _views(x: np.ndarray) -> np.ndarray:
+    from .predictor import dihedral_views
+
+    return dihedral_views(x).reshape(-1, *x.shape[1:])
+
+
+def write_figures(out: Path, y: np.ndarray, p: np.ndarray, threshold: float, png: bool = True) -> list[Path]:
+    """ROC, confusion matrix, reliability diagram and (if present) training curves, as HTML + PNG."""
+    from .metrics import at_threshold
+
+    fig_dir = Path(out) / FIGURES_DIR
+    paths = figures.save_figure(figures.roc_figure(y, p, threshold), fig_dir / "roc", png)
+    paths += figures.save_figure(figures.confusion_figure(at_threshold(y, p, threshold)), fig_dir / "confusion", png)
+    paths += figures.save_figure(figures.reliability_figure(y, p), fig_dir / "reliability", png)
+    hist = Path(out) / HISTORY_FILE
+    if hist.exists():
+        paths += figures.save_figure(figures.history_figure(pd.read_csv(hist)), fig_dir / "training_curves", png)
+    return paths
