@@ -1,0 +1,40 @@
+# PathReview: `make run` starts the app on the shipped model, `make test` runs the test suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PATHREVIEW_DATA ?= ../shared/data/pcam-subset
+export PATHREVIEW_DATA
+PORT ?= 8501
+
+.PHONY: install run test test-fast lint bench train clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/streamlit run app/main.py --server.port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -ra
+
+test-fast: install
+	$(BIN)/python -m pytest -ra -m "not slow"
+
+lint: install
+	$(BIN)/hadolint Dockerfile
+
+bench: install
+	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_app.py
+
+# Reproduces the shipped model (assets/pathcnn-v1) from the PCam subset.
+train: install
+	$(BIN)/python -m model_training.train --data $(PATHREVIEW_DATA) --epochs 8 --out assets/pathcnn-v1
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs

@@ -1,0 +1,95 @@
+"""Evaluate a bundle on a labeled dataset: metric table, figures, predictions.
+
+``python -m model_training.evaluate --model BUNDLE --data DIR [--split valid] [--tta] [--report OUT]``
+A Kaggle submission for an unlabeled folder: ``python -m model_training.score --kaggle`` (score.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .bundle import BundleError, default_bundle
+from .data import DatasetError, TileSource, open_source
+from .metrics import summary
+from .score import score_batches
+
+log = logging.getLogger("pathreview.evaluate")
+
+
+def score_source(pred, source: TileSource, tta: bool, batch: int = 256, progress: bool = True) -> pd.DataFrame:
+    """Score every readable tile of ``source``; returns id, label, p, spread, decision."""
+    frames = list(score_batches(pred, source, tta, batch, progress))
+    cols = ["id", "label", "p", "spread", "decision"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def metric_table(m: dict) -> pd.DataFrame:
+    """Rows of the printed report: one per metric, columns for the bundle threshold and 0.5."""
+    rows = [("ROC-AUC", f"{m['auc']:.4f} [{m['auc_ci95'][0]:.4f}, {m['auc_ci95'][1]:.4f}]", ""),
+            ("NLL", f"{m['nll']:.4f}", ""), ("ECE", f"{m['ece']:.4f}", "")]
+    t, h = m["at_threshold"], m["at_0.5"]
+    for key, label in (("accuracy", "accuracy"), ("precision", "precision (PPV)"),
+                       ("sensitivity", "recall / sensitivity"), ("specificity", "specificity"), ("f1", "F1")):
+        rows.append((label, f"{t[key]:.4f}", f"{h[key]:.4f}"))
+    rows.append(("TP / FP / FN / TN", f"{t['tp']} / {t['fp']} / {t['fn']} / {t['tn']}",
+                 f"{h['tp']} / {h['fp']} / {h['fn']} / {h['tn']}"))
+    return pd.DataFrame(rows, columns=["metric", f"@ {t['threshold']:.3f} (bundle)", "@ 0.5"])
+
+
+def evaluate(model: Path, data: Path, split: str | None, tta: bool, report: Path | None,
+             limit: int | None = None, png: bool = True) -> dict:
+    """Score a labeled dataset and return the metrics summary; optionally write figures and CSVs."""
+    from .predictor import Predictor
+    from .report import write_figures
+    from .train import stratified_subset
+
+    pred = Predictor.load(model)
+    source = stratified_subset(open_source(data, split), limit, seed=0)
+    if (source.labels < 0).any():
+        raise DatasetError(f"{data}: has unlabeled tiles; score it with python -m model_training.score --kaggle")
+    df = score_source(pred, source, tta)
+    for p in source.problems:
+        log.warning("skipped %s", p)
+    y, p = df["label"].to_numpy(), df["p"].to_numpy()
+    m = summary(y, p, pred.threshold(tta))
+    m["tta"], m["skipped"] = tta, len(source.problems)
+    if report:
+        report.mkdir(parents=True, exist_ok=True)
+        df.to_csv(report / "predictions.csv", index=False)
+        (report / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
+        write_figures(report, y, p, pred.threshold(tta), png)
+    return m
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    for noisy in ("kaleido", "choreographer", "logistro"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ap = argparse.ArgumentParser(prog="python -m model_training.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=None, help="bundle directory (default: PATHREVIEW_MODEL or assets/)")
+    ap.add_argument("--data", type=Path, required=True, help="labeled dataset (any supported layout) or its root")
+    ap.add_argument("--split", default=None, help="split folder under --data (e.g. valid)")
+    ap.add_argument("--tta", action="store_true", help="average the 8 dihedral views")
+    ap.add_argument("--limit", type=int, default=None, help="stratified subset of N tiles")
+    ap.add_argument("--report", type=Path, default=None, help="write predictions, metrics.json and figures here")
+    args = ap.parse_args(argv)
+    model = args.model or default_bundle()
+    try:
+        m = evaluate(model, args.data, args.split, args.tta, args.report, args.limit)
+    except (DatasetError, BundleError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{m['n']} tiles ({m['positives']} tumour){' with 8-view TTA' if args.tta else ''}; "
+          f"{m['skipped']} unreadable skipped")
+    print(metric_table(m).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The Predictor: verified loading, calibrated scores, TTA and Grad-CAM on real tiles."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model_training.bundle import BundleError
+from model_training.predictor import Predictor, dihedral_views
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle) -> Predictor:
+    return Predictor.load(tiny_bundle)
+
+
+def test_refuses_a_tampered_model(tiny_bundle, tmp_path):
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    with open(copy / "model.keras", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match="does not match the model card"):
+        Predictor.load(copy)
+    (copy / "model_card.json").unlink()
+    with pytest.raises(BundleError, match="not a PathReview model bundle"):
+        Predictor.load(copy)
+
+
+def test_predict_matches_stored_validation_predictions(predictor, tiny_bundle, data_root):
+    stored = pd.read_csv(tiny_bundle / "val_predictions.csv").head(32)
+    from model_training.data import read_tile
+
+    tiles = np.stack([read_tile(data_root / "valid" / f"{i}.jpg") for i in stored["id"]])
+    r = predictor.predict(tiles, tta=True)
+    assert np.allclose(r.p, stored["p"], atol=1e-4)
+    assert r.views.shape == (32, 8) and np.allclose(r.spread, r.views.std(axis=1))
+    assert np.array_equal(r.decision, r.p >= predictor.threshold(True))
+
+
+def test_single_view_equals_keras_model(predictor, valid_tiles):
+    from scipy.special import expit
+
+    x = valid_tiles[0][:8]
+    r = predictor.predict(x)
+    raw = predictor.model.predict(x.astype("float32"), verbose=0)[:, 0]
+    assert np.allclose(expit(r.logit), raw, atol=1e-5)  # same network, temperature aside
+    assert r.views is None and np.all(r.spread == 0)
+
+
+def test_dihedral_views_are_distinct_and_complete(valid_tiles):
+    t = valid_tiles[0][:1]
+    v = dihedral_views(t)[0]
+    assert v.shape == (8, 96, 96, 3) and np.array_equal(v[0], t[0])
+    assert len({x.tobytes() for x in v}) == 8
+
+
+def test_rejects_wrong_shapes(predictor):
+    with pytest.raises(ValueError, match=r"\(N, 96, 96, 3\)"):
+        predictor.predict(np.zeros((2, 64, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_gradcam_is_a_real_map(predictor, valid_tiles, method):
+    x, y, _ = valid_tiles
+    tile = x[np.flatnonzero(y == 1)[0]]
+    cam = predictor.explain(tile, method)
+    assert cam.shape == (96, 96) and cam.dtype == np.float32
+    assert 0.0 <= cam.min() and cam.max() <= 1.0
+    assert cam.max() > 0.5 and cam.std() > 0.01, "all-zero or flat map (saturated sigmoid?)"
+
+
+def test_unknown_explanation_method(predictor, valid_tiles):
+    with pytest.raises(ValueError, match="choose from"):
+        predictor.explain(valid_tiles[0][0], "lime")
