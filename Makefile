@@ -34,7 +34,7 @@ bench: install
 
 # Reproduces the shipped model (assets/pathcnn-v1) from the PCam subset.
 train: install
-	$(BIN)/python -m model_training.train --data $(PATHREVIEW_DATA) --epochs 8 --out assets/pathcnn-v1
+	$(BIN)/python -m model_training.train --data $(PATHREVIEW_DATA) --epochs 8 --patience 20 --out assets/pathcnn-v1
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

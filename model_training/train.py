@@ -201,11 +201,26 @@ def train_one(args: argparse.Namespace, train=None, val=None) -> dict:
                          "augmentation": aug.to_dict() if aug else None, "class_weight": class_weight,
                          "seed": args.seed, "weights": args.weights}}
     card = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, args.target_sensitivity)
+    record_subset_auc(out, card, val_src)
     v = card["validation"]["tta"]
     log.info("validation (8-view TTA): AUC %.4f [%.4f, %.4f], NLL %.4f, sensitivity %.3f / specificity %.3f "
              "at threshold %.3f", v["auc"], *v["auc_ci95"], v["nll"], v["at_threshold"]["sensitivity"],
              v["at_threshold"]["specificity"], card["threshold"])
     return card
+
+
+def record_subset_auc(out: Path, card: dict, val_src: TileSource, n: int = 500) -> None:
+    """Store the TTA AUC on a fixed stratified ``n``-tile validation subset: a quick regression check."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from .bundle import VAL_PRED_FILE, write_card
+
+    preds = pd.read_csv(out / VAL_PRED_FILE, dtype={"id": str}).set_index("id")
+    ids = [i for i in stratified_subset(val_src, n, seed=0).ids if i in preds.index]
+    if len(ids) == n:
+        card["validation"][f"subset{n}_auc_tta"] = float(roc_auc_score(preds.loc[ids, "label"], preds.loc[ids, "p"]))
+        write_card(out, card)
 
 
 def run_sweep(args: argparse.Namespace) -> Path:

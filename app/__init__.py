@@ -1,0 +1,1 @@
+"""PathReview Streamlit front end: run with ``streamlit run app/main.py`` from the repository root."""

@@ -1,0 +1,94 @@
+"""The tile detail view shared by every page: enlarged tile, Grad-CAM / Grad-CAM++, TTA views, review."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import streamlit as st
+
+from model_training.explain import overlay
+from model_training.predictor import dihedral_views
+
+from . import audit, state
+from .imaging import enlarge, outline_centre
+
+VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T+270°"]  # T: transposed
+CACHE_KEY = "pathreview_detail_cache"
+CACHE_SIZE = 64
+REVIEW_LABELS = {"agree": "Agree", "disagree": "Disagree", "unsure": "Unsure"}
+
+
+def analyse(pred, tile: np.ndarray) -> dict:
+    """TTA scores and both CAMs for one tile, memoised per session by (model, pixels)."""
+    cache: OrderedDict = st.session_state.setdefault(CACHE_KEY, OrderedDict())
+    key = (pred.sha256, audit.pixel_sha256(tile))
+    if key not in cache:
+        res = state.predict(pred, tile[None], tta=True)
+        cache[key] = {"p": float(res.p[0]), "spread": float(res.spread[0]), "views": res.views[0],
+                      "threshold": float(res.threshold), "needs_review": bool(res.needs_review[0]),
+                      "gradcam": state.explain(pred, tile, "gradcam"),
+                      "gradcam++": state.explain(pred, tile, "gradcam++")}
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
+
+
+def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "") -> None:
+    """Show the detail view for ``tile`` (uint8 96x96x3); ``key`` keeps widgets of different pages apart."""
+    st.subheader(f"Tile detail · {name}")
+    if context:
+        st.caption(context)
+    with st.spinner("Scoring the 8 views and computing Grad-CAM…"):
+        a = analyse(pred, tile)
+    decision = "tumour" if a["p"] >= a["threshold"] else "normal"
+    m = st.columns(4)
+    m[0].metric("P(tumour), 8-view TTA", f"{a['p']:.3f}")
+    m[1].metric("Model decision", decision, help=f"tumour when P ≥ threshold {a['threshold']:.3f}")
+    m[2].metric("TTA spread (std)", f"{a['spread']:.3f}")
+    m[3].metric("Needs review", "yes" if a["needs_review"] else "no",
+                help="near the threshold, or the eight views disagree")
+
+    alpha = st.slider("Heat-map opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}-alpha")
+    c = st.columns(3)
+    c[0].image(outline_centre(enlarge(tile)), caption="Tile ×4 — green box: centre 32×32 label region")
+    c[1].image(outline_centre(enlarge(overlay(tile, a["gradcam"], alpha))), caption="Grad-CAM")
+    c[2].image(outline_centre(enlarge(overlay(tile, a["gradcam++"], alpha))), caption="Grad-CAM++")
+
+    st.markdown("**Test-time augmentation — P(tumour) of each of the eight dihedral views** "
+                "(rotations; T = mirrored along the diagonal)")
+    views = dihedral_views(tile[None])[0]
+    cols = st.columns(8)
+    for i, col in enumerate(cols):
+        col.image(enlarge(views[i], 2), caption=f"{VIEW_NAMES[i]}: {a['views'][i]:.3f}", width="stretch")
+    review_form(pred, tile, name, a, key=key)
+
+
+def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str) -> None:
+    flash = st.session_state.pop(f"{key}-flash", None)
+    with st.form(key=f"{key}-review", clear_on_submit=True):
+        st.markdown("**Your review** — recorded in the audit log with the pixel and model hashes")
+        choice = st.radio("Do you agree with the model's decision?", list(REVIEW_LABELS), index=None,
+                          format_func=REVIEW_LABELS.get, horizontal=True, key=f"{key}-choice")
+        comment = st.text_area("Comment (optional)", key=f"{key}-comment", max_chars=audit.MAX_TEXT)
+        submitted = st.form_submit_button("Record review", type="primary")
+    if flash:
+        st.success(flash, icon=":material/check_circle:")
+    if not submitted:
+        return
+    if choice is None:
+        st.warning("Choose agree, disagree or unsure before recording.")
+        return
+    row = audit.make_row(file=name, tile=tile, model_sha256=pred.sha256, threshold=a["threshold"], p=a["p"],
+                         spread=a["spread"], review=choice, reviewer=st.session_state.get("reviewer", ""),
+                         comment=comment)
+    try:
+        path = audit.append(row)
+    except OSError as exc:
+        st.error(f"The review was not saved: the audit log {audit.audit_path()} cannot be written "
+                 f"({exc.strerror or exc}).")
+        return
+    state.decisions().append(row)
+    # rerun so the sidebar (drawn before the page) counts and exports this review at once
+    st.session_state[f"{key}-flash"] = f"Recorded **{choice}** for {name} in {path.name}."
+    st.rerun()

@@ -1,0 +1,131 @@
+"""Decoding a batch of uploaded tiles into a per-session list, with one message per file that failed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from model_training.data import TileError, read_tile
+from model_training.predictor import Prediction
+
+from .audit import pixel_sha256
+
+MAX_FILES = 500
+MAX_FILE_MB = 5
+MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+UPLOAD_TYPES = ["tif", "tiff", "png", "jpg", "jpeg"]
+
+
+@dataclass
+class TileRecord:
+    """One decoded tile; ``name`` is unique within the batch, ``upload_name`` is what the user sent."""
+
+    name: str
+    upload_name: str
+    tile: np.ndarray
+    sha256: str
+    note: str = ""
+
+
+@dataclass
+class DecodedBatch:
+    records: list[TileRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (upload name, name used here)
+    skipped: list[str] = field(default_factory=list)  # beyond MAX_FILES
+    wrong_size: list[str] = field(default_factory=list)  # larger than 96x96 and not cropped
+
+    @property
+    def tiles(self) -> np.ndarray:
+        if not self.records:
+            return np.zeros((0, 96, 96, 3), np.uint8)
+        return np.stack([r.tile for r in self.records])
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """Disambiguate repeated names: ``a.tif``, ``a (2).tif``, ``a (3).tif`` (never clashing with a real name)."""
+    names = [PurePath(n).name or "unnamed" for n in names]
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name not in seen:
+            seen.add(name)
+            out.append(name)
+            continue
+        p = PurePath(name)
+        k = 2
+        while (candidate := f"{p.stem} ({k}){p.suffix}") in taken or candidate in seen:
+            k += 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def _size(data) -> int:
+    return len(data) if isinstance(data, (bytes, bytearray, memoryview)) else int(data.size)
+
+
+def decode_uploads(files: Iterable[tuple[str, object]], *, crop: bool = False,
+                   max_files: int = MAX_FILES, max_bytes: int = MAX_FILE_BYTES) -> DecodedBatch:
+    """Decode ``(name, data)`` pairs with ``read_tile``; bad files become messages, the rest are kept.
+
+    ``data`` is bytes or an uploaded file (``.size``, ``.getvalue()``), read only once it passed the checks.
+
+    With ``crop``, images larger than 96x96 are centre-cropped (and noted); without it they are errors
+    that point to the centre-crop option and the region view.
+    """
+    files = list(files)
+    batch = DecodedBatch()
+    names = unique_names(n for n, _ in files)
+    for (upload_name, data), name in zip(files, names):
+        if name != PurePath(upload_name).name:
+            batch.renamed.append((upload_name, name))
+        if len(batch.records) + len(batch.errors) >= max_files:
+            batch.skipped.append(name)
+            continue
+        if _size(data) > max_bytes:
+            batch.errors.append(f"{name}: is {_size(data) / 2**20:.1f} MB; the limit for a tile is "
+                                f"{max_bytes / 2**20:.0f} MB")
+            continue
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            data = data.getvalue()
+        try:
+            tile, note = read_tile(data, name), ""
+        except TileError as exc:
+            try:  # succeeds only when the size was the problem
+                tile, note = read_tile(data, name, crop=True), "centre-cropped to 96x96"
+            except TileError:
+                tile = None
+            if tile is not None and not crop:
+                batch.wrong_size.append(name)
+                tile = None
+            if tile is None:
+                batch.errors.append(str(exc))
+                continue
+        batch.records.append(TileRecord(name, upload_name, tile, pixel_sha256(tile), note))
+    return batch
+
+
+def results_table(records: list[TileRecord], pred: Prediction) -> pd.DataFrame:
+    """One row per scored tile, in upload order."""
+    return pd.DataFrame({
+        "file": [r.name for r in records],
+        "P(tumour)": np.round(pred.p.astype(float), 4),
+        "decision": np.where(pred.decision, "tumour", "normal"),
+        "TTA spread": np.round(pred.spread.astype(float), 4),
+        "needs review": pred.needs_review.astype(bool),
+        "note": [r.note for r in records],
+        "pixel sha256": [r.sha256[:16] for r in records],
+    })
+
+
+def table_csv(table: pd.DataFrame, model_sha256: str, threshold: float) -> bytes:
+    """The results table as CSV, with the research-use disclaimer and the model on the first line."""
+    from model_training.figures import DISCLAIMER
+
+    head = f"# {DISCLAIMER} Model sha256 {model_sha256}, threshold {threshold:.6f} (8-view TTA).\n"
+    return (head + table.to_csv(index=False)).encode("utf-8")

@@ -1,0 +1,79 @@
+"""Page 1: upload a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
+import streamlit as st
+
+from app import detail, state
+from app.tiles import MAX_FILE_MB, MAX_FILES, UPLOAD_TYPES, decode_uploads, results_table, table_csv
+
+BATCH = "analyze_batch"
+MAX_LISTED = 20
+
+st.title("Analyze tiles")
+st.markdown(f"Upload up to {MAX_FILES} H&E tiles of 96×96 pixels (PCam / Kaggle *Histopathologic Cancer "
+            f"Detection* style, .tif .png .jpg, at most {MAX_FILE_MB} MB each). Each tile is scored on its "
+            "eight dihedral views; the label concerns the centre 32×32 pixels.")
+pred = state.predictor()
+
+crop = st.checkbox("Centre-crop larger images to 96×96", key="analyze-crop",
+                   help="Otherwise images of another size are rejected; the Region view tiles larger images.")
+uploads = st.file_uploader("Tiles", type=UPLOAD_TYPES, accept_multiple_files=True, key="analyze-upload",
+                           max_upload_size=MAX_FILE_MB)
+if not uploads:
+    st.info("Drop tiles above to score them. Files stay in this browser session only.",
+            icon=":material/upload_file:")
+    st.stop()
+
+signature = (tuple((f.file_id, f.name, f.size) for f in uploads), crop, pred.sha256)
+result = st.session_state.get(BATCH)
+if result is None or result["signature"] != signature:
+    batch = decode_uploads([(f.name, f) for f in uploads], crop=crop)
+    bar = st.progress(0.0, text=f"Scoring {len(batch.records)} tile(s) × 8 views…")
+    prediction = state.predict(pred, batch.tiles, tta=True, progress=lambda f: bar.progress(f))
+    bar.empty()
+    result = {"signature": signature, "batch": batch, "prediction": prediction,
+              "table": results_table(batch.records, prediction)}
+    st.session_state[BATCH] = result
+batch, prediction, table = result["batch"], result["prediction"], result["table"]
+
+n_ok, n_bad = len(batch.records), len(batch.errors)
+st.markdown(f"**{n_ok} tile(s) scored**, {n_bad} file(s) could not be used"
+            + (f", {len(batch.skipped)} not processed" if batch.skipped else "") + ".")
+for message in batch.errors[:MAX_LISTED]:
+    st.error(message, icon=":material/broken_image:")
+if n_bad > MAX_LISTED:
+    with st.expander(f"… and {n_bad - MAX_LISTED} more files that could not be used"):
+        st.text("\n".join(batch.errors[MAX_LISTED:]))
+if batch.wrong_size:
+    st.info(f"{len(batch.wrong_size)} image(s) are not 96×96: tick **Centre-crop** above to score their "
+            "centre, or open a larger image in the Region view.", icon=":material/crop:")
+    st.page_link("views/region.py", label="Open the Region view", icon=":material/map:")
+if batch.renamed:
+    st.info("Duplicate file names were renamed: " + "; ".join(f"{a} → {b}" for a, b in batch.renamed),
+            icon=":material/content_copy:")
+if batch.skipped:
+    st.warning(f"Only the first {MAX_FILES} files of a batch are processed; {len(batch.skipped)} were not "
+               "(upload them as another batch).", icon=":material/warning:")
+if not n_ok:
+    st.stop()
+
+only_review = st.toggle("Show only tiles that need review", key="analyze-only-review")
+shown = table[table["needs review"]] if only_review else table
+st.dataframe(shown, hide_index=True, key="analyze-table", column_config={
+    "P(tumour)": st.column_config.ProgressColumn("P(tumour)", min_value=0.0, max_value=1.0, format="%.3f"),
+    "TTA spread": st.column_config.NumberColumn(format="%.3f"),
+    "needs review": st.column_config.CheckboxColumn("needs review"),
+})
+st.caption(f"Decision: tumour when P(tumour) ≥ {prediction.threshold:.3f} (the bundle's TTA threshold). "
+           "Needs review: within 0.10 of the threshold, or the eight views disagree. Click a header to sort.")
+st.download_button("Download results (CSV)", table_csv(table, pred.sha256, prediction.threshold),
+                   file_name="pathreview_scores.csv", mime="text/csv", icon=":material/download:",
+                   on_click="ignore", key="analyze-download")
+
+st.divider()
+order = table.sort_values("P(tumour)", ascending=False, kind="stable").index.tolist()
+choice = st.selectbox("Open a tile (highest P first)", order, key="analyze-pick",
+                      format_func=lambda i: f"{table.at[i, 'file']} · P={table.at[i, 'P(tumour)']:.3f}")
+if choice is not None:
+    record = batch.records[int(choice)]
+    detail.render(pred, record.tile, record.name, key="analyze",
+                  context=(f"Uploaded as {record.upload_name}. " if record.upload_name != record.name else "")
+                  + (record.note.capitalize() + "." if record.note else ""))

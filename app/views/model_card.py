@@ -1,0 +1,91 @@
+"""Page 5: the model card — data, splits, metrics with CIs, threshold and calibration, use, versions, hashes."""
+import json
+import platform
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from model_training.bundle import CARD_FILE
+
+st.title("Model card")
+pred, load_error = state.load_predictor()
+card = pred.card if pred is not None else state.card_or_none()[0]
+if load_error:
+    st.error(load_error, icon=":material/gpp_bad:")
+if card is None:
+    st.stop()
+
+
+def num(v, digits: int = 3) -> str:
+    if isinstance(v, (int, float)) and v == v:
+        return f"{v:.{digits}f}" if isinstance(v, float) else f"{v:,}"
+    return "—" if v is None or v != v else str(v)
+
+
+def kv(d: dict) -> pd.DataFrame:
+    return pd.DataFrame({"field": list(d), "value": [num(v) if not isinstance(v, (dict, list)) else
+                                                     json.dumps(v) for v in d.values()]})
+
+
+st.header(card.get("name", "unnamed model"))
+st.markdown(f"**Intended use.** {card.get('intended_use', '—')}")
+st.markdown("**Limitations**\n" + "\n".join(f"- {x}" for x in card.get("limitations", [])))
+
+st.subheader("Identity and hashes")
+verified = "verified when loaded" if pred is not None else "NOT verified (the model did not load)"
+st.markdown(f"Model file sha256 ({verified}):")
+st.code(card.get("sha256", "—"), language=None)
+st.dataframe(kv({"bundle": str(state.bundle_path()), "created": card.get("created"),
+                 "architecture": card.get("architecture"), "parameters": card.get("params"),
+                 "FLOPs per image": card.get("flops_per_image"), "TTA views": card.get("tta_views"),
+                 "output": card.get("output")}), hide_index=True)
+
+st.subheader("Validation metrics")
+rows = []
+for mode, v in card.get("validation", {}).items():
+    if not isinstance(v, dict):
+        continue
+    ci = v.get("auc_ci95") or [None, None]
+    at = v.get("at_threshold", {})
+    rows.append({"scoring": mode, "n": v.get("n"), "tumour": v.get("positives"), "AUC": num(v.get("auc")),
+                 "AUC 95% CI": f"{num(ci[0])} – {num(ci[1])}", "NLL": num(v.get("nll")),
+                 "ECE": num(v.get("ece")), "Brier": num(v.get("brier")), "threshold": num(at.get("threshold")),
+                 "sensitivity": num(at.get("sensitivity")), "specificity": num(at.get("specificity")),
+                 "PPV": num(at.get("precision")), "NPV": num(at.get("npv"))})
+if rows:
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("AUC confidence intervals: percentile bootstrap. Rates are at the operating threshold below.")
+
+st.subheader("Threshold and calibration")
+cal = card.get("calibration", {})
+st.dataframe(pd.DataFrame([{"scoring": k, "temperature": num(v.get("temperature")),
+                            "threshold": num(v.get("threshold"), 4), "rule": v.get("threshold_rule", "")}
+                           for k, v in cal.items()]), hide_index=True)
+st.caption("Decisions use the TTA row: tumour when the temperature-scaled P(tumour) ≥ threshold.")
+
+st.subheader("Data and splits")
+st.dataframe(kv(card.get("data", {})), hide_index=True)
+
+st.subheader("Training")
+training = dict(card.get("training", {}))
+if "command" in training:
+    st.code(training.pop("command"), language="bash")
+st.dataframe(kv(training), hide_index=True)
+
+st.subheader("Library versions")
+running = {"python": platform.python_version()}
+try:
+    import keras
+    import numpy
+    import tensorflow
+
+    running.update(keras=keras.__version__, numpy=numpy.__version__, tensorflow=tensorflow.__version__)
+except ImportError:
+    pass
+trained = card.get("library_versions", {})
+st.dataframe(pd.DataFrame([{"library": k, "trained with": trained.get(k, "—"), "running": running.get(k, "—")}
+                           for k in dict.fromkeys([*trained, *running])]), hide_index=True)
+
+st.download_button(f"Download {CARD_FILE}", json.dumps(card, indent=2, default=str),
+                   file_name=CARD_FILE, mime="application/json", on_click="ignore", key="card-download")

@@ -1,0 +1,117 @@
+"""Fast checks of the app's pure helpers on real tiles: upload decoding, region tiling, chunked scoring."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import scoring, tiles, tiling
+from app.imaging import enlarge, outline_centre
+from model_training.data import read_tile
+from model_training.predictor import Prediction, dihedral_views
+
+
+@pytest.fixture(scope="module")
+def tifs(data_root) -> list[Path]:
+    return sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:6]
+
+
+def test_unique_names_disambiguates_without_clashing():
+    assert tiles.unique_names(["a.tif", "b.tif", "a.tif", "a (2).tif", "a.tif", "dir/c.png"]) == \
+        ["a.tif", "b.tif", "a (3).tif", "a (2).tif", "a (4).tif", "c.png"]
+
+
+def test_decode_keeps_good_tiles_and_explains_every_bad_file(tifs):
+    files = [(p.name, p.read_bytes()) for p in tifs[:3]]
+    limit = max(len(f[1]) for f in files)
+    files += [("zero.tif", b""), ("readme.png", b"plain text"), ("cut.tif", tifs[3].read_bytes()[:500]),
+              ("huge.tif", tifs[4].read_bytes() + b"\0" * (limit + 1 - len(tifs[4].read_bytes())))]
+    batch = tiles.decode_uploads(files, max_bytes=limit)
+    assert [r.name for r in batch.records] == [p.name for p in tifs[:3]]
+    assert all(r.tile.shape == (96, 96, 3) and r.tile.dtype == np.uint8 for r in batch.records)
+    assert np.array_equal(batch.tiles[1], read_tile(tifs[1]))
+    reasons = dict(e.split(": ", 1) for e in batch.errors)
+    assert list(reasons) == ["zero.tif", "readme.png", "cut.tif", "huge.tif"]
+    assert "empty" in reasons["zero.tif"] and "not an image" in reasons["readme.png"]
+    assert "corrupt or truncated" in reasons["cut.tif"] and "the limit for a tile" in reasons["huge.tif"]
+
+
+def test_decode_limits_the_batch_size(tifs):
+    files = [(p.name, p.read_bytes()) for p in tifs]
+    batch = tiles.decode_uploads(files, max_files=4)
+    assert len(batch.records) == 4 and batch.skipped == [p.name for p in tifs[4:]]
+
+
+def test_wrong_size_is_rejected_unless_cropped(tifs):
+    big = np.concatenate([read_tile(tifs[0]), read_tile(tifs[1])], axis=1)  # 96 x 192
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="PNG")
+    plain = tiles.decode_uploads([("wide.png", buf.getvalue())])
+    assert not plain.records and plain.wrong_size == ["wide.png"] and "192x96" in plain.errors[0]
+    cropped = tiles.decode_uploads([("wide.png", buf.getvalue())], crop=True)
+    assert np.array_equal(cropped.records[0].tile, big[:, 48:144]) and cropped.records[0].note
+
+
+def test_region_grid_and_tile_positions():
+    img = np.arange(300 * 400 * 3, dtype=np.uint32).reshape(300, 400, 3).astype(np.uint8)
+    ys, xs = tiling.grid(img.shape, 48)
+    assert list(ys) == [0, 48, 96, 144, 192] and list(xs) == [0, 48, 96, 144, 192, 240, 288]
+    calls = []
+
+    def fake_predict(batch):  # mean of the first pixel row: identifies each tile
+        calls.append(len(batch))
+        return batch[:, 0, 0, 0] / 255.0
+
+    scores = tiling.score_region(img, 48, fake_predict, threshold=0.5, batch=16)
+    assert scores.p.shape == (5, 7) and sum(calls) == 35 and max(calls) == 16
+    for flat in range(35):
+        t, y, x = scores.tile_at(img, flat)
+        assert np.array_equal(t, img[y:y + 96, x:x + 96])
+        assert scores.p.reshape(-1)[flat] == pytest.approx(img[y, x, 0] / 255.0)
+    top = scores.top_k(3)
+    assert list(scores.p.reshape(-1)[top]) == sorted(scores.p.reshape(-1), reverse=True)[:3]
+    fig = tiling.heatmap_figure(img, scores, highlight=(48, 96))
+    assert fig.data[0].z.shape == (5, 7) and len(fig.layout.images) == 1
+
+
+def test_region_limits():
+    with pytest.raises(tiling.RegionError, match="at least 96x96"):
+        tiling.check_region(np.zeros((95, 500, 3), np.uint8), "thin.png")
+    with pytest.raises(tiling.RegionError, match="at most 2048x2048"):
+        tiling.check_region(np.zeros((2049, 100, 3), np.uint8), "tall.png")
+
+
+class FakePredictor:
+    """Deterministic stand-in with the Predictor.predict contract (mean pixel as the logit)."""
+
+    def threshold(self, tta=True):
+        return 0.5
+
+    def predict(self, x, tta=False):
+        v = dihedral_views(x).mean(axis=(2, 3, 4)) / 255.0 if tta else None
+        p = v.mean(axis=1) if tta else x.mean(axis=(1, 2, 3)) / 255.0
+        return Prediction(p, p, v, v.std(axis=1) if tta else np.zeros(len(p)), 0.5)
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_chunked_scoring_equals_one_call(tifs, tta):
+    x = np.stack([read_tile(p) for p in tifs])
+    whole = FakePredictor().predict(x, tta=tta)
+    seen = []
+    parts = scoring.predict(FakePredictor(), x, tta=tta, chunk=4, progress=seen.append)
+    np.testing.assert_allclose(parts.p, whole.p)
+    np.testing.assert_allclose(parts.spread, whole.spread)
+    assert (parts.views is None) == (not tta) and seen == [4 / 6, 1.0]
+    empty = scoring.predict(FakePredictor(), x[:0], tta=tta)
+    assert len(empty.p) == 0
+
+
+def test_enlarged_tile_outlines_the_centre_label_region(tifs):
+    tile = read_tile(tifs[0])
+    big = outline_centre(enlarge(tile, 4))
+    assert big.shape == (384, 384, 3)
+    assert (big[128:256, 128] == (0, 255, 0)).all() and (big[128, 128:256] == (0, 255, 0)).all()
+    assert np.array_equal(big[:100, :100], enlarge(tile, 4)[:100, :100])  # outside the box untouched

@@ -1,0 +1,269 @@
+"""Every page of the Streamlit app, driven through ``AppTest`` against a real tiny bundle and real tiles."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from model_training.bundle import VAL_PRED_FILE, sha256 as file_sha256
+from model_training.data import read_tile
+from model_training.figures import DISCLAIMER
+from model_training.metrics import at_threshold
+
+pytestmark = pytest.mark.slow  # needs the tiny bundle (trained once per session)
+
+VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T+270°"]
+MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/performance.py",
+         "views/model_card.py"]
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle):
+    from model_training.predictor import Predictor
+
+    return Predictor.load(tiny_bundle)
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path, tiny_bundle, data_root):
+    """A fresh AppTest session on the tiny bundle, with its own audit log; page errors raise."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(tiny_bundle))
+    monkeypatch.setenv("PATHREVIEW_AUDIT_LOG", str(tmp_path / "audit.csv"))
+    monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+
+    def make(page: str | None = None):
+        at = AppTest.from_file(str(MAIN), default_timeout=300).run()
+        if page:
+            at.switch_page(page).run()
+        return at
+    return make
+
+
+@pytest.fixture(scope="module")
+def tif_paths(data_root) -> list[Path]:
+    return sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))
+
+
+def upload(path: Path, name: str | None = None) -> tuple[str, bytes, str]:
+    return (name or path.name, path.read_bytes(), "image/tiff")
+
+
+def mosaic(data_root: Path, rows: int, cols: int) -> np.ndarray:
+    """A larger H&E image stitched from real validation tiles (tumour and normal alternating)."""
+    labels = pd.read_csv(data_root / "valid_labels.csv")
+    ids = [i for pair in zip(labels[labels.label == 1].id, labels[labels.label == 0].id) for i in pair]
+    tiles = [read_tile(data_root / "valid" / f"{i}.jpg") for i in ids[:rows * cols]]
+    return np.concatenate([np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(rows)])
+
+
+def png(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def captions(at) -> list[str]:
+    return [c for img in at.image for c in img.captions]
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_every_page_renders_with_the_banner_and_no_exception(app):
+    at = app()
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert not errors(at), (page, errors(at))
+        assert DISCLAIMER in at.warning[0].value, page
+
+
+def test_analyze_scores_good_tiles_and_reports_each_bad_file(app, tif_paths, predictor):
+    at = app()
+    files = [upload(p) for p in tif_paths[:3]] + [("empty.tif", b"", "image/tiff"),
+                                                  ("notes.png", b"these are my notes, not a tile\n", "image/png")]
+    at.file_uploader(key="analyze-upload").set_value(files).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["file"]) == [p.name for p in tif_paths[:3]]
+    msgs = errors(at)
+    assert len(msgs) == 2
+    assert msgs[0].startswith("empty.tif") and "empty (0 bytes)" in msgs[0]
+    assert msgs[1].startswith("notes.png") and "not an image" in msgs[1]
+    # the table holds the predictor's own 8-view TTA scores for these pixels
+    ref = predictor.predict(np.stack([read_tile(p) for p in tif_paths[:3]]), tta=True)
+    np.testing.assert_allclose(table["P(tumour)"], ref.p, atol=1e-3)
+    assert list(table["decision"]) == ["tumour" if d else "normal" for d in ref.decision]
+    np.testing.assert_allclose(table["TTA spread"], ref.spread, atol=1e-3)
+    assert list(table["needs review"]) == list(ref.needs_review)
+    # detail view of the highest-scoring tile: TTA score and 8 per-view scores
+    best = int(np.argmax(ref.p))
+    assert at.subheader[0].value == f"Tile detail · {tif_paths[best].name}"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["P(tumour), 8-view TTA"] == f"{ref.p[best]:.3f}"
+    view_scores = [float(c.split(": ")[1]) for c in captions(at) if c.split(": ")[0] in VIEW_NAMES]
+    np.testing.assert_allclose(view_scores, ref.views[best], atol=1e-3)
+
+
+def test_duplicates_are_renamed_and_large_images_can_be_centre_cropped(app, tif_paths, data_root):
+    at = app()
+    big = mosaic(data_root, 2, 2)[48:176, 48:176]  # 128x128 real H&E
+    files = [upload(tif_paths[0]), upload(tif_paths[1], tif_paths[0].name), ("big.png", png(big), "image/png")]
+    at.file_uploader(key="analyze-upload").set_value(files).run()
+    dup = tif_paths[0].stem + " (2).tif"
+    assert list(at.dataframe[0].value["file"]) == [tif_paths[0].name, dup]
+    assert any(f"→ {dup}" in i.value for i in at.info)
+    assert len(errors(at)) == 1 and "128x128" in errors(at)[0] and "96x96" in errors(at)[0]
+    assert any("Centre-crop" in i.value for i in at.info)
+
+    at.checkbox(key="analyze-crop").check().run()
+    table = at.dataframe[0].value
+    assert list(table["file"]) == [tif_paths[0].name, dup, "big.png"] and not errors(at)
+    assert table["note"].iloc[2] == "centre-cropped to 96x96"
+    expected = hashlib.sha256(np.ascontiguousarray(big[16:112, 16:112]).tobytes()).hexdigest()[:16]
+    assert table["pixel sha256"].iloc[2] == expected
+
+
+def test_review_goes_to_the_audit_log_with_real_hashes(app, tif_paths, tiny_bundle, tmp_path, predictor):
+    at = app()
+    at.text_input(key="reviewer").input("dr. test")
+    at.file_uploader(key="analyze-upload").set_value([upload(p) for p in tif_paths[:2]]).run()
+    name = at.dataframe[0].value["file"][at.selectbox(key="analyze-pick").value]
+    at.radio(key="analyze-choice").set_value("disagree")
+    at.text_area(key="analyze-comment").input("=looks reactive")
+    next(b for b in at.button if b.label == "Record review").click().run()
+    assert not at.exception and any("Recorded" in s.value for s in at.success)
+
+    from app.audit import COLUMNS, read_csv_export
+
+    log = read_csv_export(tmp_path / "audit.csv")
+    assert list(log.columns) == COLUMNS and len(log) == 1
+    row = log.iloc[0]
+    tile = read_tile(next(p for p in tif_paths if p.name == name))
+    assert row["file"] == name and row["reviewer"] == "dr. test" and row["review"] == "disagree"
+    assert row["comment"] == "'=looks reactive"
+    assert row["pixel_sha256"] == hashlib.sha256(tile.tobytes()).hexdigest()
+    assert row["model_sha256"] == file_sha256(tiny_bundle / "model.keras")
+    ref = predictor.predict(tile[None], tta=True)
+    assert float(row["p"]) == pytest.approx(float(ref.p[0]), abs=1e-4)
+    assert float(row["threshold"]) == pytest.approx(predictor.threshold(True), abs=1e-6)
+    assert row["model_decision"] == ("tumour" if ref.decision[0] else "normal")
+    assert len(at.session_state["pathreview_decisions"]) == 1
+    assert "1 review(s) recorded" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_region_view_scores_every_tile_position(app, data_root, predictor):
+    at = app("views/region.py")
+    img = mosaic(data_root, 3, 4)  # 288 x 384
+    at.file_uploader(key="region-upload").set_value(("region.png", png(img), "image/png")).run()
+    assert not at.exception and not errors(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tiles scored"] == "12" and metrics["Image"] == "384×288"
+    ref = predictor.predict(np.stack([img[y:y + 96, x:x + 96] for y in (0, 96, 192) for x in (0, 96, 192, 288)]))
+    assert metrics["Highest P(tumour)"] == f"{ref.p.max():.3f}"
+    assert len(at.get("plotly_chart")) == 1
+
+    at.radio(key="region-stride").set_value(48).run()
+    assert {m.label: m.value for m in at.metric}["Tiles scored"] == str(5 * 7)
+    at.radio(key="region-stride").set_value(32).run()
+    assert {m.label: m.value for m in at.metric}["Tiles scored"] == str(7 * 10)
+    assert at.subheader[0].value.startswith("Tile detail · region.png @ x=")
+
+
+def test_region_view_rejects_unusable_images(app):
+    at = app("views/region.py")
+    at.file_uploader(key="region-upload").set_value(("tiny.png", png(np.zeros((50, 80, 3), np.uint8)),
+                                                     "image/png")).run()
+    assert not at.exception and "at least 96x96" in errors(at)[0]
+
+
+def test_validation_browser_filters_outcomes_and_opens_a_tile(app):
+    at = app("views/validation.py")
+    at.number_input(key="val-n").set_value(100).run()
+    assert not at.exception and not errors(at)
+    caption = next(c.value for c in at.caption if "tiles scored" in c.value)
+    counts = {k: int(v) for k, v in (part.split(" ") for part in caption.split(" · ")[2:])}
+    assert sum(counts.values()) == 100 and set(counts) == {"TP", "FP", "FN", "TN"}
+
+    at.multiselect(key="val-filter").set_value(["FP"]).run()
+    shown = [c for c in captions(at) if "P=" in c]
+    assert len(shown) == min(24, counts["FP"]) and all(c.startswith("FP") for c in shown)
+
+    at.slider(key="val-thr").set_value(0.999).run()  # nothing is positive any more
+    caption = next(c.value for c in at.caption if "tiles scored" in c.value)
+    assert "TP 0" in caption and "FP 0" in caption
+
+    at.multiselect(key="val-filter").set_value(["FN", "TN"]).run()
+    open_buttons = [b for b in at.button if b.label == "Open"]
+    open_buttons[0].click().run()
+    assert any(s.value.startswith("Tile detail · ") for s in at.subheader)
+    assert any("Ground truth:" in c.value for c in at.caption)
+
+
+def test_validation_browser_reports_a_bad_dataset_path(app, tmp_path):
+    at = app("views/validation.py")
+    at.text_input(key="val-path").input(str(tmp_path / "nowhere")).run()
+    assert not at.exception and "no such file or folder" in errors(at)[0]
+
+
+def test_performance_metrics_follow_the_threshold_slider(app, tiny_bundle):
+    at = app("views/performance.py")
+    vp = pd.read_csv(tiny_bundle / VAL_PRED_FILE, dtype={"p": np.float32})
+    card = json.loads((tiny_bundle / "model_card.json").read_text())
+    before = {m.label: m.value for m in at.metric}
+    ref = card["validation"]["tta"]["at_threshold"]
+    assert before["Sensitivity"] == f"{ref['sensitivity']:.3f}"
+    assert before["Specificity"] == f"{ref['specificity']:.3f}"
+
+    thr = round(float(np.quantile(vp["p"], 0.7)), 3)
+    at.slider(key="perf-thr").set_value(thr).run()
+    after = {m.label: m.value for m in at.metric}
+    m = at_threshold(vp["label"].to_numpy(), vp["p"].to_numpy(), thr)
+    assert after["Sensitivity"] == f"{m['sensitivity']:.3f}" != before["Sensitivity"]
+    assert after["Specificity"] == f"{m['specificity']:.3f}" != before["Specificity"]
+    assert after["NPV"] == f"{m['npv']:.3f}" and after["PPV (precision)"] == f"{m['precision']:.3f}"
+    assert len(at.get("plotly_chart")) == 4  # ROC, confusion, reliability, training curves
+
+    at.button(key="perf-reset").click().run()
+    assert {m.label: m.value for m in at.metric}["Sensitivity"] == before["Sensitivity"]
+
+
+def test_model_card_shows_the_verified_sha256(app, tiny_bundle):
+    at = app("views/model_card.py")
+    assert not at.exception and not errors(at)
+    sha = file_sha256(tiny_bundle / "model.keras")
+    assert sha in [c.value for c in at.code]
+    assert any("verified when loaded" in md.value for md in at.markdown)
+
+
+def test_missing_bundle_is_a_message_not_a_traceback(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(tmp_path / "no-such-bundle"))
+    at = app()
+    assert not at.exception
+    assert any("not a PathReview model bundle" in e for e in errors(at))
+    at.switch_page("views/model_card.py").run()
+    assert not at.exception and errors(at)
+
+
+def test_tampered_model_is_refused_with_a_message(app, monkeypatch, tmp_path, tiny_bundle):
+    bad = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle, bad, ignore=shutil.ignore_patterns("checkpoints", "figures"))
+    card = json.loads((bad / "model_card.json").read_text())
+    card["sha256"] = "0" * 64
+    (bad / "model_card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(bad))
+    at = app()
+    assert not at.exception
+    assert any("does not match the model card" in e for e in errors(at))

@@ -1,0 +1,220 @@
+"""End to end: a real ``streamlit run`` server on 127.0.0.1 driven by Debian's Chromium through Playwright.
+
+Screenshots go to $PATHREVIEW_SCREENSHOTS (default: a pytest temp dir, printed with -s).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from model_training.bundle import VAL_PRED_FILE, sha256 as file_sha256
+from model_training.data import read_tile
+from model_training.metrics import at_threshold
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "app" / "main.py"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+LONG = 120_000  # ms: first scoring on 2 busy CPU cores can be slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> float:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return time.time() - t0
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} not healthy after {timeout}s")
+
+
+def start_server(bundle: Path, audit_log: Path, data: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "PATHREVIEW_MODEL": str(bundle), "PATHREVIEW_AUDIT_LOG": str(audit_log),
+           "PATHREVIEW_DATA": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("PATHREVIEW_DEBUG", None)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle, data_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    audit_log, log = tmp / "audit.csv", tmp / "streamlit.log"
+    proc, url = start_server(tiny_bundle, audit_log, data_root, log)
+    try:
+        wait_healthy(url, proc)
+        yield {"url": url, "audit": audit_log, "log": log, "tmp": tmp}
+    finally:
+        stop_server(proc)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    out = Path(os.environ.get("PATHREVIEW_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {out}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    elsewhere: list[str] = []  # the app must not reach beyond the server (no CDN fonts, icons, telemetry)
+    ctx.on("request", lambda r: None if r.url.startswith((server["url"], "data:", "blob:"))
+           else elsewhere.append(r.url))
+    pg = ctx.new_page()
+    pg.set_default_timeout(LONG)
+    yield pg
+    ctx.close()
+    assert not elsewhere, elsewhere
+
+
+def open_page(pg, server, path: str = "") -> None:
+    pg.goto(f"{server['url']}/{path}")
+    pg.get_by_text("Research use only — not for diagnosis.").first.wait_for()
+
+
+def cells(pg) -> list[str]:
+    return pg.locator('[data-testid="stDataFrame"] [role="gridcell"]').all_inner_texts()
+
+
+def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, shots):
+    pg = page
+    tifs = sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:4]
+    open_page(pg, server)
+    pg.get_by_label("Reviewer (optional)", exact=True).fill("e2e reviewer")
+    pg.get_by_label("Reviewer (optional)", exact=True).press("Enter")
+    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(p) for p in tifs])
+    pg.get_by_text("4 tile(s) scored").wait_for()
+    pg.get_by_text("Tile detail ·").wait_for()
+    pg.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')"
+                         ".length >= 4 * 7")  # the grid draws its accessible cells after the canvas
+    texts = cells(pg)
+    for p in tifs:
+        assert p.name in texts
+    probs = [float(t) for t in texts if t.replace(".", "", 1).isdigit() and "." in t]
+    assert len(probs) >= 4 and all(0 <= v <= 1 for v in probs)
+    # the detail view: enlarged tile + Grad-CAM + Grad-CAM++ + 8 TTA views
+    pg.get_by_text("Grad-CAM++", exact=True).wait_for()
+    pg.wait_for_function("document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 11")
+    p_detail = float(pg.locator('[data-testid="stMetricValue"]').first.inner_text())
+    assert 0.0 <= p_detail <= 1.0
+    pg.screenshot(path=str(shots / "analyze_table.png"))
+    pg.get_by_text("Tile detail ·").scroll_into_view_if_needed()
+    pg.mouse.wheel(0, 300)
+    pg.wait_for_timeout(500)
+    pg.screenshot(path=str(shots / "analyze_detail.png"))
+
+    detail_name = pg.get_by_text("Tile detail ·").inner_text().split("· ", 1)[1].strip()
+    pg.get_by_text("Disagree", exact=True).click()
+    pg.get_by_label("Comment (optional)", exact=True).fill("e2e: looks like reactive lymphocytes")
+    pg.get_by_role("button", name="Record review").click()
+    pg.get_by_text("Recorded").first.wait_for()
+    pg.get_by_text("1 review(s) recorded in this session.").wait_for()
+
+    with pg.expect_download() as dl:
+        pg.get_by_role("button", name="Export my reviews (CSV)").click()
+    exported = Path(dl.value.path()).read_text("utf-8")
+    assert exported.startswith("# Research use only — not for diagnosis.")
+    from app.audit import COLUMNS, read_csv_export
+
+    rows = read_csv_export(exported)
+    assert list(rows.columns) == COLUMNS and len(rows) == 1
+    row = rows.iloc[0]
+    tile = read_tile(next(p for p in tifs if p.name == detail_name))
+    import hashlib
+
+    assert row["file"] == detail_name and row["review"] == "disagree" and row["reviewer"] == "e2e reviewer"
+    assert row["pixel_sha256"] == hashlib.sha256(tile.tobytes()).hexdigest()
+    assert row["model_sha256"] == file_sha256(tiny_bundle / "model.keras")
+    assert float(row["p"]) == pytest.approx(p_detail, abs=6e-4)
+    logged = read_csv_export(server["audit"])
+    assert len(logged) == 1 and logged.iloc[0].to_dict() == row.to_dict()
+
+
+def test_region_heatmap(page, server, data_root, shots):
+    labels = pd.read_csv(data_root / "valid_labels.csv")
+    ids = [i for pair in zip(labels[labels.label == 1].id, labels[labels.label == 0].id) for i in pair][:12]
+    tiles = [read_tile(data_root / "valid" / f"{i}.jpg") for i in ids]
+    img = np.concatenate([np.concatenate(tiles[r * 4:(r + 1) * 4], axis=1) for r in range(3)])
+    path = server["tmp"] / "region.png"
+    Image.fromarray(img).save(path)
+    open_page(page, server, "region")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.locator(".js-plotly-plot .heatmaplayer image").first.wait_for(state="attached")
+    page.get_by_text("Tiles scored").wait_for()
+    assert "12" in page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    page.get_by_text("Tiles scored").scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "region_heatmap.png"))
+
+
+def test_performance_threshold_slider(page, server, tiny_bundle, shots):
+    open_page(page, server, "performance")
+    values = page.locator('[data-testid="stMetricValue"]')
+    values.first.wait_for()
+    before = values.all_inner_texts()
+    slider = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    slider.focus()
+    page.keyboard.press("PageUp")  # +0.1
+    new_thr = float(slider.input_value())
+    page.wait_for_function("([el, old]) => el.innerText !== old",
+                           arg=[values.first.element_handle(), before[0]])
+    after = values.all_inner_texts()
+    vp = pd.read_csv(tiny_bundle / VAL_PRED_FILE, dtype={"p": np.float32})
+    m = at_threshold(vp["label"].to_numpy(), vp["p"].to_numpy(), new_thr)
+    assert after[0] == f"{m['sensitivity']:.3f}" and after[1] == f"{m['specificity']:.3f}"
+    assert after != before
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots / "performance.png"))
