@@ -25,11 +25,20 @@ def _finish(ds: tf.data.Dataset, batch: int, augment: AugmentConfig | None, drop
 
 
 def from_arrays(x: np.ndarray, y: np.ndarray, batch: int = 64, shuffle: bool = False,
-                augment: AugmentConfig | None = None, seed: int = 0) -> tf.data.Dataset:
-    """Batches of (float32 tiles in [0, 255], float32 labels (N, 1)) from uint8 arrays held in RAM."""
+                augment: AugmentConfig | None = None, seed: int = 0,
+                shard: tuple[int, int] | None = None, repeat: bool = False) -> tf.data.Dataset:
+    """Batches of (float32 tiles in [0, 255], float32 labels (N, 1)) from uint8 arrays held in RAM.
+
+    ``shard=(count, index)`` keeps this worker's share of the tiles; ``repeat`` loops forever (for a fixed
+    number of steps per epoch, as multi-worker training needs).
+    """
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int64)))
+    if shard is not None:
+        ds = ds.shard(*shard)
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
     return _finish(ds, batch, augment, drop_remainder=shuffle)
 
 

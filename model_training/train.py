@@ -173,17 +173,21 @@ def train_one(args: argparse.Namespace, train=None, val=None) -> dict:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=2))
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     t0 = time.time()
-    hist = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=class_weight,
-                     callbacks=callbacks, verbose=verbose)
-    if args.finetune_layers and args.weights not in (None, "none"):
+    if args.distribute == "multiworker":
+        epochs_run = _fit_multiworker(args, model, strategy, train_arr, val_arr, batch, aug, class_weight, out)
+    else:
+        hist = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, class_weight=class_weight,
+                         callbacks=callbacks, verbose=verbose)
+        epochs_run = len(hist.epoch)
+    if args.finetune_layers and args.weights not in (None, "none") and args.distribute != "multiworker":
         set_trainable_top(model, args.finetune_layers)
         model.compile(optimizer=keras.optimizers.AdamW(args.lr / 10), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")], jit_compile=jit)
         hist = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs + max(2, args.epochs // 2),
                          initial_epoch=args.epochs, class_weight=class_weight, callbacks=callbacks[1:],
                          verbose=verbose)
+        epochs_run += len(hist.epoch)
     train_time = time.time() - t0
-    epochs_run = len(hist.epoch)
     if (ckpt_dir / "best.weights.h5").exists():
         model.load_weights(ckpt_dir / "best.weights.h5")
 
@@ -207,6 +211,21 @@ def train_one(args: argparse.Namespace, train=None, val=None) -> dict:
              "at threshold %.3f", v["auc"], *v["auc_ci95"], v["nll"], v["at_threshold"]["sensitivity"],
              v["at_threshold"]["specificity"], card["threshold"])
     return card
+
+
+def _fit_multiworker(args, model, strategy, train_arr, val_arr, batch, aug, class_weight, out: Path) -> int:
+    """The TF_CONFIG multi-host path (see distributed.py); writes history.csv like CSVLogger does."""
+    import pandas as pd
+
+    from .bundle import HISTORY_FILE
+    from .distributed import fit_multiworker
+
+    if train_arr is None:
+        raise SystemExit("--distribute multiworker needs the training split in RAM (drop --stream)")
+    rows = fit_multiworker(model, strategy, train_arr[0], train_arr[1], val_arr[:2], args.epochs, batch, aug,
+                           class_weight, args.seed)
+    pd.DataFrame(rows).to_csv(out / HISTORY_FILE, index=False)
+    return len(rows)
 
 
 def record_subset_auc(out: Path, card: dict, val_src: TileSource, n: int = 500) -> None:

@@ -38,9 +38,12 @@ def test_pcam_h5_matches_jpeg_labels(data_root):
     assert h5.get(0).shape == (96, 96, 3)
     batches = list(iter_batches(h5, 100))
     assert [len(b[1]) for b in batches] == [100, 100, 56]
-    # The README says these are the first 256 patches of valid/: the labels must agree.
+    # These are the first 256 patches of valid/, whose ids are the SHA-1 of the raw RGB pixels.
+    import hashlib
     valid = open_source(data_root, "valid")
     assert np.array_equal(h5.labels, valid.labels[:256])
+    for i in (0, 17, 255):
+        assert hashlib.sha1(h5.get(i).tobytes()).hexdigest() == valid.ids[i]
 
 
 def test_pcam_h5_is_read_lazily(data_root, tmp_path):
