@@ -48,7 +48,7 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # Save an inference-only copy: no optimizer state, so the file stays small and loads anywhere.
-    clean = keras.models.clone_model(model)
+    clean = keras.Model.from_config(model.get_config())  # clone_model would carry the optimizer along
     clean.set_weights(model.get_weights())
     clean.save(out / MODEL_FILE)
     card = {"name": meta.get("name", out.name), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -1,0 +1,46 @@
+"""The model shipped in assets/: intact, documented, and as good on real validation tiles as its card says."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from model_training.bundle import DEFAULT_BUNDLE, sha256
+from model_training.data import open_source
+from model_training.predictor import Predictor
+from model_training.train import stratified_subset
+
+SUBSET = 500
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    if not (DEFAULT_BUNDLE / "model_card.json").exists():
+        pytest.fail(f"no shipped bundle at {DEFAULT_BUNDLE}")
+    return json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())
+
+
+def test_hash_matches_card(card):
+    assert sha256(DEFAULT_BUNDLE / "model.keras") == card["sha256"]
+
+
+def test_bundle_is_small_and_complete(card):
+    total = sum(f.stat().st_size for f in DEFAULT_BUNDLE.rglob("*") if f.is_file())
+    assert total <= 20 * 2**20, f"bundle is {total / 2**20:.1f} MB"
+    for name in ("model.keras", "history.csv", "val_predictions.csv", "figures/roc.png"):
+        assert (DEFAULT_BUNDLE / name).exists(), name
+    assert card["training"]["command"].startswith("python -m model_training.train")
+    assert card["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95
+
+
+@pytest.mark.slow
+def test_validation_auc_holds_on_a_fixed_subset(card, data_root):
+    src = stratified_subset(open_source(data_root, "valid"), SUBSET, seed=0)
+    x, y, _ = src.load_all()
+    pred = Predictor.load(DEFAULT_BUNDLE)
+    auc = roc_auc_score(y, pred.predict(x, tta=True).p)
+    stated = card["validation"]["tta"]["auc"]
+    assert auc >= stated - 0.02, f"AUC {auc:.4f} on {SUBSET} valid tiles; the card states {stated:.4f}"
+    assert np.isclose(auc, card["validation"]["subset500_auc_tta"], atol=1e-4)
