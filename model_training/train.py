@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--stain-strength", type=float, default=0.05)
     ap.add_argument("--shift", type=float, default=0.05)
     ap.add_argument("--zoom", type=float, default=0.10)
+    ap.add_argument("--brightness", type=float, default=0.10, help="max brightness shift, fraction of 255 (0: off)")
+    ap.add_argument("--contrast", type=float, default=0.15, help="max contrast change, fraction (0: off)")
     ap.add_argument("--no-class-weights", action="store_true")
     ap.add_argument("--target-sensitivity", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=42)
@@ -136,8 +138,9 @@ def train_one(args: argparse.Namespace, train=None, val=None) -> dict:
     if val_arr is None:
         raise SystemExit("the validation split must fit in RAM (use --val-limit)")
     y_train = train_arr[1] if train_arr else train_src.labels
-    aug = None if args.no_augment else AugmentConfig(dihedral=not args.no_dihedral, shift=args.shift, zoom=args.zoom,
-                                                     stain=args.stain, stain_strength=args.stain_strength)
+    aug = None if args.no_augment else AugmentConfig(
+        dihedral=not args.no_dihedral, shift=args.shift, zoom=args.zoom, brightness=args.brightness,
+        contrast=args.contrast, stain=args.stain, stain_strength=args.stain_strength)
     strategy = _strategy(args.distribute)
     batch = args.batch_size * (strategy.num_replicas_in_sync if strategy else 1)
     if train_arr:

@@ -150,3 +150,22 @@ def test_bad_layouts(tmp_path):
         f["x"] = np.zeros((4, 64, 64, 3), np.uint8)
     with pytest.raises(DatasetError, match="expected \\(96, 96, 3\\)"):
         open_source(x)
+
+
+def test_streamed_pipeline_skips_corrupt_tiles(real_tile, tmp_path):
+    from model_training import pipeline
+
+    img = tmp_path / "imgs"
+    img.mkdir()
+    rows = ["id,label"]
+    for i in range(10):
+        _save(real_tile, img / f"t{i}.png")
+        rows.append(f"t{i},{i % 2}")
+    (img / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    rows.append("bad,1")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    src = open_source(img, labels_csv=tmp_path / "labels.csv")
+    batches = list(pipeline.streamed(src, batch=4))
+    assert sum(len(x) for x, _ in batches) == 10
+    assert batches[0][0].dtype.name == "float32" and tuple(batches[0][1].shape) == (4, 1)
+    assert [p.file for p in src.problems] == ["bad.png"]
