@@ -68,8 +68,9 @@ def evaluate(model: Path, data: Path, split: str | None, tta: bool, report: Path
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for noisy in ("kaleido", "choreographer", "logistro"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .figures import quiet_exporter_logs
+
+    quiet_exporter_logs()
     ap = argparse.ArgumentParser(prog="python -m model_training.evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="bundle directory (default: PATHREVIEW_MODEL or assets/)")

@@ -62,6 +62,12 @@ def history_figure(history: pd.DataFrame, title: str = "Training curves") -> go.
     return fig
 
 
+def quiet_exporter_logs() -> None:
+    """The PNG exporter (kaleido driving Chromium) logs every browser step at INFO; keep warnings only."""
+    for name in ("kaleido", "choreographer", "logistro"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def save_figure(fig: go.Figure, stem: Path, png: bool = True) -> list[Path]:
     """Write ``stem``.html (always) and ``stem``.png (when a headless browser is available)."""
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -46,12 +46,15 @@ def at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
             "f1": float(skm.f1_score(y, pred, zero_division=0))}
 
 
+def nll(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean negative log-likelihood of binary labels under probabilities ``p``."""
+    return float(skm.log_loss(y, np.clip(p, eps, 1 - eps), labels=[0, 1]))
+
+
 def summary(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int = 1000) -> dict:
     """Everything the model card and the evaluation table report, for one set of probabilities."""
     auc, lo, hi = auc_ci(y, p, n_boot=n_boot)
-    eps = 1e-7
-    return {"n": int(len(y)), "positives": int(np.sum(y)), "auc": auc, "auc_ci95": [lo, hi],
-            "nll": float(skm.log_loss(y, np.clip(p, eps, 1 - eps), labels=[0, 1])),
+    return {"n": int(len(y)), "positives": int(np.sum(y)), "auc": auc, "auc_ci95": [lo, hi], "nll": nll(y, p),
             "ece": expected_calibration_error(y, p), "brier": float(skm.brier_score_loss(y, p)),
             "at_threshold": at_threshold(y, p, threshold), "at_0.5": at_threshold(y, p, 0.5)}
 

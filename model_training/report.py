@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from . import figures
 from .architectures import count_flops
 from .bundle import FIGURES_DIR, HISTORY_FILE, MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
-from .metrics import fit_temperature, summary, threshold_for_sensitivity
-from .predictor import N_VIEWS, Predictor
+from .metrics import fit_temperature, nll, summary, threshold_for_sensitivity
+from .predictor import N_VIEWS, Predictor, dihedral_views
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +28,19 @@ LIMITATIONS = [
 ]
 
 
-def calibrate(y: np.ndarray, z_single: np.ndarray, z_views: np.ndarray, target_sensitivity: float) -> dict:
-    """Temperature and threshold for single-view and 8-view TTA scoring, both fitted on validation."""
-    from scipy.special import expit
+def calibrate(y: np.ndarray, z_single: np.ndarray, z_views: np.ndarray,
+              target_sensitivity: float) -> tuple[dict, dict[str, np.ndarray]]:
+    """Temperature and threshold for single-view and 8-view TTA scoring, both fitted on validation.
 
-    out = {}
+    Returns the card's calibration entries and the calibrated validation probabilities of each mode.
+    """
+    cal, probs = {}, {}
     for mode, z in (("single", z_single), ("tta", z_views.mean(axis=1))):
         t = fit_temperature(y, z)
-        p = expit(z / t)
-        out[mode] = {"temperature": t, "threshold": threshold_for_sensitivity(y, p, target_sensitivity),
+        probs[mode] = expit(z / t)
+        cal[mode] = {"temperature": t, "threshold": threshold_for_sensitivity(y, probs[mode], target_sensitivity),
                      "threshold_rule": f"highest threshold with validation sensitivity >= {target_sensitivity}"}
-    return out
+    return cal, probs
 
 
 def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_ids: list[str],
@@ -58,25 +61,21 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
                       "rescaling": "inside the model"},
             "output": "P(tumour in the centre 32x32), sigmoid; pre-sigmoid layer 'logit'; features 'last_conv'"}
     pred = Predictor(clean, {"sha256": card["sha256"]}, out)
-    views = np.concatenate([pred.logits(_views(val_x[i:i + 512])).reshape(-1, N_VIEWS)
-                            for i in range(0, len(val_x), 512)])
-    z_single = views[:, 0]
-    cal = calibrate(val_y, z_single, views, target_sensitivity)
+    views = np.concatenate([pred.logits(dihedral_views(val_x[i:i + 512]).reshape(-1, *val_x.shape[1:]))
+                            .reshape(-1, N_VIEWS) for i in range(0, len(val_x), 512)])
+    cal, probs = calibrate(val_y, views[:, 0], views, target_sensitivity)
     card["calibration"] = cal
     card["temperature"] = cal["tta"]["temperature"]
     card["threshold"] = cal["tta"]["threshold"]
     card["threshold_rule"] = cal["tta"]["threshold_rule"]
     card["tta_views"] = N_VIEWS
 
-    from scipy.special import expit
-
-    p_single = expit(z_single / cal["single"]["temperature"])
-    p_tta = expit(views.mean(axis=1) / cal["tta"]["temperature"])
+    p_single, p_tta = probs["single"], probs["tta"]
     p_views = expit(views / cal["tta"]["temperature"])
     card["validation"] = {
         "tta": summary(val_y, p_tta, cal["tta"]["threshold"], n_boot),
         "single": summary(val_y, p_single, cal["single"]["threshold"], n_boot),
-        "uncalibrated_nll_tta": summary(val_y, expit(views.mean(axis=1)), 0.5, 10)["nll"],
+        "uncalibrated_nll_tta": nll(val_y, expit(views.mean(axis=1))),
     }
     card.update({k: v for k, v in meta.items() if k != "name"})
     card["library_versions"] = library_versions()
@@ -88,12 +87,6 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
                   "logit": views.mean(axis=1), "spread": p_views.std(axis=1)}).to_csv(out / VAL_PRED_FILE, index=False)
     write_figures(out, val_y, p_tta, card["threshold"])
     return card
-
-
-def _views(x: np.ndarray) -> np.ndarray:
-    from .predictor import dihedral_views
-
-    return dihedral_views(x).reshape(-1, *x.shape[1:])
 
 
 def write_figures(out: Path, y: np.ndarray, p: np.ndarray, threshold: float, png: bool = True) -> list[Path]:

@@ -143,11 +143,14 @@ def train_one(args: argparse.Namespace, train=None, val=None) -> dict:
         contrast=args.contrast, stain=args.stain, stain_strength=args.stain_strength)
     strategy = _strategy(args.distribute)
     batch = args.batch_size * (strategy.num_replicas_in_sync if strategy else 1)
-    if train_arr:
+    if args.distribute == "multiworker":
+        train_ds = val_ds = None  # distributed.py builds one sharded dataset per worker
+    elif train_arr:
         train_ds = pipeline.from_arrays(train_arr[0], train_arr[1], batch, True, aug, args.seed)
     else:
         train_ds = pipeline.streamed(train_src, batch, True, aug, args.seed)
-    val_ds = pipeline.from_arrays(val_arr[0], val_arr[1], 256)
+    if train_ds is not None:
+        val_ds = pipeline.from_arrays(val_arr[0], val_arr[1], 256)
     steps = max(1, len(y_train) // batch)
 
     from contextlib import nullcontext
@@ -281,8 +284,9 @@ def run_sweep(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    for noisy in ("kaleido", "choreographer", "logistro"):  # the PNG exporter logs every browser step
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .figures import quiet_exporter_logs
+
+    quiet_exporter_logs()
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.argv = argv

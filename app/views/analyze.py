@@ -3,6 +3,7 @@ import streamlit as st
 
 from app import detail, state
 from app.tiles import MAX_FILE_MB, MAX_FILES, UPLOAD_TYPES, decode_uploads, results_table, table_csv
+from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
 
 BATCH = "analyze_batch"
 MAX_LISTED = 20
@@ -63,7 +64,8 @@ st.dataframe(shown, hide_index=True, key="analyze-table", column_config={
     "needs review": st.column_config.CheckboxColumn("needs review"),
 })
 st.caption(f"Decision: tumour when P(tumour) ≥ {prediction.threshold:.3f} (the bundle's TTA threshold). "
-           "Needs review: within 0.10 of the threshold, or the eight views disagree. Click a header to sort.")
+           f"Needs review: within {REVIEW_MARGIN:.2f} of the threshold, or the eight views disagree (spread > "
+           f"{REVIEW_SPREAD:.2f}). Click a header to sort.")
 st.download_button("Download results (CSV)", table_csv(table, pred.sha256, prediction.threshold),
                    file_name="pathreview_scores.csv", mime="text/csv", icon=":material/download:",
                    on_click="ignore", key="analyze-download")
