@@ -51,12 +51,14 @@ def reliability_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, title: str 
 
 
 def history_figure(history: pd.DataFrame, title: str = "Training curves") -> go.Figure:
-    """Loss and AUC per epoch for train and validation."""
-    cols = [c for c in history.columns if c != "epoch" and ("loss" in c or "auc" in c)]
-    long = history.melt(id_vars="epoch", value_vars=cols, var_name="metric")
+    """Loss and AUC per epoch for train and validation (one dash style per member for an ensemble)."""
+    ids = [c for c in ("epoch", "member") if c in history.columns]
+    cols = [c for c in history.columns if c not in ids and ("loss" in c or "auc" in c)]
+    long = history.melt(id_vars=ids, value_vars=cols, var_name="metric")
     long["split"] = np.where(long["metric"].str.startswith("val_"), "validation", "train")
     long["metric"] = long["metric"].str.replace("val_", "", regex=False)
-    fig = px.line(long, x="epoch", y="value", color="split", facet_col="metric", markers=True)
+    fig = px.line(long, x="epoch", y="value", color="split", facet_col="metric", markers=True,
+                  line_dash="member" if "member" in ids else None)
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.update_layout(title=title, width=900, height=400)
     return fig

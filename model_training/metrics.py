@@ -1,4 +1,4 @@
-"""Classification metrics, threshold choice and temperature calibration (sklearn/scipy underneath)."""
+"""Classification metrics, threshold choice and probability calibration (sklearn/scipy underneath)."""
 from __future__ import annotations
 
 import numpy as np
@@ -69,6 +69,38 @@ def fit_temperature(y: np.ndarray, logits: np.ndarray) -> float:
 
     res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(res.x))
+
+
+def fit_platt(y: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
+    """Temperature T and bias b minimising validation NLL of sigmoid(logit / T + b) (Platt scaling).
+
+    The bias absorbs a shift of the logits between training and validation slides (stain, scanner,
+    tumour prevalence) that a temperature alone cannot; with b = 0 this is temperature scaling.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    z = np.asarray(logits, float).reshape(-1, 1)
+    lr = LogisticRegression(C=np.inf).fit(z, np.asarray(y).astype(int))  # C=inf: no regularisation
+    slope = float(lr.coef_[0, 0])
+    if slope <= 0:  # a model no better than chance: keep the ranking, fall back to temperature only
+        return fit_temperature(y, logits), 0.0
+    return 1.0 / slope, float(lr.intercept_[0])
+
+
+def crossfit_nll(y: np.ndarray, logits: np.ndarray, method: str = "platt", folds: int = 5, seed: int = 0) -> float:
+    """Out-of-fold NLL of a calibration fitted on the other folds: what the calibration earns on tiles it
+    was not fitted to (the in-sample NLL flatters a fitted bias slightly)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y, z = np.asarray(y), np.asarray(logits, float)
+    p = np.empty(len(z))
+    for fit_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(z, y):
+        if method == "platt":
+            t, b = fit_platt(y[fit_idx], z[fit_idx])
+        else:
+            t, b = fit_temperature(y[fit_idx], z[fit_idx]), 0.0
+        p[test_idx] = expit(z[test_idx] / t + b)
+    return nll(y, p)
 
 
 def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float = 0.95) -> float:

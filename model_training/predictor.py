@@ -54,8 +54,9 @@ class Predictor:
         self.logit_model = keras.Model(model.inputs, model.get_layer(architectures.LOGIT).output,
                                        name="logit_model")
         cal = card.get("calibration", {})
-        self._cal = {mode: (float(cal.get(mode, {}).get("temperature", card.get("temperature", 1.0))),
-                            float(cal.get(mode, {}).get("threshold", card.get("threshold", 0.5))))
+        # (temperature, bias, threshold) per scoring mode; older cards carry a temperature only
+        self._cal = {mode: tuple(float(cal.get(mode, {}).get(key, card.get(key, default)))
+                                 for key, default in (("temperature", 1.0), ("bias", 0.0), ("threshold", 0.5)))
                      for mode in ("single", "tta")}
         self._fn = self._compile()
         self._explainers: dict = {}
@@ -90,10 +91,13 @@ class Predictor:
         return self.card["sha256"]
 
     def threshold(self, tta: bool = True) -> float:
-        return self._cal["tta" if tta else "single"][1]
+        return self._cal["tta" if tta else "single"][2]
 
     def temperature(self, tta: bool = True) -> float:
         return self._cal["tta" if tta else "single"][0]
+
+    def bias(self, tta: bool = True) -> float:
+        return self._cal["tta" if tta else "single"][1]
 
     def logits(self, tiles: np.ndarray, batch: int = 256) -> np.ndarray:
         """Raw logits for uint8 tiles (N, 96, 96, 3); the model does its own pixel scaling."""
@@ -104,9 +108,11 @@ class Predictor:
         return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
 
     def calibrate(self, logits: np.ndarray, tta: bool = True) -> np.ndarray:
+        """P(tumour) = sigmoid(logit / temperature + bias), with the card's values for the scoring mode."""
         from scipy.special import expit
 
-        return expit(np.asarray(logits, np.float64) / self.temperature(tta)).astype(np.float32)
+        z = np.asarray(logits, np.float64)
+        return expit(z / self.temperature(tta) + self.bias(tta)).astype(np.float32)
 
     def predict(self, tiles: np.ndarray, tta: bool = False, batch: int = 256) -> Prediction:
         """Calibrated P(tumour) for uint8 tiles; with ``tta`` also the 8 dihedral views and their spread."""

@@ -12,7 +12,7 @@ from scipy.special import expit
 from . import figures
 from .architectures import count_flops
 from .bundle import FIGURES_DIR, HISTORY_FILE, MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
-from .metrics import fit_temperature, nll, summary, threshold_for_sensitivity
+from .metrics import crossfit_nll, fit_platt, fit_temperature, nll, summary, threshold_for_sensitivity
 from .predictor import N_VIEWS, Predictor, dihedral_views
 
 log = logging.getLogger(__name__)
@@ -30,17 +30,30 @@ LIMITATIONS = [
 
 def calibrate(y: np.ndarray, z_single: np.ndarray, z_views: np.ndarray,
               target_sensitivity: float) -> tuple[dict, dict[str, np.ndarray]]:
-    """Temperature and threshold for single-view and 8-view TTA scoring, both fitted on validation.
+    """Platt calibration (temperature + bias) and threshold for single-view and 8-view TTA scoring, both
+    fitted on validation.
 
     Returns the card's calibration entries and the calibrated validation probabilities of each mode.
     """
     cal, probs = {}, {}
     for mode, z in (("single", z_single), ("tta", z_views.mean(axis=1))):
-        t = fit_temperature(y, z)
-        probs[mode] = expit(z / t)
-        cal[mode] = {"temperature": t, "threshold": threshold_for_sensitivity(y, probs[mode], target_sensitivity),
+        t, b = fit_platt(y, z)
+        probs[mode] = expit(z / t + b)
+        cal[mode] = {"method": "platt: sigmoid(logit / temperature + bias)", "temperature": t, "bias": b,
+                     "threshold": threshold_for_sensitivity(y, probs[mode], target_sensitivity),
                      "threshold_rule": f"highest threshold with validation sensitivity >= {target_sensitivity}"}
     return cal, probs
+
+
+def calibration_check(y: np.ndarray, z: np.ndarray) -> dict:
+    """Validation NLL of the raw logits, of temperature scaling alone and of Platt scaling, in-sample and
+    out-of-fold (5-fold), so the card shows what each calibration step buys."""
+    t, b = fit_platt(y, z)
+    return {"nll_uncalibrated": nll(y, expit(z)),
+            "nll_temperature": nll(y, expit(z / fit_temperature(y, z))),
+            "nll_platt": nll(y, expit(z / t + b)),
+            "nll_temperature_5fold": crossfit_nll(y, z, "temperature"),
+            "nll_platt_5fold": crossfit_nll(y, z, "platt")}
 
 
 def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_ids: list[str],
@@ -66,16 +79,18 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     cal, probs = calibrate(val_y, views[:, 0], views, target_sensitivity)
     card["calibration"] = cal
     card["temperature"] = cal["tta"]["temperature"]
+    card["bias"] = cal["tta"]["bias"]
     card["threshold"] = cal["tta"]["threshold"]
     card["threshold_rule"] = cal["tta"]["threshold_rule"]
     card["tta_views"] = N_VIEWS
 
     p_single, p_tta = probs["single"], probs["tta"]
-    p_views = expit(views / cal["tta"]["temperature"])
+    p_views = expit(views / cal["tta"]["temperature"] + cal["tta"]["bias"])
     card["validation"] = {
         "tta": summary(val_y, p_tta, cal["tta"]["threshold"], n_boot),
         "single": summary(val_y, p_single, cal["single"]["threshold"], n_boot),
-        "uncalibrated_nll_tta": nll(val_y, expit(views.mean(axis=1))),
+        "calibration_nll": {"tta": calibration_check(val_y, views.mean(axis=1)),
+                            "single": calibration_check(val_y, views[:, 0])},
     }
     card.update({k: v for k, v in meta.items() if k != "name"})
     card["library_versions"] = library_versions()

@@ -44,7 +44,7 @@ st.dataframe(kv({"bundle": str(state.bundle_path()), "created": card.get("create
 st.subheader("Validation metrics")
 rows = []
 for mode, v in card.get("validation", {}).items():
-    if not isinstance(v, dict):
+    if not isinstance(v, dict) or "auc" not in v:
         continue
     ci = v.get("auc_ci95") or [None, None]
     at = v.get("at_threshold", {})
@@ -59,10 +59,26 @@ if rows:
 
 st.subheader("Threshold and calibration")
 cal = card.get("calibration", {})
-st.dataframe(pd.DataFrame([{"scoring": k, "temperature": num(v.get("temperature")),
+st.dataframe(pd.DataFrame([{"scoring": k, "temperature": num(v.get("temperature")), "bias": num(v.get("bias", 0.0)),
                             "threshold": num(v.get("threshold"), 4), "rule": v.get("threshold_rule", "")}
                            for k, v in cal.items()]), hide_index=True)
-st.caption("Decisions use the TTA row: tumour when the temperature-scaled P(tumour) ≥ threshold.")
+st.caption("P(tumour) = sigmoid(logit / temperature + bias), both fitted on validation. Decisions use the "
+           "TTA row: tumour when the calibrated P(tumour) ≥ threshold.")
+nll_check = card.get("validation", {}).get("calibration_nll", {})
+if nll_check:
+    st.dataframe(pd.DataFrame([{"scoring": k, **{name.removeprefix("nll_"): num(x, 4) for name, x in v.items()}}
+                               for k, v in nll_check.items()]), hide_index=True)
+    st.caption("Validation NLL without calibration, with temperature only and with temperature + bias; the "
+               "5-fold columns are fitted on four fifths and scored on the held-out fifth.")
+
+members = card.get("members", [])
+if members:
+    st.subheader("Ensemble members")
+    st.caption(f"P(tumour) comes from the mean of {len(members)} models' logits, one network in one file.")
+    st.dataframe(pd.DataFrame([{"member": m.get("name"), "AUC (TTA)": num(m.get("auc_tta"), 4),
+                                "AUC (single)": num(m.get("auc_single"), 4), "parameters": num(m.get("params")),
+                                "command": (m.get("training") or {}).get("command", "—")} for m in members]),
+                 hide_index=True)
 
 st.subheader("Data and splits")
 st.dataframe(kv(card.get("data", {})), hide_index=True)

@@ -87,10 +87,11 @@ c[0].plotly_chart(reliability_figure(y, p), key="perf-reliability")
 with c[1]:
     st.markdown("**Calibration**")
     cal = card.get("calibration", {})
-    st.dataframe(pd.DataFrame([{"mode": k, "temperature": v.get("temperature"), "threshold": v.get("threshold"),
+    st.dataframe(pd.DataFrame([{"mode": k, "temperature": v.get("temperature"),
+                                "bias": v.get("bias", 0.0), "threshold": v.get("threshold"),
                                 "rule": v.get("threshold_rule", "")} for k, v in cal.items()]),
                  hide_index=True)
-    st.caption("Probabilities are temperature-scaled on the validation set; the reliability diagram plots "
+    st.caption("Probabilities are calibrated on the validation set (temperature and bias); the reliability diagram plots "
                "observed tumour fraction against predicted P(tumour) (diagonal = perfect calibration).")
 
 history = bundle / HISTORY_FILE
