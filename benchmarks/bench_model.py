@@ -1,6 +1,6 @@
 """Model speed figures on this machine: training img/s, inference img/s, single-tile and TTA/Grad-CAM latency.
 
-    python benchmarks/bench_model.py [--bundle assets/pathcnn-v2] [--arch pathcnn] [--train-tiles 3200]
+    python benchmarks/bench_model.py [--bundle assets/pathcnn-v3] [--arch pathcnn] [--train-tiles 3200]
 
 Needs PATHREVIEW_DATA for real tiles. Prints one line per figure; nothing is asserted.
 """

@@ -82,7 +82,7 @@ class Predictor:
             return lambda x: np.asarray(self.logit_model(x, training=False))
         import tensorflow as tf
 
-        fn = tf.function(lambda x: self.logit_model(x, training=False), reduce_retracing=True,
+        fn = tf.function(lambda x: self.logit_model(x, training=False), reduce_retracing=True, autograph=False,
                          input_signature=[tf.TensorSpec((None, TILE, TILE, 3), tf.float32)])
         return lambda x: fn(tf.constant(x)).numpy()
 

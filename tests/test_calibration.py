@@ -60,3 +60,26 @@ def test_card_records_calibration_and_predictor_applies_it(tiny_bundle, valid_ti
     (copy / "model_card.json").write_text(json.dumps(card))
     r = Predictor.load(copy).predict(valid_tiles[0][:8])
     assert np.allclose(r.p, expit(r.logit / 2.0 - 1.5), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_recalibrate_keeps_the_weights_and_training_record(tiny_bundle, data_root, valid_tiles, tmp_path):
+    from model_training.bundle import sha256
+    from model_training.predictor import Predictor
+    from model_training.recalibrate import main
+
+    out = tmp_path / "recal"
+    assert main(["--bundle", str(tiny_bundle), "--data", str(data_root), "--limit", "300", "--out", str(out)]) == 0
+    old = json.loads((tiny_bundle / "model_card.json").read_text())
+    new = json.loads((out / "model_card.json").read_text())
+    assert new["sha256"] == sha256(out / "model.keras")
+    assert new["training"] == old["training"] and new["recalibration"]["source_sha256"] == old["sha256"]
+    assert new["recalibration"]["command"].startswith("python -m model_training.recalibrate --bundle ")
+    assert new["validation"]["tta"]["n"] == 300 and new["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95
+    assert (out / "history.csv").read_bytes() == (tiny_bundle / "history.csv").read_bytes()
+    # same network: raw logits agree; only the calibration differs
+    a, b = Predictor.load(tiny_bundle), Predictor.load(out)
+    x = valid_tiles[0][:16]
+    assert np.allclose(a.logits(x), b.logits(x), atol=1e-5)
+    with pytest.raises(SystemExit, match="must be a new directory"):
+        main(["--bundle", str(out), "--data", str(data_root), "--out", str(out)])
