@@ -248,6 +248,21 @@ def test_model_card_shows_the_verified_sha256(app, tiny_bundle):
     assert any("verified when loaded" in md.value for md in at.markdown)
 
 
+def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
+    from model_training.bundle import DEFAULT_BUNDLE
+
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))  # the shipped card was recalibrated
+    at = app("views/model_card.py")
+    assert not at.exception and not errors(at)
+    card = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())
+    tables = [df.value for df in at.dataframe]
+    cal = next(t for t in tables if "bias" in t.columns)
+    assert cal.set_index("scoring").loc["tta", "bias"] == f"{card['calibration']['tta']['bias']:.3f}"
+    nll = next(t for t in tables if "platt_5fold" in t.columns)
+    assert set(nll["scoring"]) == {"tta", "single"}
+    assert card["recalibration"]["command"] in [c.value for c in at.code]
+
+
 def test_missing_bundle_is_a_message_not_a_traceback(app, monkeypatch, tmp_path):
     monkeypatch.setenv("PATHREVIEW_MODEL", str(tmp_path / "no-such-bundle"))
     at = app()

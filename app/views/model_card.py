@@ -88,6 +88,11 @@ training = dict(card.get("training", {}))
 if "command" in training:
     st.code(training.pop("command"), language="bash")
 st.dataframe(kv(training), hide_index=True)
+recal = dict(card.get("recalibration", {}))
+if recal:
+    st.markdown("**Calibration re-fitted after training** (same weights):")
+    st.code(recal.pop("command", "—"), language="bash")
+    st.dataframe(kv(recal), hide_index=True)
 
 st.subheader("Library versions")
 running = {"python": platform.python_version()}
