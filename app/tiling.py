@@ -12,6 +12,7 @@ from .imaging import data_uri, thumbnail
 TILE = 96
 MAX_SIDE = 2048
 STRIDES = (96, 48, 32)
+CLICK_TRACE = "tiles"
 
 
 class RegionError(ValueError):
@@ -85,8 +86,15 @@ def heatmap_figure(img: np.ndarray, scores: RegionScores, opacity: float = 0.45,
     half = TILE / 2
     fig = go.Figure(go.Heatmap(
         z=scores.p, x=scores.xs + half, y=scores.ys + half, zmin=0, zmax=1, colorscale="Turbo",
-        opacity=opacity, colorbar=dict(title="P(tumour)"),
-        hovertemplate="x %{x:.0f}, y %{y:.0f}<br>P(tumour) %{z:.3f}<extra></extra>"))
+        opacity=opacity, colorbar=dict(title="P(tumour)"), hoverinfo="skip"))
+    # Streamlit reports clicks on scatter points but not on heat-map cells: an invisible marker on every
+    # cell centre makes the map clickable; customdata carries the tile's flat index.
+    cy, cx = np.meshgrid(scores.ys + half, scores.xs + half, indexing="ij")
+    fig.add_trace(go.Scatter(
+        x=cx.reshape(-1), y=cy.reshape(-1), mode="markers", name=CLICK_TRACE, showlegend=False,
+        customdata=np.arange(scores.n), text=[f"{v:.3f}" for v in scores.p.reshape(-1)],
+        marker=dict(size=max(6, min(40, int(scores.stride * 640 / max(h, w)))), opacity=0, symbol="square"),
+        hovertemplate="tile x %{x:.0f}, y %{y:.0f} (centre)<br>P(tumour) %{text}<br>click to open<extra></extra>"))
     fig.add_layout_image(dict(source=data_uri(thumbnail(img, max_side)), xref="x", yref="y", x=0, y=0,
                               sizex=w, sizey=h, sizing="stretch", layer="below", xanchor="left",
                               yanchor="top"))
@@ -95,6 +103,17 @@ def heatmap_figure(img: np.ndarray, scores: RegionScores, opacity: float = 0.45,
         fig.add_shape(type="rect", x0=x, y0=y, x1=x + TILE, y1=y + TILE, line=dict(color="white", width=3))
     fig.update_xaxes(range=[0, w], showgrid=False, zeroline=False, constrain="domain")
     fig.update_yaxes(range=[h, 0], showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
-    fig.update_layout(height=640, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+    fig.update_layout(height=640, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white", clickmode="event+select",
                       title=f"P(tumour) per tile, stride {scores.stride} px ({scores.n} tiles)")
     return fig
+
+
+def clicked_tile(event) -> int | None:
+    """The flat tile index of a click on ``heatmap_figure``'s map, from st.plotly_chart's selection event."""
+    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    points = (selection or {}).get("points") or []
+    for point in points:
+        data = point.get("customdata")
+        if data is not None:
+            return int(data[0] if isinstance(data, (list, tuple)) else data)
+    return None

@@ -115,3 +115,18 @@ def test_enlarged_tile_outlines_the_centre_label_region(tifs):
     assert big.shape == (384, 384, 3)
     assert (big[128:256, 128] == (0, 255, 0)).all() and (big[128, 128:256] == (0, 255, 0)).all()
     assert np.array_equal(big[:100, :100], enlarge(tile, 4)[:100, :100])  # outside the box untouched
+
+
+def test_every_heatmap_cell_is_clickable_and_maps_back_to_its_tile(valid_tiles):
+    img = np.concatenate([np.concatenate(list(valid_tiles[0][r * 3:(r + 1) * 3]), axis=1) for r in range(2)])
+    scores = tiling.score_region(img, 48, lambda t: t.mean(axis=(1, 2, 3)) / 255.0, 0.5)
+    fig = tiling.heatmap_figure(img, scores)
+    trace = next(t for t in fig.data if t.name == tiling.CLICK_TRACE)
+    assert len(trace.customdata) == scores.n == len(scores.ys) * len(scores.xs)
+    for idx in (0, scores.n - 1, 7):
+        tile, y, x = scores.tile_at(img, idx)
+        # the clickable point sits on the centre of the tile it opens
+        assert (trace.x[idx], trace.y[idx]) == (x + 48, y + 48)
+        event = {"selection": {"points": [{"x": trace.x[idx], "y": trace.y[idx], "customdata": [idx]}]}}
+        assert tiling.clicked_tile(event) == idx
+    assert tiling.clicked_tile({"selection": {"points": []}}) is None and tiling.clicked_tile(None) is None

@@ -199,6 +199,18 @@ def test_region_heatmap(page, server, data_root, shots):
     page.wait_for_timeout(800)
     page.screenshot(path=str(shots / "region_heatmap.png"))
 
+    # clicking a cell of the map opens that tile in the detail view
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    heading = page.get_by_text("region.png @ x=").first
+    opened = heading.inner_text()
+    x, y = (0, 0) if "@ x=288, y=192" in opened else (288, 192)
+    centre = page.evaluate("""([x, y]) => {
+        const gd = document.querySelector('.js-plotly-plot'), fl = gd._fullLayout, bb = gd.getBoundingClientRect();
+        return [bb.left + fl.xaxis._offset + fl.xaxis.l2p(x), bb.top + fl.yaxis._offset + fl.yaxis.l2p(y)];
+    }""", [x + 48, y + 48])
+    page.mouse.click(*centre)
+    page.get_by_text(f"region.png @ x={x}, y={y}").first.wait_for()
+
 
 def test_performance_threshold_slider(page, server, tiny_bundle, shots):
     open_page(page, server, "performance")

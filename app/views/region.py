@@ -3,7 +3,7 @@ import streamlit as st
 
 from app import detail, state
 from app.tiles import UPLOAD_TYPES
-from app.tiling import MAX_SIDE, STRIDES, RegionError, check_region, heatmap_figure, score_region
+from app.tiling import MAX_SIDE, STRIDES, RegionError, check_region, clicked_tile, heatmap_figure, score_region
 from model_training.data import TileError, read_image
 
 IMAGE = "region_image"
@@ -66,9 +66,27 @@ def tile_label(r: int) -> str:
     return f"#{r + 1} · x={tx} y={ty} · P={flat[top[r]]:.3f}"
 
 
-rank = st.selectbox("Open one of the top tiles", list(range(len(top))), key="region-pick", format_func=tile_label)
-tile, y, x = scores.tile_at(img, top[rank])
-st.plotly_chart(heatmap_figure(img, scores, opacity, highlight=(y, x)), key="region-heatmap")
+CLICKED = "region_clicked"
+
+
+def forget_click() -> None:
+    st.session_state.pop(CLICKED, None)
+
+
+def remember_click() -> None:
+    idx = clicked_tile(st.session_state.get("region-heatmap"))
+    if idx is not None:
+        st.session_state[CLICKED] = (score_sig, idx)
+
+
+rank = st.selectbox("Open one of the top tiles", list(range(len(top))), key="region-pick", format_func=tile_label,
+                    on_change=forget_click)
+clicked = st.session_state.get(CLICKED)
+chosen = clicked[1] if clicked and clicked[0] == score_sig and clicked[1] < scores.n else int(top[rank])
+tile, y, x = scores.tile_at(img, chosen)
+st.plotly_chart(heatmap_figure(img, scores, opacity, highlight=(y, x)), key="region-heatmap",
+                on_select=remember_click, selection_mode="points")
+st.caption("Click a cell of the map, or pick from the top tiles, to open that tile below.")
 
 st.markdown(f"**Top {k} tiles** (single-view P(tumour); the white box on the map is the opened tile)")
 cols = st.columns(min(k, 8))
