@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .architectures import LAST_CONV, LOGIT, OUTPUT, TILE
+from .bundle import HISTORY_FILE
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,6 @@ def _member_summary(bundle: Path, card: dict) -> dict:
 def _merged_history(bundles: list[Path]):
     import pandas as pd
 
-    from .bundle import HISTORY_FILE
-
     parts = [pd.read_csv(b / HISTORY_FILE).assign(member=b.name) for b in bundles if (b / HISTORY_FILE).exists()]
     return pd.concat(parts, ignore_index=True) if parts else None
 
@@ -95,18 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    import keras
-
-    from .bundle import HISTORY_FILE, MODEL_FILE, verify
     from .figures import quiet_exporter_logs
+    from .predictor import Predictor
     from .report import finalize_bundle
     from .train import load_split, record_subset_auc
 
     quiet_exporter_logs()
     bundles = [Path(m) for m in args.members]
-    cards = [verify(b) for b in bundles]
-    models = [keras.saving.load_model(b / MODEL_FILE, compile=False, safe_mode=True) for b in bundles]
-    ensemble = build_ensemble(models)
+    loaded = [Predictor.load(b, warm_up=False) for b in bundles]  # hash-checked, safe-mode loaded
+    cards = [m.card for m in loaded]
+    ensemble = build_ensemble([m.model for m in loaded])
     val_src, val_arr = load_split(args.data, args.val_split, args.val_limit, 0, False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = sum((m["training"] or {}).get("seconds", 0) for m in members)
     meta = {"name": out.name, "data": cards[0].get("data"),
             "training": {"command": "python -m model_training.ensemble " + " ".join(shlex.quote(a) for a in argv),
-                         "method": f"mean of {len(models)} members' logits", "seconds": round(seconds, 1),
+                         "method": f"mean of {len(loaded)} members' logits", "seconds": round(seconds, 1),
                          "member_commands": [(m["training"] or {}).get("command") for m in members]},
             "members": members}
     card = finalize_bundle(ensemble, out, val_arr[0], val_arr[1], val_arr[2], meta, args.target_sensitivity)

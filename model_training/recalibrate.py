@@ -37,16 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     if src.resolve() == out.resolve():
         raise SystemExit("--out must be a new directory: the source bundle stays as it is")
 
-    import keras
-
-    from .bundle import HISTORY_FILE, MODEL_FILE, verify
+    from .bundle import HISTORY_FILE
     from .figures import quiet_exporter_logs
+    from .predictor import Predictor
     from .report import finalize_bundle
     from .train import load_split, record_subset_auc
 
     quiet_exporter_logs()
-    card = verify(src)
-    model = keras.saving.load_model(src / MODEL_FILE, compile=False, safe_mode=True)
+    source = Predictor.load(src, warm_up=False)  # hash-checked, safe-mode loaded
+    card, model = source.card, source.model
     val_src, val_arr = load_split(args.data, args.split, args.limit, 0, False)
     if val_arr is None or len(set(val_arr[1].tolist())) < 2:
         raise SystemExit(f"{args.data}/{args.split}: calibration needs tiles of both classes held in RAM")

@@ -29,29 +29,30 @@ LIMITATIONS = [
 
 
 def calibrate(y: np.ndarray, z_single: np.ndarray, z_views: np.ndarray,
-              target_sensitivity: float) -> tuple[dict, dict[str, np.ndarray]]:
+              target_sensitivity: float) -> tuple[dict, dict[str, np.ndarray], dict]:
     """Platt calibration (temperature + bias) and threshold for single-view and 8-view TTA scoring, both
     fitted on validation.
 
-    Returns the card's calibration entries and the calibrated validation probabilities of each mode.
+    Returns the card's calibration entries, the calibrated validation probabilities of each mode and the
+    validation NLL of each calibration step (see ``calibration_check``).
     """
-    cal, probs = {}, {}
+    cal, probs, checks = {}, {}, {}
     for mode, z in (("single", z_single), ("tta", z_views.mean(axis=1))):
         t, b = fit_platt(y, z)
         probs[mode] = expit(z / t + b)
         cal[mode] = {"method": "platt: sigmoid(logit / temperature + bias)", "temperature": t, "bias": b,
                      "threshold": threshold_for_sensitivity(y, probs[mode], target_sensitivity),
                      "threshold_rule": f"highest threshold with validation sensitivity >= {target_sensitivity}"}
-    return cal, probs
+        checks[mode] = calibration_check(y, z, probs[mode])
+    return cal, probs, checks
 
 
-def calibration_check(y: np.ndarray, z: np.ndarray) -> dict:
-    """Validation NLL of the raw logits, of temperature scaling alone and of Platt scaling, in-sample and
-    out-of-fold (5-fold), so the card shows what each calibration step buys."""
-    t, b = fit_platt(y, z)
+def calibration_check(y: np.ndarray, z: np.ndarray, p_platt: np.ndarray) -> dict:
+    """Validation NLL of the raw logits, of temperature scaling alone and of Platt scaling (``p_platt``),
+    in-sample and out-of-fold (5-fold), so the card shows what each calibration step buys."""
     return {"nll_uncalibrated": nll(y, expit(z)),
             "nll_temperature": nll(y, expit(z / fit_temperature(y, z))),
-            "nll_platt": nll(y, expit(z / t + b)),
+            "nll_platt": nll(y, p_platt),
             "nll_temperature_5fold": crossfit_nll(y, z, "temperature"),
             "nll_platt_5fold": crossfit_nll(y, z, "platt")}
 
@@ -76,7 +77,7 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     pred = Predictor(clean, {"sha256": card["sha256"]}, out)
     views = np.concatenate([pred.logits(dihedral_views(val_x[i:i + 512]).reshape(-1, *val_x.shape[1:]))
                             .reshape(-1, N_VIEWS) for i in range(0, len(val_x), 512)])
-    cal, probs = calibrate(val_y, views[:, 0], views, target_sensitivity)
+    cal, probs, checks = calibrate(val_y, views[:, 0], views, target_sensitivity)
     card["calibration"] = cal
     card["temperature"] = cal["tta"]["temperature"]
     card["bias"] = cal["tta"]["bias"]
@@ -89,8 +90,7 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     card["validation"] = {
         "tta": summary(val_y, p_tta, cal["tta"]["threshold"], n_boot),
         "single": summary(val_y, p_single, cal["single"]["threshold"], n_boot),
-        "calibration_nll": {"tta": calibration_check(val_y, views.mean(axis=1)),
-                            "single": calibration_check(val_y, views[:, 0])},
+        "calibration_nll": checks,
     }
     card.update({k: v for k, v in meta.items() if k != "name"})
     card["library_versions"] = library_versions()

@@ -91,8 +91,9 @@ with c[1]:
                                 "bias": v.get("bias", 0.0), "threshold": v.get("threshold"),
                                 "rule": v.get("threshold_rule", "")} for k, v in cal.items()]),
                  hide_index=True)
-    st.caption("Probabilities are calibrated on the validation set (temperature and bias); the reliability diagram plots "
-               "observed tumour fraction against predicted P(tumour) (diagonal = perfect calibration).")
+    st.caption("Probabilities are calibrated on the validation set (temperature and bias); the reliability "
+               "diagram plots observed tumour fraction against predicted P(tumour) (diagonal = perfect "
+               "calibration).")
 
 history = bundle / HISTORY_FILE
 if history.exists():
