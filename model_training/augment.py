@@ -19,15 +19,19 @@ _HED_FROM_RGB = np.linalg.inv(_RGB_FROM_HED).astype(np.float32)
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Which augmentations run and how strong they are; ``stain`` is 'hed', 'hsv' or 'none'."""
+    """Which augmentations run and how strong they are.
+
+    ``stain`` is 'hed', 'hsv', 'hed+hsv' (HED at ``stain_strength``, then HSV at ``hsv_strength``) or 'none'.
+    """
 
     dihedral: bool = True
     shift: float = 0.05  # max shift as a fraction of the tile side
     zoom: float = 0.10  # max zoom-in as a fraction
     brightness: float = 0.10  # fraction of 255
     contrast: float = 0.15
-    stain: str = "hed"
-    stain_strength: float = 0.05
+    stain: str = "hed+hsv"
+    stain_strength: float = 0.2
+    hsv_strength: float = 0.05
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +82,7 @@ def hed_jitter(x: tf.Tensor, strength: float) -> tf.Tensor:
 
 
 def hsv_jitter(x: tf.Tensor, strength: float) -> tf.Tensor:
+    """Shift hue by up to ``strength`` (of a full turn) and scale saturation by up to 2 x ``strength``."""
     hsv = tf.image.rgb_to_hsv(tf.clip_by_value(x, 0.0, 255.0) / 255.0)
     n = tf.shape(x)[0]
     dh = tf.random.uniform([n, 1, 1, 1], -strength, strength)
@@ -87,11 +92,16 @@ def hsv_jitter(x: tf.Tensor, strength: float) -> tf.Tensor:
     return tf.image.hsv_to_rgb(tf.concat([h, s, hsv[..., 2:]], axis=-1)) * 255.0
 
 
+STAINS = ("hed", "hsv", "hed+hsv", "none")
+
+
 def _pixel_ops(x: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
-    if cfg.stain == "hed" and cfg.stain_strength > 0:
+    if cfg.stain in ("hed", "hed+hsv") and cfg.stain_strength > 0:
         x = hed_jitter(x, cfg.stain_strength)
-    elif cfg.stain == "hsv" and cfg.stain_strength > 0:
+    if cfg.stain == "hsv" and cfg.stain_strength > 0:
         x = hsv_jitter(x, cfg.stain_strength)
+    elif cfg.stain == "hed+hsv" and cfg.hsv_strength > 0:
+        x = hsv_jitter(x, cfg.hsv_strength)
     if cfg.brightness or cfg.contrast:
         x = brightness_contrast(x, cfg.brightness, cfg.contrast)
     if cfg.dihedral:
@@ -108,8 +118,8 @@ def _compiled_pixel_ops(cfg: AugmentConfig):
 
 def augment_batch(x: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
     """Apply the configured augmentations to a float32 batch (N, H, W, 3) in [0, 255]."""
-    if cfg.stain not in ("hed", "hsv", "none"):
-        raise ValueError(f"unknown stain augmentation {cfg.stain!r}; use hed, hsv or none")
+    if cfg.stain not in STAINS:
+        raise ValueError(f"unknown stain augmentation {cfg.stain!r}; use one of {', '.join(STAINS)}")
     x = _compiled_pixel_ops(cfg)(x)
     x = shift_zoom(x, cfg.shift, cfg.zoom)  # crop_and_resize has no XLA kernel
     return tf.clip_by_value(x, 0.0, 255.0)

@@ -109,3 +109,38 @@ def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float = 0.95
     ok = np.flatnonzero(tpr >= target)
     t = float(thr[ok[0]])
     return min(t, 1.0)
+
+
+def threshold_with_margin(y: np.ndarray, p: np.ndarray, target: float = 0.95, n_boot: int = 2000,
+                          seed: int = 0) -> float:
+    """The highest threshold at which the lower end of the bootstrap 95% CI of sensitivity is >= ``target``.
+
+    A threshold fitted to reach ``target`` exactly on the validation tiles reaches it on new slides only half
+    the time. Each bootstrap resample of the positives has its own threshold for ``target``; taking the 2.5th
+    percentile of those keeps sensitivity >= ``target`` in 97.5% of resamples, a margin for tile-sampling
+    noise (not for a shift between sites: that needs ``recalibrate`` on the site's own tiles).
+    """
+    pos = np.sort(np.asarray(p, float)[np.asarray(y) == 1])
+    if len(pos) == 0:
+        raise ValueError("threshold_with_margin needs positive tiles")
+    rng = np.random.default_rng(seed)
+    k = int(np.floor((1.0 - target) * len(pos)))  # tiles allowed below the threshold in a resample
+    boots = np.sort(rng.choice(pos, (n_boot, len(pos)), replace=True), axis=1)[:, k]
+    return float(min(np.percentile(boots, 2.5), threshold_for_sensitivity(y, p, target)))
+
+
+def rates_ci(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int = 2000,
+             seed: int = 0) -> dict[str, list[float]]:
+    """Bootstrap 95% CIs of sensitivity and specificity at ``threshold`` (positives and negatives resampled
+    separately, as the two rates depend on one class each)."""
+    y, p = np.asarray(y), np.asarray(p, float)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, cls, hit in (("sensitivity", 1, lambda s: s >= threshold), ("specificity", 0, lambda s: s < threshold)):
+        h = hit(p[y == cls]).astype(float)
+        if len(h) == 0:
+            out[f"{name}_ci95"] = [float("nan"), float("nan")]
+            continue
+        means = rng.choice(h, (n_boot, len(h)), replace=True).mean(axis=1)
+        out[f"{name}_ci95"] = [float(v) for v in np.percentile(means, [2.5, 97.5])]
+    return out

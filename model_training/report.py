@@ -12,7 +12,7 @@ from scipy.special import expit
 from . import figures
 from .architectures import count_flops
 from .bundle import FIGURES_DIR, HISTORY_FILE, MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
-from .metrics import crossfit_nll, fit_platt, fit_temperature, nll, summary, threshold_for_sensitivity
+from .metrics import crossfit_nll, fit_platt, fit_temperature, nll, rates_ci, summary, threshold_with_margin
 from .predictor import N_VIEWS, Predictor, dihedral_views
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,9 @@ LIMITATIONS = [
     "Trained on PCam/Camelyon16 lymph-node sections from two Dutch centres; other organs, stains, "
     "scanners or magnifications are out of distribution.",
     "The label concerns the centre 32x32 pixels only; tumour in the outer ring does not make a tile positive.",
-    "Validated on the PCam valid split only; figures on other data will differ.",
+    "Validation figures are optimistic for new slides: the validation tiles come from the same two centres as "
+    "the training tiles. Before relying on the threshold, a site should re-fit calibration and threshold on its "
+    "own labelled tiles (python -m model_training.recalibrate; see the Model card page).",
     "Blank, blurred, folded or pen-marked tissue gives unreliable scores.",
 ]
 
@@ -41,8 +43,9 @@ def calibrate(y: np.ndarray, z_single: np.ndarray, z_views: np.ndarray,
         t, b = fit_platt(y, z)
         probs[mode] = expit(z / t + b)
         cal[mode] = {"method": "platt: sigmoid(logit / temperature + bias)", "temperature": t, "bias": b,
-                     "threshold": threshold_for_sensitivity(y, probs[mode], target_sensitivity),
-                     "threshold_rule": f"highest threshold with validation sensitivity >= {target_sensitivity}"}
+                     "threshold": threshold_with_margin(y, probs[mode], target_sensitivity),
+                     "threshold_rule": f"highest threshold at which the lower end of the bootstrap 95% CI of "
+                                       f"validation sensitivity is >= {target_sensitivity}"}
         checks[mode] = calibration_check(y, z, probs[mode])
     return cal, probs, checks
 
@@ -55,6 +58,19 @@ def calibration_check(y: np.ndarray, z: np.ndarray, p_platt: np.ndarray) -> dict
             "nll_platt": nll(y, p_platt),
             "nll_temperature_5fold": crossfit_nll(y, z, "temperature"),
             "nll_platt_5fold": crossfit_nll(y, z, "platt")}
+
+
+def colour_shift_check(pred: Predictor, val_x: np.ndarray, val_y: np.ndarray, cal: dict, n_boot: int) -> dict:
+    """8-view TTA metrics on the fixed colour-shifted copy of validation, with the validation calibration and
+    threshold: how much of the validation figure survives a stain shift beyond the training augmentation."""
+    from .colour_shift import colour_shifted
+
+    x = colour_shifted(val_x)
+    z = np.concatenate([pred.logits(dihedral_views(x[i:i + 512]).reshape(-1, *x.shape[1:]))
+                        .reshape(-1, N_VIEWS).mean(axis=1) for i in range(0, len(x), 512)])
+    p = expit(z / cal["temperature"] + cal["bias"])
+    return {"description": "validation tiles recoloured beyond the training stain augmentation "
+                           "(model_training/colour_shift.py, fixed seed)", **summary(val_y, p, cal["threshold"], n_boot)}
 
 
 def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_ids: list[str],
@@ -88,8 +104,11 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     p_single, p_tta = probs["single"], probs["tta"]
     p_views = expit(views / cal["tta"]["temperature"] + cal["tta"]["bias"])
     card["validation"] = {
-        "tta": summary(val_y, p_tta, cal["tta"]["threshold"], n_boot),
-        "single": summary(val_y, p_single, cal["single"]["threshold"], n_boot),
+        "tta": {**summary(val_y, p_tta, cal["tta"]["threshold"], n_boot),
+                **rates_ci(val_y, p_tta, cal["tta"]["threshold"])},
+        "single": {**summary(val_y, p_single, cal["single"]["threshold"], n_boot),
+                   **rates_ci(val_y, p_single, cal["single"]["threshold"])},
+        "colour_shifted_tta": colour_shift_check(pred, val_x, val_y, cal["tta"], n_boot),
         "calibration_nll": checks,
     }
     card.update({k: v for k, v in meta.items() if k != "name"})

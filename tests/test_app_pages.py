@@ -263,6 +263,21 @@ def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
     assert card["recalibration"]["command"] in [c.value for c in at.code]
 
 
+def test_model_card_says_validation_is_optimistic_and_how_to_recalibrate(app, monkeypatch):
+    from model_training.bundle import DEFAULT_BUNDLE
+
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    at = app("views/model_card.py")
+    assert not at.exception and not errors(at)
+    assert any("optimistic for new slides" in w.value for w in at.warning)
+    recipe = [c.value for c in at.code if "model_training.recalibrate" in c.value and "your/labelled" in c.value]
+    assert recipe and f"--bundle {DEFAULT_BUNDLE}" in recipe[0]
+    metrics = next(df.value for df in at.dataframe if "sensitivity 95% CI" in df.value.columns)
+    assert "colour_shifted_tta" in set(metrics["scoring"])
+    perf = app("views/performance.py")
+    assert not perf.exception
+
+
 def test_missing_bundle_is_a_message_not_a_traceback(app, monkeypatch, tmp_path):
     monkeypatch.setenv("PATHREVIEW_MODEL", str(tmp_path / "no-such-bundle"))
     at = app()

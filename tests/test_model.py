@@ -75,7 +75,7 @@ def test_hed_jitter_zero_strength_is_identity(valid_tiles):
 
 def test_augment_batch_stays_in_range(valid_tiles):
     x = tf.constant(valid_tiles[0][:8].astype("float32"))
-    for stain in ("hed", "hsv", "none"):
+    for stain in ("hed", "hsv", "hed+hsv", "none"):
         y = augment_batch(x, AugmentConfig(stain=stain)).numpy()
         assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255
     assert np.array_equal(augment_batch(x, AugmentConfig.off()).numpy(), x.numpy())

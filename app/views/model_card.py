@@ -5,7 +5,7 @@ import platform
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import site_calibration, state
 from model_training.bundle import CARD_FILE
 
 st.title("Model card")
@@ -30,6 +30,7 @@ def kv(d: dict) -> pd.DataFrame:
 
 st.header(card.get("name", "unnamed model"))
 st.markdown(f"**Intended use.** {card.get('intended_use', '—')}")
+site_calibration.show(state.bundle_path(), card)
 st.markdown("**Limitations**\n" + "\n".join(f"- {x}" for x in card.get("limitations", [])))
 
 st.subheader("Identity and hashes")
@@ -51,11 +52,15 @@ for mode, v in card.get("validation", {}).items():
     rows.append({"scoring": mode, "n": v.get("n"), "tumour": v.get("positives"), "AUC": num(v.get("auc")),
                  "AUC 95% CI": f"{num(ci[0])} – {num(ci[1])}", "NLL": num(v.get("nll")),
                  "ECE": num(v.get("ece")), "Brier": num(v.get("brier")), "threshold": num(at.get("threshold")),
-                 "sensitivity": num(at.get("sensitivity")), "specificity": num(at.get("specificity")),
+                 "sensitivity": num(at.get("sensitivity")),
+                 "sensitivity 95% CI": " – ".join(num(x) for x in v.get("sensitivity_ci95", [None, None])),
+                 "specificity": num(at.get("specificity")),
+                 "specificity 95% CI": " – ".join(num(x) for x in v.get("specificity_ci95", [None, None])),
                  "PPV": num(at.get("precision")), "NPV": num(at.get("npv"))})
 if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption("AUC confidence intervals: percentile bootstrap. Rates are at the operating threshold below.")
+    st.caption("Confidence intervals: percentile bootstrap. Rates are at the operating threshold below. "
+               "colour_shifted_tta: validation tiles recoloured beyond the training stain augmentation.")
 
 st.subheader("Threshold and calibration")
 cal = card.get("calibration", {})

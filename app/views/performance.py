@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import datasets, state
+from app import datasets, site_calibration, state
 from model_training.bundle import HISTORY_FILE, VAL_PRED_FILE
 from model_training.figures import confusion_figure, history_figure, reliability_figure, roc_figure
 from model_training.metrics import at_threshold
@@ -13,6 +13,7 @@ from model_training.metrics import at_threshold
 KEY = "perf-thr"
 
 st.title("Performance")
+site_calibration.link()
 card, card_error = state.card_or_none()
 if card is None:
     st.error(f"No model card to evaluate: {card_error}", icon=":material/error:")
