@@ -24,6 +24,26 @@ def default_path() -> str:
     return os.environ.get(DATA_ENV, "")
 
 
+def configured() -> tuple[str, str]:
+    """(usable $PATHREVIEW_DATA or "", why it is not usable or "").
+
+    ``make run`` points the variable at a sibling data folder and the Docker image at /data, whether or not
+    anything is there; the pages then fall back to the example tiles and say why.
+    """
+    path = default_path().strip()
+    if not path:
+        return "", f"`{DATA_ENV}` is not set"
+    root = Path(path).expanduser()
+    if not root.exists():
+        return "", f"`{DATA_ENV}={path}` does not exist"
+    try:
+        if root.is_dir() and not any(root.iterdir()):
+            return "", f"`{DATA_ENV}={path}` is an empty folder"
+    except OSError:  # unreadable: opening it will report why
+        pass
+    return path, ""
+
+
 def open_dataset(path: str) -> TileSource:
     """A dataset root's ``valid`` split when it has one, else whatever layout ``path`` itself is."""
     root = Path(path).expanduser()

@@ -101,15 +101,19 @@ def bench_browser(bundle: Path, data: Path, tifs: list[Path], sizes: list[int]) 
 
 def main() -> None:
     from model_training.bundle import default_bundle
+    from model_training.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, epilog=DEBUG_EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=default_bundle())
     ap.add_argument("--data", type=Path, default=os.environ.get("PATHREVIEW_DATA"))
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 32, 200])
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args()
     if args.data is None:
         ap.error("set PATHREVIEW_DATA or pass --data (real tiles are uploaded)")
+    quiet_cli(args.verbose)
     tifs = sorted((args.data / "samples" / "kaggle-tif" / "train").glob("*.tif"))
     print(f"bundle {args.bundle}; {os.cpu_count()} CPUs")
     bench_model(args.bundle, tifs)

@@ -1,8 +1,9 @@
 """Model speed figures on this machine: training img/s, inference img/s, single-tile and TTA/Grad-CAM latency.
 
-    python benchmarks/bench_model.py [--bundle assets/pathcnn-v3] [--arch pathcnn] [--train-tiles 3200]
+    python benchmarks/bench_model.py [--bundle assets/pathcnn-v4] [--arch pathcnn] [--train-tiles 3200]
 
-Needs PATHREVIEW_DATA for real tiles. Prints one line per figure; nothing is asserted.
+Needs PATHREVIEW_DATA for real tiles. Prints one line per figure, and each product budget with the measured
+figure against it; nothing is asserted.
 """
 from __future__ import annotations
 
@@ -24,22 +25,33 @@ def _timeit(fn, repeat: int) -> float:
     return (time.perf_counter() - t) / repeat
 
 
+def _budget(name: str, value: float, target: float, unit: str, higher_is_better: bool) -> None:
+    ok = value >= target if higher_is_better else value <= target
+    sign = ">=" if higher_is_better else "<="
+    print(f"budget {name}: {value:.1f} {unit} (target {sign} {target:g}) {'met' if ok else 'MISSED'}")
+
+
 def main() -> None:
+    from model_training.bundle import default_bundle
+    from model_training.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+
+    ap = argparse.ArgumentParser(epilog=DEBUG_EPILOG)
+    ap.add_argument("--bundle", type=Path, default=default_bundle())
+    ap.add_argument("--arch", default="pathcnn")
+    ap.add_argument("--train-tiles", type=int, default=3200)
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    args = ap.parse_args()
+    quiet_cli(args.verbose)
+
     import keras
 
     from model_training import pipeline
     from model_training.architectures import build_model, count_flops
     from model_training.augment import AugmentConfig
-    from model_training.bundle import default_bundle
     from model_training.data import open_source
     from model_training.predictor import Predictor
     from model_training.train import stratified_subset
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bundle", type=Path, default=default_bundle())
-    ap.add_argument("--arch", default="pathcnn")
-    ap.add_argument("--train-tiles", type=int, default=3200)
-    args = ap.parse_args()
     data = os.environ.get("PATHREVIEW_DATA")
     if not data:
         sys.exit("set PATHREVIEW_DATA to the PCam subset")
@@ -53,22 +65,41 @@ def main() -> None:
     t = time.perf_counter()
     model.fit(ds, verbose=0)
     dt = time.perf_counter() - t
-    print(f"training (batch 64, full augmentation): {len(x) // 64 * 64 / dt:.0f} img/s "
-          f"-> {31420 / (len(x) // 64 * 64 / dt) / 60:.1f} min per 31,420-tile epoch")
+    train_rate = len(x) // 64 * 64 / dt
+    print(f"training (batch 64, full augmentation): {train_rate:.0f} img/s "
+          f"-> {31420 / train_rate / 60:.1f} min per 31,420-tile epoch")
+    # make train: 20 epochs, plus about 2 minutes of decoding, calibration and figures
+    make_train_min = 20 * 31420 / train_rate / 60 + 2
 
     pred = Predictor.load(args.bundle)
     tiles = x[:512]
-    print(f"inference, batches of 256: {len(tiles) / _timeit(lambda: pred.predict(tiles), 3):.0f} img/s")
+    batch_rate = len(tiles) / _timeit(lambda: pred.predict(tiles), 3)
+    print(f"inference, batches of 256: {batch_rate:.0f} img/s")
     print(f"inference with 8-view TTA: {len(tiles) / _timeit(lambda: pred.predict(tiles, tta=True), 2):.0f} tiles/s")
     one = tiles[:1]
-    print(f"single tile, compiled call: {_timeit(lambda: pred.predict(one), 50) * 1e3:.1f} ms")
+    single_ms = _timeit(lambda: pred.predict(one), 50) * 1e3
+    print(f"single tile, compiled call: {single_ms:.1f} ms")
     print(f"single tile, model.predict: {_timeit(lambda: pred.model.predict(one.astype('float32'), verbose=0), 10) * 1e3:.1f} ms")
     print(f"single tile with TTA: {_timeit(lambda: pred.predict(one, tta=True), 20) * 1e3:.1f} ms")
     for method in ("gradcam", "gradcam++"):
         print(f"{method} per tile: {_timeit(lambda: pred.explain(one[0], method), 10) * 1e3:.1f} ms")
+
+    def detail_view():  # what the app's detail view computes for one tile
+        pred.predict(one, tta=True)
+        pred.explain(one[0], "gradcam")
+        pred.explain(one[0], "gradcam++")
+
+    detail_ms = _timeit(detail_view, 10) * 1e3
+    print(f"tile + 8 views + Grad-CAM + Grad-CAM++: {detail_ms:.1f} ms")
     t = time.perf_counter()
     Predictor.load(args.bundle)
     print(f"bundle load (hash check + compile + warm-up): {time.perf_counter() - t:.2f} s")
+    size_mb = sum(f.stat().st_size for f in Path(args.bundle).rglob("*") if f.is_file()) / 2**20
+    _budget("single tile without TTA", single_ms, 5, "ms", False)
+    _budget("tile + 8 views + Grad-CAM + Grad-CAM++", detail_ms, 100, "ms", False)
+    _budget("batch scoring", batch_rate, 500, "tiles/s", True)
+    _budget("make train (20 epochs, estimated from this run)", make_train_min, 100, "min", False)
+    _budget("bundle size", size_mb, 20, "MB", False)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .architectures import LAST_CONV, LOGIT, OUTPUT, TILE
 from .bundle import HISTORY_FILE
 
 log = logging.getLogger(__name__)
@@ -28,6 +27,8 @@ log = logging.getLogger(__name__)
 def _member_graph(model, inp, suffix: str):
     """Re-create ``model``'s layers (renamed with ``suffix``) on the shared input; return its last_conv tensor."""
     import keras
+
+    from .architectures import LAST_CONV
 
     def rename(layer):
         cfg = layer.get_config()
@@ -45,6 +46,8 @@ def build_ensemble(models: list, name: str = "pathcnn_ensemble"):
     """One functional model whose logit is the mean of the members' logits (see the module docstring)."""
     import keras
     from keras import layers
+
+    from .architectures import LAST_CONV, LOGIT, OUTPUT, TILE
 
     if len(models) < 2:
         raise ValueError("an ensemble needs at least two models")
@@ -83,23 +86,26 @@ def _merged_history(bundles: list[Path]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model_training.ensemble", description=__doc__.split("\n")[0])
+    from .quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+
+    ap = argparse.ArgumentParser(prog="python -m model_training.ensemble", description=__doc__.split("\n")[0],
+                                 epilog=DEBUG_EPILOG)
     ap.add_argument("--members", nargs="+", required=True, help="two or more trained model bundles")
     ap.add_argument("--data", required=True, help="dataset root with the validation split")
     ap.add_argument("--val-split", default="valid")
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--out", required=True, help="output bundle directory")
     ap.add_argument("--target-sensitivity", type=float, default=0.95)
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
+    quiet_cli(args.verbose)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    from .figures import quiet_exporter_logs
     from .predictor import Predictor
     from .report import finalize_bundle
     from .train import load_split, record_subset_auc
 
-    quiet_exporter_logs()
     bundles = [Path(m) for m in args.members]
     loaded = [Predictor.load(b, warm_up=False) for b in bundles]  # hash-checked, safe-mode loaded
     cards = [m.card for m in loaded]

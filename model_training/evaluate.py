@@ -78,12 +78,10 @@ def evaluate(model: Path, data: Path, split: str | None, tta: bool, report: Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    from .figures import quiet_exporter_logs
+    from .quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 
-    quiet_exporter_logs()
     ap = argparse.ArgumentParser(prog="python -m model_training.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 epilog=DEBUG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="bundle directory (default: PATHREVIEW_MODEL or assets/)")
     ap.add_argument("--data", type=Path, required=True, help="labeled dataset (any supported layout) or its root")
     ap.add_argument("--split", default=None, help="split folder under --data (e.g. valid)")
@@ -92,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--colour-shift", action="store_true",
                     help="score a fixed recoloured copy (stain shift beyond the training augmentation)")
     ap.add_argument("--report", type=Path, default=None, help="write predictions, metrics.json and figures here")
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
+    quiet_cli(args.verbose)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     model = args.model or default_bundle()
     try:
         m = evaluate(model, args.data, args.split, args.tta, args.report, args.limit,

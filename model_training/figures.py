@@ -64,22 +64,45 @@ def history_figure(history: pd.DataFrame, title: str = "Training curves") -> go.
     return fig
 
 
-def quiet_exporter_logs() -> None:
-    """The PNG exporter (kaleido driving Chromium) logs every browser step at INFO; keep warnings only."""
-    for name in ("kaleido", "choreographer", "logistro"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+NO_BROWSER = "no Chromium/Chrome browser found (install Debian's chromium)"
+_png_off: str | None = None  # why PNG export failed in this process: later figures go straight to HTML only
+
+
+def find_browser() -> str | None:
+    """The Chromium/Chrome that kaleido drives for PNG export, searched as kaleido searches (BROWSER_PATH,
+    PATH, /usr/bin/chromium and the like, a browser fetched by plotly_get_chrome), or None."""
+    try:
+        from choreographer.browsers.chromium import Chromium
+    except ImportError:
+        return None
+    path = Chromium.find_browser(skip_local=False)
+    return str(path) if path and Path(path).is_file() else None
 
 
 def save_figure(fig: go.Figure, stem: Path, png: bool = True) -> list[Path]:
-    """Write ``stem``.html (always) and ``stem``.png (when a headless browser is available)."""
+    """Write ``stem``.html (always) and ``stem``.png (when a headless browser is available).
+
+    A PNG that cannot be made is one warning for the whole run: the HTML is the report of record, and a
+    missing or broken browser fails the same way for every figure.
+    """
+    global _png_off
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".html")]
     # "directory" writes plotly.min.js beside the report once, so reports open offline (hospital networks).
     fig.write_html(out[0], include_plotlyjs="directory")
-    if png:
+    if not png or _png_off:
+        return out
+    reason = None if find_browser() else NO_BROWSER
+    if reason is None:
         try:
             fig.write_image(stem.with_suffix(".png"), scale=1)
             out.append(stem.with_suffix(".png"))
-        except Exception as exc:  # kaleido needs a Chromium; HTML is the report of record
-            log.warning("PNG export of %s skipped: %s", stem.name, exc)
+        except Exception as exc:  # kaleido's messages span paragraphs; the first line says what went wrong
+            text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            reason = (lines[0] if lines else type(exc).__name__)[:200]
+    if reason:
+        _png_off = reason
+        log.warning("%s/%s written; PNG skipped for this and later figures: %s",
+                    stem.parent.name, out[0].name, reason)
     return out

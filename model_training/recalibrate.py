@@ -23,27 +23,30 @@ KEPT = ("data", "training", "members")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model_training.recalibrate", description=__doc__.split("\n")[0])
+    from .quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+
+    ap = argparse.ArgumentParser(prog="python -m model_training.recalibrate", description=__doc__.split("\n")[0],
+                                 epilog=DEBUG_EPILOG)
     ap.add_argument("--bundle", required=True, help="the bundle whose model is recalibrated")
     ap.add_argument("--data", required=True, help="dataset root holding the labelled split")
     ap.add_argument("--split", default="valid", help="split to calibrate on (default: valid)")
     ap.add_argument("--limit", type=int, default=None, help="use a stratified subset of N tiles")
     ap.add_argument("--out", required=True, help="output bundle directory (must differ from --bundle)")
     ap.add_argument("--target-sensitivity", type=float, default=0.95)
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
+    quiet_cli(args.verbose)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     src, out = Path(args.bundle), Path(args.out)
     if src.resolve() == out.resolve():
         raise SystemExit("--out must be a new directory: the source bundle stays as it is")
 
     from .bundle import HISTORY_FILE
-    from .figures import quiet_exporter_logs
     from .predictor import Predictor
     from .report import finalize_bundle
     from .train import load_split, record_subset_auc
 
-    quiet_exporter_logs()
     source = Predictor.load(src, warm_up=False)  # hash-checked, safe-mode loaded
     card, model = source.card, source.model
     val_src, val_arr = load_split(args.data, args.split, args.limit, 0, False)

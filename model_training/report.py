@@ -17,6 +17,10 @@ from .predictor import N_VIEWS, Predictor, dihedral_views
 
 log = logging.getLogger(__name__)
 
+# The physical scale the model learned: slides must be read at this resolution (see ARCHITECTURE.md).
+TILE_MPP = 0.972
+TILE_MPP_SOURCE = ("PCam tiles are cut from Camelyon16 slides at pyramid level 2, a 4x downsample of the ~0.243 "
+                   "um/px level-0 scans (40x), i.e. about 0.97 um/px (10x) (Veeling et al. 2018)")
 INTENDED_USE = ("Research and teaching: ranking 96x96 H&E lymph-node patches (PCam-style, 10x) for review "
                 "by a pathologist. Not a medical device; not for diagnosis.")
 LIMITATIONS = [
@@ -89,7 +93,8 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
             "flops_per_image": count_flops(model), "sha256": sha256(out / MODEL_FILE),
             "input": {"dtype": "float32", "shape": [None, 96, 96, 3], "range": [0, 255],
                       "rescaling": "inside the model"},
-            "output": "P(tumour in the centre 32x32), sigmoid; pre-sigmoid layer 'logit'; features 'last_conv'"}
+            "output": "P(tumour in the centre 32x32), sigmoid; pre-sigmoid layer 'logit'; features 'last_conv'",
+            "tile_px": 96, "mpp": TILE_MPP, "mpp_source": TILE_MPP_SOURCE}
     pred = Predictor(clean, {"sha256": card["sha256"]}, out)
     views = np.concatenate([pred.logits(dihedral_views(val_x[i:i + 512]).reshape(-1, *val_x.shape[1:]))
                             .reshape(-1, N_VIEWS) for i in range(0, len(val_x), 512)])

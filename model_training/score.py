@@ -50,9 +50,10 @@ def score_to_csv(pred, source: TileSource, out: Path, tta: bool = False, kaggle:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from .quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+
     ap = argparse.ArgumentParser(prog="python -m model_training.score", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 epilog=DEBUG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True, help="image folder, Kaggle folder + CSV, class folders or *_x.h5")
     ap.add_argument("--out", type=Path, required=True, help="CSV to write")
     ap.add_argument("--model", type=Path, default=None, help="bundle (default: PATHREVIEW_MODEL or assets/)")
@@ -60,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tta", action="store_true", help="average the 8 dihedral views (8x slower)")
     ap.add_argument("--kaggle", action="store_true", help="write Kaggle's id,label submission format")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
+    quiet_cli(args.verbose)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from .bundle import BundleError
     from .predictor import Predictor
 

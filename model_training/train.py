@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import AugmentConfig
 from .data import TileSource, open_source
 
 log = logging.getLogger("pathreview.train")
@@ -19,8 +18,9 @@ log = logging.getLogger("pathreview.train")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from .architectures import ARCHITECTURES
+    from .quiet import DEBUG_EPILOG
 
-    ap = argparse.ArgumentParser(prog="python -m model_training.train", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m model_training.train", description=__doc__, epilog=DEBUG_EPILOG)
     ap.add_argument("--data", required=True, help="dataset root with train/ + valid/ splits (Kaggle CSV or PCam HDF5)")
     ap.add_argument("--train-split", default="train")
     ap.add_argument("--val-split", default="valid")
@@ -133,6 +133,7 @@ def train_one(args: argparse.Namespace, train=None, val=None) -> dict:
 
     from . import pipeline
     from .architectures import build_model, count_flops, set_trainable_top
+    from .augment import AugmentConfig
     from .bundle import HISTORY_FILE
     from .report import finalize_bundle
 
@@ -323,10 +324,10 @@ def run_sweep(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from .figures import quiet_exporter_logs
+    from .quiet import quiet_cli
 
-    quiet_exporter_logs()
+    quiet_cli()  # before parse_args, which imports keras; --verbose here is keras' own (progress bar or lines)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.argv = argv

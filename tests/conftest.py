@@ -22,6 +22,21 @@ def data_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def png_browser() -> str:
+    """The Chromium/Chrome that kaleido drives for PNG figures; tests that need one skip without it.
+
+    The search is the exporter's own: Debian's /usr/bin/chromium (what the e2e tests drive), any
+    Chrome/Chromium on PATH, or BROWSER_PATH.
+    """
+    from model_training.figures import find_browser
+
+    path = find_browser()
+    if path is None:
+        pytest.skip("no Chromium/Chrome browser for the PNG export (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def valid_tiles(data_root) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """64 real validation tiles (uint8), their labels and ids."""
     from model_training.data import open_source

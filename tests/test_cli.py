@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,6 +14,10 @@ import pytest
 from model_training import evaluate, score
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parent.parent
+# the start-up and failure chatter of TensorFlow, XLA and the PNG exporter that a plain run must not show
+NOISE = ("Traceback", "choreographer", "Kaleido requires", "absl::InitializeLog", "oneDNN", "cuda_platform",
+         "cudart_stub", "cpu_feature_guard", "op_level_cost_estimator", "UserWarning")
 
 
 def test_evaluate_prints_metric_table_and_writes_report(tiny_bundle, data_root, tmp_path, capsys):
@@ -64,3 +72,31 @@ def test_score_hdf5(tiny_bundle, data_root, tmp_path):
     assert len(df) == 256 and (df["spread"] >= 0).all() and df["p"].between(0, 1).all()
     from model_training.data import open_source
     assert df["label"].tolist() == open_source(h5).labels.tolist()
+
+
+@pytest.mark.parametrize("browser", ["missing", "broken"])
+def test_evaluate_cli_is_quiet_and_a_failed_png_is_one_line(tiny_bundle, data_root, tmp_path, browser):
+    """No browser on PATH (and none where kaleido also looks), or one that talks garbage: only the results,
+    the progress bar and one line saying the PNG was skipped."""
+    fake = tmp_path / "chromium"
+    if browser == "broken":  # writes non-JSON to the DevTools pipe and exits: kaleido's tracebacks path
+        fake.write_text("#!/bin/sh\necho 'not json' >&4\n")
+        fake.chmod(0o755)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent), "BROWSER_PATH": str(fake)}
+    for var in ("PATHREVIEW_DEBUG", "TF_CPP_MIN_LOG_LEVEL"):
+        env.pop(var, None)
+    r = subprocess.run([sys.executable, "-m", "model_training.evaluate", "--model", str(tiny_bundle),
+                        "--data", str(data_root), "--split", "valid", "--limit", "64",
+                        "--report", str(tmp_path / "rep")], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "64 tiles" in r.stdout and "ROC-AUC" in r.stdout
+    for noise in NOISE:
+        assert noise not in out, f"{noise!r} in:\n{out}"
+    png_lines = [line for line in out.splitlines() if "PNG" in line]
+    assert len(png_lines) == 1 and "figures/roc.html written; PNG skipped" in png_lines[0], out
+    if browser == "missing":
+        assert "no Chromium/Chrome browser found" in png_lines[0]
+    figs = tmp_path / "rep" / "figures"
+    assert (figs / "roc.html").exists() and not list(figs.glob("*.png"))

@@ -1,11 +1,12 @@
 """Page 1: upload a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
 import streamlit as st
 
-from app import detail, state
+from app import detail, examples, state
 from app.tiles import MAX_FILE_MB, MAX_FILES, UPLOAD_TYPES, decode_uploads, results_table, table_csv
 from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
 
 BATCH = "analyze_batch"
+EXAMPLES = "analyze_examples"  # session flag: score the shipped example tiles instead of an upload
 MAX_LISTED = 20
 
 st.title("Analyze tiles")
@@ -14,24 +15,44 @@ st.markdown(f"Upload up to {MAX_FILES} H&E tiles of 96×96 pixels (PCam / Kaggle
             "eight dihedral views; the label concerns the centre 32×32 pixels.")
 pred = state.predictor()
 
+
+def show_examples(on: bool) -> None:
+    st.session_state[EXAMPLES] = on
+
+
 crop = st.checkbox("Centre-crop larger images to 96×96", key="analyze-crop",
                    help="Otherwise images of another size are rejected; the Region view tiles larger images.")
 uploads = st.file_uploader("Tiles", type=UPLOAD_TYPES, accept_multiple_files=True, key="analyze-upload",
                            max_upload_size=MAX_FILE_MB)
-if not uploads:
+if uploads:  # an upload replaces the examples
+    st.session_state[EXAMPLES] = False
+if not uploads and not st.session_state.get(EXAMPLES):
     st.info("Drop tiles above to score them. Files stay in this browser session only.",
             icon=":material/upload_file:")
+    if examples.available():
+        st.button("Try the example tiles", key="analyze-examples", icon=":material/science:",
+                  on_click=show_examples, args=(True,))
+        st.caption(examples.NOTE)
     st.stop()
 
-signature = (tuple((f.file_id, f.name, f.size) for f in uploads), crop, pred.sha256)
+if uploads:
+    files = [(f.name, f) for f in uploads]
+    signature = (tuple((f.file_id, f.name, f.size) for f in uploads), crop, pred.sha256)
+else:
+    files = examples.files()
+    signature = (tuple((name, len(data)) for name, data in files), crop, pred.sha256, "examples")
+    st.info(examples.NOTE, icon=":material/science:")
+    st.button("Close the example tiles", key="analyze-examples-close",
+              on_click=show_examples, args=(False,))
 result = st.session_state.get(BATCH)
 if result is None or result["signature"] != signature:
-    batch = decode_uploads([(f.name, f) for f in uploads], crop=crop)
+    batch = decode_uploads(files, crop=crop)
     bar = st.progress(0.0, text=f"Scoring {len(batch.records)} tile(s) × 8 views…")
     prediction = state.predict(pred, batch.tiles, tta=True, progress=lambda f: bar.progress(f))
     bar.empty()
+    table = results_table(batch.records, prediction)
     result = {"signature": signature, "batch": batch, "prediction": prediction,
-              "table": results_table(batch.records, prediction)}
+              "table": table if uploads else examples.with_truth(table)}
     st.session_state[BATCH] = result
 batch, prediction, table = result["batch"], result["prediction"], result["table"]
 
@@ -78,4 +99,5 @@ if choice is not None:
     record = batch.records[int(choice)]
     detail.render(pred, record.tile, record.name, key="analyze",
                   context=(f"Uploaded as {record.upload_name}. " if record.upload_name != record.name else "")
-                  + (record.note.capitalize() + "." if record.note else ""))
+                  + (record.note.capitalize() + ". " if record.note else "")
+                  + (f"Example tile, known label: {table.at[choice, 'true label']}." if not uploads else ""))

@@ -40,7 +40,9 @@ st.code(card.get("sha256", "—"), language=None)
 st.dataframe(kv({"bundle": str(state.bundle_path()), "created": card.get("created"),
                  "architecture": card.get("architecture"), "parameters": card.get("params"),
                  "FLOPs per image": card.get("flops_per_image"), "TTA views": card.get("tta_views"),
-                 "output": card.get("output")}), hide_index=True)
+                 "output": card.get("output"),
+                 "tile scale": f"{card['tile_px']} px at {card['mpp']} µm/px" if "mpp" in card else None,
+                 "scale source": card.get("mpp_source")}), hide_index=True)
 
 st.subheader("Validation metrics")
 rows = []

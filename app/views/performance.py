@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import datasets, site_calibration, state
+from app import datasets, examples, site_calibration, state
 from model_training.bundle import HISTORY_FILE, VAL_PRED_FILE
 from model_training.figures import confusion_figure, history_figure, reliability_figure, roc_figure
 from model_training.metrics import at_threshold
@@ -35,12 +35,21 @@ if val_file.exists():
 browser = st.session_state.get(datasets.SCORED)
 if browser:
     sources[f"Validation browser: {browser['name']}"] = (browser["y"], browser["p"], browser["threshold"])
-if not sources:
+EXAMPLES = f"The {len(examples.labels())} {examples.NAME} shipped with PathReview (8-view TTA)" \
+    if examples.available() else None
+if not sources and EXAMPLES is None:
     st.warning(f"No validation predictions: the bundle has no {VAL_PRED_FILE} and no dataset was scored in "
                "the Validation browser.", icon=":material/warning:")
     st.stop()
 
-name = st.radio("Evaluate on", list(sources), key="perf-source")
+# The examples come last, the default only when nothing else is there: their errors were picked on purpose.
+name = st.radio("Evaluate on", list(sources) + ([EXAMPLES] if EXAMPLES else []), key="perf-source")
+if name == EXAMPLES:
+    st.info(examples.NOTE + " Use them to see how the page works, not to judge the model.",
+            icon=":material/science:")
+    pred = state.predictor()
+    ex = datasets.scored(str(examples.folder()), datasets.MAX_TILES, True, pred.sha256, pred)
+    sources[name] = (ex["label"].to_numpy(int), ex["p"].to_numpy(float), pred.threshold(True))
 y, p, model_thr = sources[name]
 if len(set(y.tolist())) < 2:
     st.warning("These predictions contain a single class: ROC and calibration need both.")

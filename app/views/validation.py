@@ -3,26 +3,39 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from app import datasets, detail, state
+from app import datasets, detail, examples, state
 from model_training.data import DatasetError, TileError
 
 PER_PAGE = 24
 COLS = 6
 SELECTED = "val-selected"
+PATH, EXAMPLES = "Dataset path", "Example tiles"
 
 st.title("Validation browser")
 pred = state.predictor()
 
+configured, why_not = datasets.configured()
+choices = [PATH] + ([EXAMPLES] if examples.available() else [])
 with st.sidebar:
     st.markdown("**Dataset**")
-    path = st.text_input("Dataset path", value=datasets.default_path(), key="val-path",
-                         help="A dataset root (its valid/ split is used), a Kaggle image folder with its CSV, "
-                              "class folders 0/ and 1/, or a PCam *_x.h5 file. Default: $PATHREVIEW_DATA.")
+    use = st.radio("Browse", choices, index=0 if configured else len(choices) - 1, key="val-source",
+                   help="The example tiles ship with PathReview; they are the default when no dataset is set.")
+    if use == EXAMPLES:
+        path = str(examples.folder())
+    else:
+        path = st.text_input("Dataset path", value=datasets.default_path(), key="val-path",
+                             help="A dataset root (its valid/ split is used), a Kaggle image folder with its "
+                                  "CSV, class folders 0/ and 1/, or a PCam *_x.h5 file. Default: "
+                                  "$PATHREVIEW_DATA.")
     n_max = int(st.number_input("Tiles to score (class-stratified sample)", 50, datasets.MAX_TILES,
                                 datasets.DEFAULT_MAX_TILES, step=50, key="val-n"))
     tta = st.checkbox("8-view TTA (8× slower)", key="val-tta")
 
-if not path.strip():
+if use == EXAMPLES:
+    st.info((f"No dataset configured ({why_not}): browsing the example tiles instead. Set `PATHREVIEW_DATA` "
+             "or choose *Dataset path* in the sidebar for a real validation set. " if not configured else "")
+            + examples.NOTE, icon=":material/science:")
+elif not path.strip():
     st.info("Set `PATHREVIEW_DATA` or type a dataset path in the sidebar.", icon=":material/folder_open:")
     st.stop()
 try:
@@ -30,6 +43,7 @@ try:
 except DatasetError as exc:
     st.error(f"This dataset cannot be opened: {exc}", icon=":material/folder_off:")
     st.stop()
+described = examples.NAME if use == EXAMPLES else source.description
 df = datasets.scored(path.strip(), n_max, tta, pred.sha256, pred)
 if df.empty:
     st.error("None of the tiles in this dataset could be read.")
@@ -38,7 +52,7 @@ if df.empty:
 labeled = bool((df["label"] >= 0).all())
 model_thr = pred.threshold(tta)
 if labeled and df["label"].nunique() == 2:
-    st.session_state[datasets.SCORED] = {"name": f"{source.description} ({len(df)} tiles, "
+    st.session_state[datasets.SCORED] = {"name": f"{described} ({len(df)} tiles, "
                                                  f"{'TTA' if tta else 'single view'})",
                                          "y": df["label"].to_numpy(), "p": df["p"].to_numpy(),
                                          "threshold": model_thr}
@@ -50,7 +64,7 @@ thr = st.slider("Threshold", 0.0, 1.0, step=0.001, format="%.3f", key="val-thr",
                 help=f"The model's operating threshold is {model_thr:.3f} ({'TTA' if tta else 'single view'}).")
 df = df.assign(outcome=datasets.outcome(df["label"].to_numpy(), df["p"].to_numpy(), thr))
 counts = df["outcome"].value_counts()
-st.caption(f"{source.description} · {len(df)} tiles scored · "
+st.caption(f"{described} · {len(df)} tiles scored · "
            + " · ".join(f"{k} {int(counts.get(k, 0))}" for k in (datasets.OUTCOMES if labeled else
                                                                  ("pred +", "pred −"))))
 problems = list(dict.fromkeys(str(p) for p in source.problems))

@@ -1,0 +1,96 @@
+"""A fresh machine: the shipped model, no dataset configured; the pages fall back to the example tiles."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model_training.data import IMAGE_EXTS
+from model_training.examples import EXAMPLES_DIR, LABELS_FILE
+from model_training.metrics import at_threshold
+
+MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+SHIPPED = pd.read_csv(EXAMPLES_DIR / LABELS_FILE, dtype={"id": str}).set_index("id")
+N_FILES = sum(p.suffix.lower() in IMAGE_EXTS for p in EXAMPLES_DIR.iterdir())
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """An AppTest session as ``make run`` gives it on a fresh machine: shipped model, no PATHREVIEW_DATA."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.delenv("PATHREVIEW_DATA", raising=False)
+    monkeypatch.delenv("PATHREVIEW_MODEL", raising=False)
+    monkeypatch.setenv("PATHREVIEW_AUDIT_LOG", str(tmp_path / "audit.csv"))
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+
+    def make(page: str | None = None):
+        at = AppTest.from_file(str(MAIN), default_timeout=300).run()
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        return at
+    return make
+
+
+def caption_counts(at) -> dict[str, int]:
+    caption = next(c.value for c in at.caption if "tiles scored" in c.value)
+    return {k: int(v) for k, v in (part.split(" ") for part in caption.split(" · ")[2:])}
+
+
+def test_analyze_scores_the_example_tiles_as_an_upload(fresh):
+    at = fresh()
+    assert any("Drop tiles above" in i.value for i in at.info)
+    at.button(key="analyze-examples").click().run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert len(table) == N_FILES
+    assert any(m.value.startswith(f"**{N_FILES} tile(s) scored**") for m in at.markdown)
+    assert set(table["decision"]) == {"tumour", "normal"}
+    assert set(table["outcome"]) == {"TP", "FP", "FN", "TN"}
+    ids = table["file"].str.removesuffix(".jpg")
+    assert list(table["true label"]) == ["tumour" if v else "normal" for v in SHIPPED.loc[ids, "label"]]
+    # the shipped model chose them, so it scores them as it did then (8-view TTA, same pixels)
+    assert list(table["outcome"]) == list(SHIPPED.loc[ids, "outcome_at_selection"])
+    assert (table["P(tumour)"] - SHIPPED.loc[ids, "p_at_selection"].to_numpy()).abs().max() < 1e-3
+    # the detail view and the review buttons, as for an upload
+    assert any(s.value.startswith("Tile detail · ") for s in at.subheader)
+    assert any("Example tile, known label" in c.value for c in at.caption)
+    assert any(b.label == "Record review" for b in at.button)
+
+    at.button(key="analyze-examples-close").click().run()
+    assert not at.dataframe and any("Drop tiles above" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("setting", ["unset", "missing", "empty"])
+def test_validation_browser_opens_the_examples_without_a_dataset(fresh, monkeypatch, tmp_path, setting):
+    if setting != "unset":  # make run's default sibling folder, or the Docker image's empty /data
+        target = tmp_path / setting
+        if setting == "empty":
+            target.mkdir()
+        monkeypatch.setenv("PATHREVIEW_DATA", str(target))
+    at = fresh("views/validation.py")
+    assert at.radio(key="val-source").value == "Example tiles"
+    notice = next(i.value for i in at.info if "No dataset configured" in i.value)
+    assert {"unset": "is not set", "missing": "does not exist", "empty": "empty folder"}[setting] in notice
+    counts = caption_counts(at)
+    assert sum(counts.values()) == N_FILES and set(counts) == {"TP", "FP", "FN", "TN"}
+
+    [b for b in at.button if b.label == "Open"][0].click().run()
+    assert any("Ground truth:" in c.value for c in at.caption)
+
+
+def test_performance_page_evaluates_the_examples(fresh):
+    at = fresh("views/performance.py")
+    option = next(o for o in at.radio(key="perf-source").options if "example tiles" in o)
+    at.radio(key="perf-source").set_value(option).run()
+    assert not at.exception and not at.error
+    assert any("not to judge the model" in i.value for i in at.info)
+    y, p = SHIPPED["label"].to_numpy(), SHIPPED["p_at_selection"].to_numpy()
+    thr = float(at.slider(key="perf-thr").value)
+    m = at_threshold(y, p, thr)
+    caption = next(c.value for c in at.caption if c.value.startswith("At threshold"))
+    assert f"TP {m['tp']} · FP {m['fp']} · FN {m['fn']} · TN {m['tn']}" in caption
+    assert f"(n = {N_FILES}," in caption
+    assert len(at.get("plotly_chart")) == 4
