@@ -110,6 +110,14 @@ def _strategy(kind: str):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def ema_momentum(requested: float, total_steps: int) -> float:
+    """The EMA momentum actually used: ``requested``, shortened so that the average spans at most a fifth
+    of the run (a 0.999 average over a 50-step smoke run would still be mostly the random initial weights)."""
+    if requested <= 0:
+        return 0.99  # unused: EMA off
+    return float(min(requested, max(0.5, 1.0 - 5.0 / max(total_steps, 1))))
+
+
 def _optimizer(args, steps_per_epoch: int):
     import keras
 
@@ -119,7 +127,7 @@ def _optimizer(args, steps_per_epoch: int):
         warmup = min(steps_per_epoch, total // 10)
         lr = keras.optimizers.schedules.CosineDecay(args.lr / 10, total - warmup, alpha=0.01,
                                                     warmup_target=args.lr, warmup_steps=warmup)
-    ema = {"use_ema": args.ema > 0, "ema_momentum": args.ema or 0.99}
+    ema = {"use_ema": args.ema > 0, "ema_momentum": ema_momentum(args.ema, steps_per_epoch * args.epochs)}
     if args.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, **ema)
     if args.optimizer == "adam":
@@ -246,7 +254,8 @@ def choose_weights(args, model, train_ds, val_arr, ckpt_dir: Path) -> dict:
             model.load_weights(best)
         return {"kept": "best epoch by validation AUC"}
     model.save_weights(ckpt_dir / "ema.weights.h5")
-    note = {"kept": f"weight EMA (momentum {args.ema}) with BatchNorm statistics re-estimated"}
+    momentum = float(model.optimizer.ema_momentum)
+    note = {"kept": f"weight EMA (momentum {momentum:.4g}) with BatchNorm statistics re-estimated"}
     if best.exists():
         model.load_weights(best)
         note["best_checkpoint_val_auc_single"] = round(val_auc(), 4)

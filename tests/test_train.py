@@ -43,6 +43,18 @@ def test_bundle_is_complete(tiny_bundle):
     assert len(hist) == 3 and {"loss", "auc", "val_loss", "val_auc"} <= set(hist.columns)
     for fig in ("roc", "confusion", "reliability", "training_curves"):
         assert (tiny_bundle / "figures" / f"{fig}.html").stat().st_size > 1000
+    assert card["tile_px"] == 96 and 0.9 < card["mpp"] < 1.0 and "level 2" in card["mpp_source"]
+
+
+def test_weight_average_ships_and_both_candidates_are_recorded(tiny_bundle):
+    from model_training.train import ema_momentum
+
+    kept = json.loads((tiny_bundle / "model_card.json").read_text())["training"]["weights_kept"]
+    assert kept["kept"].startswith("weight EMA")
+    assert 0.5 <= kept["best_checkpoint_val_auc_single"] <= 1 and 0.5 <= kept["ema_val_auc_single"] <= 1
+    # on a 45-step run the average is shortened so it is not dominated by the random initial weights
+    assert kept["ema_val_auc_single"] > 0.7
+    assert ema_momentum(0.999, 9800) == 0.999 and ema_momentum(0.999, 45) < 0.9
 
 
 def test_bundle_has_png_figures(tiny_bundle, png_browser):
