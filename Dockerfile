@@ -2,22 +2,34 @@
 #   CPU (default):  docker build -t pathreview .
 #   GPU:            docker build --build-arg GPU=true -t pathreview:gpu .
 #   Run:            docker run -p 8501:8501 -v /path/to/pcam:/data:ro -v pathreview-audit:/audit pathreview
-FROM python:3.11-slim
+# BASE is any image with Python 3.11 and its venv module: the official python:3.11-slim (Python in /usr/local)
+# or a plain Debian bookworm with python3.11 and python3-venv (Python in /usr/bin), as .ci/container builds.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ARG GPU=false
+# A venv works on both bases: Debian marks its own Python as externally managed.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LANG=C.UTF-8 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
     PATHREVIEW_DATA=/data \
     PATHREVIEW_AUDIT_LOG=/audit/pathreview_audit.csv
 
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt \
-    && if [ "$GPU" = "true" ]; then pip install --no-cache-dir "tensorflow[and-cuda]==2.21.0"; fi
-
-RUN groupadd --gid 10001 pathreview \
+# The CPU image takes tensorflow-cpu (same release, about 600 MB smaller: no CUDA kernels); the GPU image takes
+# tensorflow[and-cuda]. Swapping the line keeps one pinned version and installs only one of the two.
+# TensorFlow's C++ headers (about 290 MB) serve only to compile custom ops, so they are dropped.
+RUN python3 -m venv "$VIRTUAL_ENV" \
+    && if [ "$GPU" = "true" ]; then tf="tensorflow[and-cuda]"; else tf="tensorflow-cpu"; fi \
+    && sed "s/^tensorflow==/${tf}==/" requirements.txt > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm -r /tmp/requirements.txt "$VIRTUAL_ENV"/lib/python3*/site-packages/tensorflow/include \
+    && groupadd --gid 10001 pathreview \
     && useradd --create-home --uid 10001 --gid 10001 pathreview \
     && mkdir -p /data /audit \
     && chown pathreview:pathreview /audit
