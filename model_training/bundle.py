@@ -13,7 +13,7 @@ HISTORY_FILE = "history.csv"
 VAL_PRED_FILE = "val_predictions.csv"
 FIGURES_DIR = "figures"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v3"
+DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v4"
 
 
 class BundleError(RuntimeError):

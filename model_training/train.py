@@ -47,9 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--stain-strength", type=float, default=0.2,
                     help="HED jitter (0.2 = 'HED-strong', Tellez et al. 2019; generalises to unseen slides)")
     ap.add_argument("--hsv-strength", type=float, default=0.05, help="HSV jitter used with --stain hed+hsv")
-    ap.add_argument("--ema", type=float, default=0.999,
-                    help="keep an exponential moving average of the weights with this per-step momentum and "
-                         "ship it instead of the best checkpoint (0: off, ship the best epoch by val AUC)")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this per-step momentum (e.g. "
+                         "0.999) and ship it instead of the best epoch by val AUC (default 0: off; it did not beat "
+                         "the best epoch, see EXPERIMENTS.md)")
     ap.add_argument("--shift", type=float, default=0.05)
     ap.add_argument("--zoom", type=float, default=0.10)
     ap.add_argument("--brightness", type=float, default=0.10, help="max brightness shift, fraction of 255 (0: off)")

@@ -53,5 +53,6 @@ def tiny_bundle(data_root, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("bundle") / "tiny"
     main(["--data", str(data_root), "--arch", "pathcnn-small", "--epochs", "3", "--limit", "1000",
-          "--val-limit", "400", "--batch-size", "64", "--out", str(out), "--verbose", "0"])
+          "--val-limit", "400", "--batch-size", "64", "--out", str(out), "--verbose", "0",
+          "--ema", "0.999"])  # the weight-average path, so the tests cover it
     return out
