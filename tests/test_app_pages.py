@@ -251,7 +251,7 @@ def test_model_card_shows_the_verified_sha256(app, tiny_bundle):
 def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
     from model_training.bundle import DEFAULT_BUNDLE
 
-    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))  # the shipped card was recalibrated
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
     at = app("views/model_card.py")
     assert not at.exception and not errors(at)
     card = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())
@@ -260,7 +260,7 @@ def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
     assert cal.set_index("scoring").loc["tta", "bias"] == f"{card['calibration']['tta']['bias']:.3f}"
     nll = next(t for t in tables if "platt_5fold" in t.columns)
     assert set(nll["scoring"]) == {"tta", "single"}
-    assert card["recalibration"]["command"] in [c.value for c in at.code]
+    assert card["training"]["command"] in [c.value for c in at.code]
 
 
 def test_model_card_says_validation_is_optimistic_and_how_to_recalibrate(app, monkeypatch):
