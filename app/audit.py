@@ -93,7 +93,7 @@ def append(row: dict, path: str | Path | None = None) -> Path:
 
 def export_csv(rows: Iterable[dict]) -> bytes:
     """The session's decisions as CSV; line 1 is the research-use disclaimer as a ``#`` comment."""
-    from model_training.figures import DISCLAIMER
+    from model_training.disclaimer import DISCLAIMER
 
     return (f"# {DISCLAIMER} PathReview reviewer decisions.\n" + _lines(rows, header=True)).encode("utf-8")
 

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from model_training.explain import overlay
-from model_training.predictor import dihedral_views
+from model_training.predictor import Prediction, dihedral_views
 
 from . import audit, state
 from .imaging import enlarge, outline_centre
@@ -18,29 +18,37 @@ CACHE_SIZE = 64
 REVIEW_LABELS = {"agree": "Agree", "disagree": "Disagree", "unsure": "Unsure"}
 
 
-def analyse(pred, tile: np.ndarray) -> dict:
-    """TTA scores and both CAMs for one tile, memoised per session by (model, pixels)."""
+def tta_scores(res: Prediction, i: int) -> dict:
+    """What the detail view shows of tile ``i`` of a TTA prediction."""
+    return {"p": float(res.p[i]), "spread": float(res.spread[i]), "views": res.views[i],
+            "threshold": float(res.threshold), "needs_review": bool(res.needs_review[i])}
+
+
+def analyse(pred, tile: np.ndarray, scores: dict | None = None) -> dict:
+    """TTA scores (``scores`` when the page has them) and both CAMs for one tile, memoised per session by
+    (model, pixels)."""
     cache: OrderedDict = st.session_state.setdefault(CACHE_KEY, OrderedDict())
     key = (pred.sha256, audit.pixel_sha256(tile))
     if key not in cache:
-        res = state.predict(pred, tile[None], tta=True)
-        cache[key] = {"p": float(res.p[0]), "spread": float(res.spread[0]), "views": res.views[0],
-                      "threshold": float(res.threshold), "needs_review": bool(res.needs_review[0]),
-                      "gradcam": state.explain(pred, tile, "gradcam"),
-                      "gradcam++": state.explain(pred, tile, "gradcam++")}
+        if scores is None:
+            scores = tta_scores(state.predict(pred, tile[None], tta=True), 0)
+        cache[key] = {**scores, **state.explain_all(pred, tile)}  # + "gradcam" and "gradcam++"
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
     cache.move_to_end(key)
     return cache[key]
 
 
-def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "") -> None:
-    """Show the detail view for ``tile`` (uint8 96x96x3); ``key`` keeps widgets of different pages apart."""
+def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", scores: dict | None = None) -> None:
+    """Show the detail view for ``tile`` (uint8 96x96x3); ``key`` keeps widgets of different pages apart.
+
+    ``scores`` (from ``tta_scores``) saves scoring the tile again when the page already has its TTA result.
+    """
     st.subheader(f"Tile detail · {name}")
     if context:
         st.caption(context)
     with st.spinner("Scoring the 8 views and computing Grad-CAM…"):
-        a = analyse(pred, tile)
+        a = analyse(pred, tile, scores)
     decision = "tumour" if a["p"] >= a["threshold"] else "normal"
     m = st.columns(4)
     m[0].metric("P(tumour), 8-view TTA", f"{a['p']:.3f}")

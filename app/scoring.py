@@ -1,7 +1,7 @@
 """Scoring through the shared predictor in small chunks, each under the process-wide inference lock.
 
 Chunking keeps one user's 500-tile batch from holding the model for its whole duration, and the lock keeps
-the (stateful) Grad-CAM explainers and the compiled model from being driven by two threads at once.
+the Grad-CAM explainer and the compiled model from being driven by two threads at once.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def predict(pred, tiles: np.ndarray, *, tta: bool, lock=None, chunk: int = CHUNK
                       parts[0].threshold)
 
 
-def explain(pred, tile: np.ndarray, method: str, lock=None) -> np.ndarray:
+def explain_all(pred, tile: np.ndarray, lock=None) -> dict[str, np.ndarray]:
+    """Grad-CAM and Grad-CAM++ of one tile from a single pass, under ``lock``."""
     with lock or contextlib.nullcontext():
-        return pred.explain(tile, method)
+        return pred.explain_all(tile)

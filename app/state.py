@@ -4,15 +4,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from concurrent import futures
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from model_training.bundle import BundleError, default_bundle, read_card
-from model_training.figures import DISCLAIMER
+from model_training.disclaimer import DISCLAIMER
 
-from . import scoring
+from . import model_loader, scoring
 
 log = logging.getLogger("pathreview.app")
 DEBUG_ENV = "PATHREVIEW_DEBUG"  # set to re-raise page errors (tests); users never see tracebacks
@@ -20,41 +21,38 @@ DECISIONS = "pathreview_decisions"
 THRESHOLD = "pathreview_threshold"
 
 
-@st.cache_resource(show_spinner="Loading and verifying the model bundle…")
-def _load_predictor(bundle: str):
-    from model_training.predictor import Predictor
-
-    log.info("loading model bundle %s", bundle)
-    pred = Predictor.load(bundle)  # verifies sha256, compiles and warms up the scorer
-    try:  # build both explainers now, so the first detail view does not pay for it
-        blank = np.full((96, 96, 3), 200, np.uint8)
-        for method in ("gradcam", "gradcam++"):
-            pred.explain(blank, method)
-    except Exception:  # an explainer problem must not stop scoring; the detail view will report it
-        log.warning("Grad-CAM warm-up failed", exc_info=True)
-    return pred
-
-
-@st.cache_resource
-def inference_lock() -> threading.Lock:
-    """One lock for the shared model: sessions take turns chunk by chunk."""
-    return threading.Lock()
-
-
 def bundle_path() -> Path:
     return default_bundle().expanduser().resolve()
 
 
+def inference_lock() -> threading.Lock:
+    """One lock for the shared model: sessions take turns chunk by chunk."""
+    return model_loader.INFERENCE_LOCK
+
+
+def start_loading() -> None:
+    """Begin loading the configured model in the background (the server does this when it starts)."""
+    model_loader.start(str(bundle_path()))
+
+
 def load_predictor():
-    """(predictor, None) or (None, message): missing bundles and hash mismatches become a message."""
+    """(predictor, None) or (None, message): missing bundles and hash mismatches become a message.
+
+    The predictor is loaded once per process; a page that asks before it is ready waits for it here.
+    """
     bundle = bundle_path()
-    try:
-        return _load_predictor(str(bundle)), None
-    except BundleError as exc:
+    job = model_loader.start(str(bundle))
+    if not job.done():
+        with st.spinner("Loading and verifying the model bundle…"):
+            futures.wait([job])
+    exc = job.exception()
+    if exc is None:
+        return job.result(), None
+    if isinstance(exc, BundleError):
         return None, f"The model bundle could not be loaded: {exc}"
-    except Exception as exc:  # a broken model.keras, an incompatible Keras, ...
-        log.exception("loading %s failed", bundle)
-        return None, f"The model bundle at {bundle} could not be loaded ({type(exc).__name__}: {exc})."
+    # a broken model.keras, an incompatible Keras, ...
+    log.error("loading %s failed", bundle, exc_info=exc)
+    return None, f"The model bundle at {bundle} could not be loaded ({type(exc).__name__}: {exc})."
 
 
 def predictor():
@@ -79,8 +77,8 @@ def predict(pred, tiles: np.ndarray, *, tta: bool, progress=None):
     return scoring.predict(pred, tiles, tta=tta, lock=inference_lock(), progress=progress)
 
 
-def explain(pred, tile: np.ndarray, method: str) -> np.ndarray:
-    return scoring.explain(pred, tile, method, lock=inference_lock())
+def explain_all(pred, tile: np.ndarray) -> dict[str, np.ndarray]:
+    return scoring.explain_all(pred, tile, lock=inference_lock())
 
 
 def threshold(default: float) -> float:

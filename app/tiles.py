@@ -125,7 +125,7 @@ def results_table(records: list[TileRecord], pred: Prediction) -> pd.DataFrame:
 
 def table_csv(table: pd.DataFrame, model_sha256: str, threshold: float) -> bytes:
     """The results table as CSV, with the research-use disclaimer and the model on the first line."""
-    from model_training.figures import DISCLAIMER
+    from model_training.disclaimer import DISCLAIMER
 
     head = f"# {DISCLAIMER} Model sha256 {model_sha256}, threshold {threshold:.6f} (8-view TTA).\n"
     return (head + table.to_csv(index=False)).encode("utf-8")

@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from .disclaimer import DISCLAIMER  # noqa: F401  (re-exported: reports and tests import it from here)
 from .metrics import at_threshold
 
 log = logging.getLogger(__name__)
-DISCLAIMER = "Research use only — not for diagnosis."
 
 
 def roc_figure(y: np.ndarray, p: np.ndarray, threshold: float | None = None, title: str = "ROC") -> go.Figure:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import architectures  # noqa: F401  (registers custom layers for safe-mode loading)
 from .bundle import MODEL_FILE, verify
 from .data import TILE
 
@@ -50,21 +49,24 @@ class Predictor:
     def __init__(self, model, card: dict, bundle: Path):
         import keras
 
+        from .architectures import LOGIT
+
         self.model, self.card, self.bundle = model, card, Path(bundle)
-        self.logit_model = keras.Model(model.inputs, model.get_layer(architectures.LOGIT).output,
-                                       name="logit_model")
+        self.logit_model = keras.Model(model.inputs, model.get_layer(LOGIT).output, name="logit_model")
         cal = card.get("calibration", {})
         # (temperature, bias, threshold) per scoring mode; older cards carry a temperature only
         self._cal = {mode: tuple(float(cal.get(mode, {}).get(key, card.get(key, default)))
                                  for key, default in (("temperature", 1.0), ("bias", 0.0), ("threshold", 0.5)))
                      for mode in ("single", "tta")}
         self._fn = self._compile()
-        self._explainers: dict = {}
+        self._explainer = None  # built on the first explain() call
 
     @classmethod
     def load(cls, bundle: str | Path, warm_up: bool = True) -> "Predictor":
         """Verify the bundle's sha256 against its card, load in safe mode, compile and warm up."""
         import keras
+
+        from . import architectures  # noqa: F401  (registers custom layers for safe-mode loading)
 
         bundle = Path(bundle)
         card = verify(bundle)
@@ -79,12 +81,16 @@ class Predictor:
         import keras
 
         if keras.backend.backend() != "tensorflow":
-            return lambda x: np.asarray(self.logit_model(x, training=False))
+            return lambda x: np.asarray(self.logit_model(x.astype(np.float32), training=False))
         import tensorflow as tf
 
-        fn = tf.function(lambda x: self.logit_model(x, training=False), reduce_retracing=True, autograph=False,
-                         input_signature=[tf.TensorSpec((None, TILE, TILE, 3), tf.float32)])
-        return lambda x: fn(tf.constant(x)).numpy()
+        def compiled(dtype):
+            # uint8 tiles are cast inside the graph: a float32 copy of a TTA batch is 4x its size
+            return tf.function(lambda x: self.logit_model(tf.cast(x, tf.float32), training=False),
+                               autograph=False, input_signature=[tf.TensorSpec((None, TILE, TILE, 3), dtype)])
+
+        fns = {np.dtype(np.uint8): compiled(tf.uint8), np.dtype(np.float32): compiled(tf.float32)}
+        return lambda x: fns[x.dtype](tf.constant(x)).numpy()
 
     @property
     def sha256(self) -> str:
@@ -104,7 +110,9 @@ class Predictor:
         tiles = np.asarray(tiles)
         if tiles.ndim != 4 or tiles.shape[1:] != (TILE, TILE, 3):
             raise ValueError(f"tiles must have shape (N, 96, 96, 3), got {tiles.shape}")
-        out = [self._fn(tiles[i:i + batch].astype(np.float32)) for i in range(0, len(tiles), batch)]
+        if tiles.dtype != np.uint8:
+            tiles = tiles.astype(np.float32, copy=False)
+        out = [self._fn(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
         return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
 
     def calibrate(self, logits: np.ndarray, tta: bool = True) -> np.ndarray:
@@ -134,3 +142,9 @@ class Predictor:
         from .explain import explain
 
         return explain(self, tile, method)
+
+    def explain_all(self, tile: np.ndarray) -> dict[str, np.ndarray]:
+        """{"gradcam": map, "gradcam++": map} for one tile, both from a single gradient pass."""
+        from .explain import explain_all
+
+        return explain_all(self, tile)

@@ -48,6 +48,7 @@ def test_single_view_equals_keras_model(predictor, valid_tiles):
     r = predictor.predict(x)
     raw = predictor.model.predict(x.astype("float32"), verbose=0)[:, 0]
     assert np.allclose(expit(r.logit), raw, atol=1e-5)  # same network, temperature aside
+    assert np.allclose(predictor.logits(x.astype(np.float32)), r.logit, atol=1e-6)  # uint8 cast in-graph
     assert r.views is None and np.all(r.spread == 0)
 
 
@@ -71,6 +72,24 @@ def test_gradcam_is_a_real_map(predictor, valid_tiles, method):
     assert cam.shape == (96, 96) and cam.dtype == np.float32
     assert 0.0 <= cam.min() and cam.max() <= 1.0
     assert cam.max() > 0.5 and cam.std() > 0.01, "all-zero or flat map (saturated sigmoid?)"
+
+
+def test_gradcam_matches_tf_keras_vis(predictor, valid_tiles):
+    """The one compiled pass gives the maps tf-keras-vis computes eagerly, one method at a time."""
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+
+    from model_training.architectures import LAST_CONV
+
+    for cls, method in ((Gradcam, "gradcam"), (GradcamPlusPlus, "gradcam++")):
+        reference = cls(predictor.logit_model, clone=False)
+        for tile in valid_tiles[0][:4]:
+            want = reference(lambda out: out[:, 0], tile[None].astype(np.float32), penultimate_layer=LAST_CONV,
+                             seek_penultimate_conv_layer=False, normalize_cam=True)
+            want = np.clip(np.nan_to_num(np.asarray(want, np.float32)[0]), 0.0, 1.0)
+            assert np.allclose(predictor.explain(tile, method), want, atol=1e-5), method
+    both = predictor.explain_all(valid_tiles[0][0])
+    assert set(both) == {"gradcam", "gradcam++"}
 
 
 def test_unknown_explanation_method(predictor, valid_tiles):

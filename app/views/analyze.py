@@ -97,7 +97,7 @@ choice = st.selectbox("Open a tile (highest P first)", order, key="analyze-pick"
                       format_func=lambda i: f"{table.at[i, 'file']} · P={table.at[i, 'P(tumour)']:.3f}")
 if choice is not None:
     record = batch.records[int(choice)]
-    detail.render(pred, record.tile, record.name, key="analyze",
+    detail.render(pred, record.tile, record.name, key="analyze", scores=detail.tta_scores(prediction, int(choice)),
                   context=(f"Uploaded as {record.upload_name}. " if record.upload_name != record.name else "")
                   + (record.note.capitalize() + ". " if record.note else "")
                   + (f"Example tile, known label: {table.at[choice, 'true label']}." if not uploads else ""))

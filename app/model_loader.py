@@ -1,0 +1,78 @@
+"""The shared predictor: loaded once per process, in a background thread, by whoever asks first.
+
+``streamlit run app/main.py`` asks when the server starts (see main.py), so importing TensorFlow and warming
+the model up overlap with the server start and the browser's first page load; a page that needs the model
+before it is ready waits for it. A load that failed is tried again on the next request, as before: the page
+tells the user to fix the bundle and reload.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from concurrent.futures import Future
+
+import numpy as np
+
+from . import keras_session
+
+log = logging.getLogger("pathreview.app")
+# One lock for the shared model: sessions take turns chunk by chunk, and the warm-up below takes its turn too.
+INFERENCE_LOCK = threading.Lock()
+_jobs: dict[str, Future] = {}
+_jobs_lock = threading.Lock()
+
+
+def start(bundle: str) -> Future:
+    """The load of ``bundle`` (a resolved path): started now unless it is under way, done, or failed earlier."""
+    with _jobs_lock:
+        job = _jobs.get(bundle)
+        if job is None or (job.done() and job.exception() is not None):
+            job = _jobs[bundle] = Future()
+            threading.Thread(target=_load, args=(bundle, job), name="pathreview-model-load", daemon=True).start()
+        return job
+
+
+def _load(bundle: str, job: Future) -> None:
+    t0 = time.perf_counter()
+    keras_session.keep()  # the model's warmed-up kernels must outlive each script run
+    try:
+        _import_keras()
+        from model_training.predictor import Predictor
+
+        log.info("loading model bundle %s", bundle)
+        pred = Predictor.load(bundle)  # verifies sha256, compiles and warms up the scorer
+    except BaseException as exc:  # handed to the page, which reports it
+        job.set_exception(exc)
+        return
+    job.set_result(pred)
+    log.info("model ready %.1f s after the load started", time.perf_counter() - t0)
+    _warm_up_explainer(pred)
+
+
+def _import_keras() -> None:
+    """Import Keras without scikit-learn, which it imports only for its scikit-learn wrappers.
+
+    PathReview never uses those wrappers, and scikit-learn is about a fifth of the 3-4 s that importing
+    Keras takes on a 2-core machine, all of it before the first page can show the model. Keras treats
+    scikit-learn as optional; it is hidden for the duration of this import only, and the pages that use it
+    (Performance, Validation) import it as usual later. No page runs meanwhile: main.py waits for the model.
+    """
+    if "keras" in sys.modules or "sklearn" in sys.modules:
+        return
+    sys.modules["sklearn"] = None  # makes `import sklearn` raise ImportError
+    try:
+        import keras  # noqa: F401
+    finally:
+        if "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
+
+
+def _warm_up_explainer(pred) -> None:
+    """Compile Grad-CAM now, so that the first detail view does not pay for it."""
+    try:
+        with INFERENCE_LOCK:
+            pred.explain_all(np.full((96, 96, 3), 200, np.uint8))
+    except Exception:  # an explainer problem must not stop scoring; the detail view will report it
+        log.warning("Grad-CAM warm-up failed", exc_info=True)
