@@ -26,8 +26,9 @@ def show(bundle: Path, card: dict) -> None:
                    f"model scores AUC {shifted['auc']:.3f} and sensitivity "
                    f"{shifted['at_threshold']['sensitivity']:.3f} at its threshold.")
     with st.expander("Recalibrate for your site", icon=":material/tune:"):
-        st.markdown("Put a few hundred labelled tiles from your own slides (both classes) in any supported layout "
-                    "(Kaggle folder + CSV, PCam HDF5, or `0/` and `1/` class folders), then run:")
+        st.markdown("Put a few hundred labelled tiles from your own slides (both classes, from slides the model "
+                    "never saw) under one folder as `valid/` + `valid_labels.csv` (`id,label`), as class folders "
+                    "`valid/0/` and `valid/1/`, or as PCam HDF5 files, then run:")
         st.code(recalibrate_command(bundle), language="bash")
         st.markdown("The weights stay as they are; the new bundle carries a calibration and threshold measured "
                     "on your tiles, and this page then shows your figures.")
