@@ -64,14 +64,18 @@ def calibration_check(y: np.ndarray, z: np.ndarray, p_platt: np.ndarray) -> dict
             "nll_platt_5fold": crossfit_nll(y, z, "platt")}
 
 
+def view_logits(pred: Predictor, x: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Raw logits of the 8 dihedral views of each tile, shape (N, 8), ``chunk`` tiles at a time."""
+    return np.concatenate([pred.logits(dihedral_views(x[i:i + chunk]).reshape(-1, *x.shape[1:]))
+                           .reshape(-1, N_VIEWS) for i in range(0, len(x), chunk)])
+
+
 def colour_shift_check(pred: Predictor, val_x: np.ndarray, val_y: np.ndarray, cal: dict, n_boot: int) -> dict:
     """8-view TTA metrics on the fixed colour-shifted copy of validation, with the validation calibration and
     threshold: how much of the validation figure survives a stain shift beyond the training augmentation."""
     from .colour_shift import colour_shifted
 
-    x = colour_shifted(val_x)
-    z = np.concatenate([pred.logits(dihedral_views(x[i:i + 512]).reshape(-1, *x.shape[1:]))
-                        .reshape(-1, N_VIEWS).mean(axis=1) for i in range(0, len(x), 512)])
+    z = view_logits(pred, colour_shifted(val_x)).mean(axis=1)
     p = expit(z / cal["temperature"] + cal["bias"])
     return {"description": "validation tiles recoloured beyond the training stain augmentation "
                            "(model_training/colour_shift.py, fixed seed)", **summary(val_y, p, cal["threshold"], n_boot)}
@@ -96,8 +100,7 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
             "output": "P(tumour in the centre 32x32), sigmoid; pre-sigmoid layer 'logit'; features 'last_conv'",
             "tile_px": 96, "mpp": TILE_MPP, "mpp_source": TILE_MPP_SOURCE}
     pred = Predictor(clean, {"sha256": card["sha256"]}, out)
-    views = np.concatenate([pred.logits(dihedral_views(val_x[i:i + 512]).reshape(-1, *val_x.shape[1:]))
-                            .reshape(-1, N_VIEWS) for i in range(0, len(val_x), 512)])
+    views = view_logits(pred, val_x)
     cal, probs, checks = calibrate(val_y, views[:, 0], views, target_sensitivity)
     card["calibration"] = cal
     card["temperature"] = cal["tta"]["temperature"]

@@ -18,6 +18,7 @@ log = logging.getLogger("pathreview.train")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from .architectures import ARCHITECTURES
+    from .augment import STAINS
     from .quiet import DEBUG_EPILOG
 
     ap = argparse.ArgumentParser(prog="python -m model_training.train", description=__doc__, epilog=DEBUG_EPILOG)
@@ -43,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--val-limit", type=int, default=None, help="use a stratified subset of N validation tiles")
     ap.add_argument("--no-augment", action="store_true")
     ap.add_argument("--no-dihedral", action="store_true")
-    ap.add_argument("--stain", default="hed+hsv", choices=["hed", "hsv", "hed+hsv", "none"])
+    ap.add_argument("--stain", default="hed+hsv", choices=STAINS)
     ap.add_argument("--stain-strength", type=float, default=0.2,
                     help="HED jitter (0.2 = 'HED-strong', Tellez et al. 2019; generalises to unseen slides)")
     ap.add_argument("--hsv-strength", type=float, default=0.05, help="HSV jitter used with --stain hed+hsv")
