@@ -1,0 +1,105 @@
+"""What a scored slide leaves behind: tiles CSV, QuPath GeoJSON, heat-map overlay PNG, summary JSON."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
+POSITIVE_CLASS = {"name": "Tumor", "color": [200, 0, 0]}  # QuPath's built-in tumour class
+# Turbo-like control points (value, RGB): blue for low P(tumour), red for high, as in the app's maps.
+_STOPS = np.array([[0.0, 48, 18, 59], [0.25, 40, 188, 235], [0.5, 164, 252, 60], [0.75, 251, 128, 34],
+                   [1.0, 122, 4, 3]])
+
+
+def tiles_frame(xs, ys, size0: int, p, spread, decision, needs_review) -> pd.DataFrame:
+    """One row per scored tile, coordinates in level-0 pixels."""
+    return pd.DataFrame({"x": np.asarray(xs, int), "y": np.asarray(ys, int), "width": int(size0),
+                         "height": int(size0), "p": np.round(np.asarray(p, float), 6),
+                         "spread": np.round(np.asarray(spread, float), 6),
+                         "decision": np.where(np.asarray(decision, bool), "tumour", "normal"),
+                         "needs_review": np.asarray(needs_review, bool)})[CSV_COLUMNS]
+
+
+def geojson(frame: pd.DataFrame, slide_name: str) -> dict:
+    """A FeatureCollection QuPath imports: one tile polygon per row, P(tumour) as a measurement."""
+    features = []
+    for row in frame.itertuples(index=False):
+        x, y, w, h = int(row.x), int(row.y), int(row.width), int(row.height)
+        props = {"objectType": "tile", "isLocked": True, "name": f"{slide_name} x={x} y={y}",
+                 "measurements": {"p_tumour": float(row.p), "tta_spread": float(row.spread),
+                                  "needs_review": int(bool(row.needs_review))}}
+        if row.decision == "tumour":
+            props["classification"] = dict(POSITIVE_CLASS)
+        features.append({"type": "Feature", "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{slide_name}/{x}/{y}")),
+                         "geometry": {"type": "Polygon",
+                                      "coordinates": [[[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]]},
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def colourize(values: np.ndarray) -> np.ndarray:
+    """uint8 RGB of values in [0, 1] on the heat-map colour scale."""
+    v = np.clip(np.asarray(values, float), 0, 1)
+    return np.stack([np.interp(v, _STOPS[:, 0], _STOPS[:, k]) for k in (1, 2, 3)], axis=-1).astype(np.uint8)
+
+
+def heat_layer(shape: tuple[int, int], scale: float, frame: pd.DataFrame,
+               cell: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(value map, covered mask) on a thumbnail grid of ``shape`` (rows, cols) with ``scale`` level-0 px per
+    pixel: each tile paints a ``cell``-wide square (the grid stride, level-0 px) around its centre, the region
+    its label concerns, so neighbouring tiles tile the map; overlaps keep the larger value."""
+    value = np.zeros(shape, np.float32)
+    covered = np.zeros(shape, bool)
+    for row in frame.itertuples(index=False):
+        half = (cell or row.width) / 2
+        cy, cx = row.y + row.height / 2, row.x + row.width / 2
+        r0, r1 = int(round((cy - half) / scale)), int(round((cy + half) / scale))
+        c0, c1 = int(round((cx - half) / scale)), int(round((cx + half) / scale))
+        win = (slice(max(r0, 0), max(r1, r0 + 1)), slice(max(c0, 0), max(c1, c0 + 1)))
+        value[win] = np.where(covered[win], np.maximum(value[win], row.p), row.p)
+        covered[win] = True
+    return value, covered
+
+
+def overlay(thumb: np.ndarray, scale: float, frame: pd.DataFrame, opacity: float = 0.5,
+            mask: np.ndarray | None = None, cell: float | None = None) -> np.ndarray:
+    """The thumbnail with the heat map blended over scored tiles and, optionally, the tissue outline."""
+    value, covered = heat_layer(thumb.shape[:2], scale, frame, cell)
+    out = thumb.astype(np.float32)
+    colour = colourize(value).astype(np.float32)
+    a = covered[..., None] * float(opacity)
+    out = out * (1 - a) + colour * a
+    if mask is not None:
+        from skimage.segmentation import find_boundaries
+
+        edge = find_boundaries(mask[: out.shape[0], : out.shape[1]], mode="inner")
+        out[edge] = (0, 160, 0)
+    return out.clip(0, 255).astype(np.uint8)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_all(out_dir: Path, stem: str, frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float,
+              mask: np.ndarray, summary: dict, cell: float | None = None) -> dict[str, Path]:
+    """Write the four outputs; the summary goes last, so its presence means the slide is complete."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out_dir / f"{stem}.tiles.csv", "geojson": out_dir / f"{stem}.geojson",
+             "heatmap": out_dir / f"{stem}.heatmap.png", "summary": out_dir / f"{stem}.summary.json"}
+    _atomic_write(paths["csv"], frame.to_csv(index=False).encode())
+    _atomic_write(paths["geojson"], json.dumps(geojson(frame, slide_name)).encode())
+    tmp = paths["heatmap"].with_name(paths["heatmap"].name + ".part")
+    Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(tmp, format="PNG")
+    os.replace(tmp, paths["heatmap"])
+    summary = {**summary, "outputs": {k: v.name for k, v in paths.items()}}
+    _atomic_write(paths["summary"], json.dumps(summary, indent=2).encode())
+    return paths

@@ -1,0 +1,188 @@
+"""Read whole-slide images at the model's resolution, through OpenSlide (or Pillow for plain images).
+
+A slide is read from the coarsest pyramid level that is still at least as fine as the model's resolution,
+then resampled to it, so a 40x and a 20x scan yield tiles of the same physical size. Coordinates are
+level-0 pixels, origin top-left, as in OpenSlide and QuPath.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# A slide up to this much coarser than the model's resolution is still read (and upsampled slightly): scanner
+# calibrations of one nominal magnification differ by a few per cent.
+COARSE_TOLERANCE = 0.15
+# Beyond this many level-0 pixels a file is not a slide this tool was built for (the largest scans are ~10^10).
+MAX_PIXELS = 4e11
+# Plain images are decoded whole; above this they must be converted to a pyramidal format first.
+MAX_PLAIN_PIXELS = 20000 * 20000
+PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class SlideError(ValueError):
+    """A slide that cannot be used; ``str()`` names the file and the reason, for the user."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name, self.reason = name, reason
+
+
+@dataclass(frozen=True)
+class Level:
+    index: int
+    downsample: float
+    size: tuple[int, int]  # (width, height)
+
+
+class Slide:
+    """An open slide: its levels, its resolution and reads of level-0 regions resampled to a target scale."""
+
+    def __init__(self, handle, path: Path, mpp: float, mpp_source: str):
+        self._h, self.path, self.mpp, self.mpp_source = handle, Path(path), float(mpp), mpp_source
+        self.name = self.path.name
+        self.dimensions: tuple[int, int] = tuple(handle.dimensions)
+        self.levels = [Level(i, float(d), tuple(s)) for i, (d, s) in
+                       enumerate(zip(handle.level_downsamples, handle.level_dimensions))]
+        self.vendor = handle.properties.get("openslide.vendor", "image")
+
+    def close(self) -> None:
+        self._h.close()
+
+    def __enter__(self) -> "Slide":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def scale_for(self, target_mpp: float) -> float:
+        """Level-0 pixels per target pixel (2.0 for a 0.5 µm/px slide read at 1.0 µm/px)."""
+        return target_mpp / self.mpp
+
+    def level_for(self, target_mpp: float) -> Level:
+        """The coarsest level still at least as fine as ``target_mpp`` (a tiny tolerance for rounding)."""
+        scale = self.scale_for(target_mpp)
+        fine = [lv for lv in self.levels if lv.downsample <= scale * 1.001]
+        return max(fine, key=lambda lv: lv.downsample) if fine else self.levels[0]
+
+    def read(self, x: int, y: int, w: int, h: int, level: Level) -> np.ndarray:
+        """Level-0 box (x, y, w, h) read from ``level`` at that level's own scale, uint8 RGB on white."""
+        lw, lh = max(1, math.ceil(w / level.downsample)), max(1, math.ceil(h / level.downsample))
+        try:
+            rgba = self._h.read_region((int(x), int(y)), level.index, (lw, lh))
+        except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
+            raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({exc})") from exc
+        return _on_white(rgba)
+
+    def read_scaled(self, x: int, y: int, w: int, h: int, target_mpp: float,
+                    out: tuple[int, int] | None = None) -> np.ndarray:
+        """The level-0 box (x, y, w, h) at ``target_mpp``: ``out`` = (width, height) in target pixels."""
+        scale = self.scale_for(target_mpp)
+        out = out or (max(1, round(w / scale)), max(1, round(h / scale)))
+        level = self.level_for(target_mpp)
+        img = self.read(x, y, w, h, level)
+        if (img.shape[1], img.shape[0]) == tuple(out):
+            return img  # already at the model's scale: the pixels as stored, not resampled
+        resample = Image.Resampling.BOX if img.shape[1] >= out[0] else Image.Resampling.BICUBIC
+        return np.asarray(Image.fromarray(img).resize(out, resample))
+
+    def thumbnail(self, max_side: int = 2048) -> tuple[np.ndarray, float]:
+        """(uint8 RGB thumbnail, level-0 pixels per thumbnail pixel)."""
+        w, h = self.dimensions
+        factor = max(w, h) / max_side if max(w, h) > max_side else 1.0
+        size = (max(1, round(w / factor)), max(1, round(h / factor)))
+        try:
+            thumb = self._h.get_thumbnail(size)
+        except Exception as exc:
+            raise SlideError(self.name, f"cannot be read ({exc})") from exc
+        arr = _on_white(thumb)
+        return arr, w / arr.shape[1]
+
+
+def _on_white(img: Image.Image) -> np.ndarray:
+    """RGB with transparent pixels (outside the scanned area) made white, like glass."""
+    if img.mode == "RGBA":
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, img)
+    return np.asarray(img.convert("RGB"))
+
+
+def _mpp_from(props, name: str) -> float | None:
+    for key in ("openslide.mpp-x", "openslide.mpp-y"):
+        value = props.get(key)
+        if value:
+            try:
+                mpp = float(value)
+            except ValueError:
+                continue
+            if math.isfinite(mpp) and mpp > 0:
+                return mpp
+    return None
+
+
+def _open_handle(path: Path):
+    import openslide
+
+    try:
+        return openslide.OpenSlide(str(path))
+    except openslide.OpenSlideUnsupportedFormatError:
+        pass
+    except openslide.OpenSlideError as exc:
+        raise SlideError(path.name, f"is a damaged or truncated slide file ({exc})") from exc
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    is_tiff = head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
+    if not is_tiff and path.suffix.lower() not in PLAIN_SUFFIXES:
+        raise SlideError(path.name, "is not a slide format OpenSlide reads (Aperio SVS, TIFF, NDPI, MIRAX, "
+                                    "Philips, Leica SCN, Ventana, Hamamatsu VMS, DICOM) nor a PNG/JPEG image")
+    try:  # a plain (untiled) image: decoded whole by Pillow
+        Image.MAX_IMAGE_PIXELS = MAX_PLAIN_PIXELS
+        img = Image.open(path)
+        img.load()
+    except Image.DecompressionBombError as exc:
+        raise SlideError(path.name, "is a plain image too large to decode whole; convert it to a pyramidal "
+                                    "TIFF first") from exc
+    except Exception as exc:
+        what = "a TIFF file that cannot be read: damaged or truncated" if is_tiff else "not a readable image"
+        raise SlideError(path.name, f"is {what} ({type(exc).__name__}: {exc})") from exc
+    return openslide.ImageSlide(img.convert("RGB"))
+
+
+def open_slide(path: str | Path, mpp: float | None = None, *, target_mpp: float | None = None,
+               max_pixels: float = MAX_PIXELS) -> Slide:
+    """Open a slide; ``mpp`` overrides (or supplies) its resolution in µm per level-0 pixel.
+
+    With ``target_mpp`` (the model's), a slide coarser than the model needs is refused with the reason.
+    Raises ``SlideError`` for anything unusable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SlideError(path.name, "no such file" if not path.exists() else "is not a file")
+    if os.path.getsize(path) == 0:
+        raise SlideError(path.name, "is an empty file")
+    handle = _open_handle(path)
+    w, h = handle.dimensions
+    if w * h > max_pixels:
+        handle.close()
+        raise SlideError(path.name, f"is {w}×{h} pixels, larger than this server accepts "
+                                    f"({max_pixels:.3g} pixels)")
+    if mpp is not None:
+        if not (math.isfinite(mpp) and mpp > 0):
+            handle.close()
+            raise SlideError(path.name, f"the resolution given ({mpp}) must be a positive number of µm/px")
+        found, source = float(mpp), "given"
+    else:
+        found, source = _mpp_from(handle.properties, path.name), "slide metadata"
+        if found is None:
+            handle.close()
+            raise SlideError(path.name, "has no resolution metadata (µm per pixel); give it with --mpp "
+                                        "(or the resolution box in the app)")
+    if target_mpp is not None and found > target_mpp * (1 + COARSE_TOLERANCE):
+        handle.close()
+        raise SlideError(path.name, f"is scanned at {found:.3g} µm/px, coarser than the {target_mpp:.3g} µm/px "
+                                    "the model needs; scan it at a higher magnification")
+    return Slide(handle, path, found, source)

@@ -1,0 +1,95 @@
+"""Score one slide: tissue mask → tile grid → tiles read in the background → the Predictor → a result."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .data import TILE
+from .slide_grid import MIN_TISSUE, Grid, tile_grid
+from .slide_outputs import tiles_frame
+from .slide_reader import Slide, SlideError
+from .slide_tiles import iter_tile_batches
+from .tissue import TissueParams, tissue_mask
+
+THUMB_SIDE = 2048
+TOP_TILES = 10
+
+
+@dataclass
+class Overview:
+    """What is known about a slide before scoring: thumbnail, tissue mask and the grid over it."""
+
+    thumb: np.ndarray
+    scale: float  # level-0 pixels per thumbnail pixel
+    mask: np.ndarray
+    grid: Grid
+    tissue_mm2: float
+    seconds: float
+
+
+@dataclass
+class SlideResult:
+    """A scored slide: one row per tile (level-0 coordinates) and a summary."""
+
+    frame: pd.DataFrame
+    overview: Overview
+    summary: dict = field(default_factory=dict)
+
+
+def overview(slide: Slide, target_mpp: float, stride: int = TILE, params: TissueParams = TissueParams(),
+             min_tissue: float = MIN_TISSUE) -> Overview:
+    """Thumbnail, tissue mask and tile grid; refuses a slide with no tissue (or too small for one tile)."""
+    t0 = time.perf_counter()
+    thumb, scale = slide.thumbnail(THUMB_SIDE)
+    mask = tissue_mask(thumb, scale * slide.mpp, params)
+    grid = tile_grid(slide.dimensions, TILE * slide.scale_for(target_mpp), stride, mask, scale, min_tissue)
+    if grid.cols == 0 or grid.rows == 0:
+        raise SlideError(slide.name, f"is {slide.dimensions[0]}×{slide.dimensions[1]} pixels, smaller than one "
+                                     f"{TILE} px tile at {target_mpp:.3g} µm/px")
+    if not mask.any() or grid.n == 0:
+        raise SlideError(slide.name, "no tissue found (the tissue mask is empty: the slide looks like glass); "
+                                     "lower the minimum saturation or the Otsu scale if it is pale tissue")
+    tissue_mm2 = float(mask.sum()) * (scale * slide.mpp) ** 2 / 1e6
+    return Overview(thumb, scale, mask, grid, tissue_mm2, time.perf_counter() - t0)
+
+
+def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: int = TILE, tta: bool = False,
+                params: TissueParams = TissueParams(), min_tissue: float = MIN_TISSUE, batch: int = 256,
+                progress: Callable[[int, int], None] | None = None, ov: Overview | None = None) -> SlideResult:
+    """Score every tissue tile; ``predict(tiles, tta)`` returns a ``Prediction`` (the Predictor's or the app's
+    locked one); ``progress(done, total)`` is called after each batch."""
+    ov = ov or overview(slide, target_mpp, stride, params, min_tissue)
+    grid = ov.grid
+    n = grid.n
+    p = np.zeros(n, np.float32)
+    spread = np.zeros(n, np.float32)
+    decision = np.zeros(n, bool)
+    review = np.zeros(n, bool)
+    threshold = float("nan")
+    t0, done = time.perf_counter(), 0
+    for idx, tiles in iter_tile_batches(slide, grid, target_mpp, batch):
+        r = predict(tiles, tta)
+        p[idx], spread[idx], decision[idx], review[idx] = r.p, r.spread, r.decision, r.needs_review
+        threshold = float(r.threshold)
+        done += len(idx)
+        if progress is not None:
+            progress(done, n)
+    seconds = time.perf_counter() - t0
+    frame = tiles_frame(grid.xs, grid.ys, grid.size0, p, spread, decision, review)
+    top = frame.sort_values("p", ascending=False, kind="stable").head(TOP_TILES)
+    summary = {
+        "slide": slide.name, "dimensions": list(slide.dimensions), "mpp": slide.mpp, "mpp_source": slide.mpp_source,
+        "vendor": slide.vendor, "model_mpp": target_mpp, "level_read": slide.level_for(target_mpp).index,
+        "tile_level0_px": round(grid.tile0, 3), "stride": stride, "tta": tta, "threshold": threshold,
+        "tissue": {**params.as_dict(), "min_tissue": min_tissue}, "tissue_area_mm2": round(ov.tissue_mm2, 3),
+        "tiles_scored": n, "tiles_flagged": int(decision.sum()), "tiles_needs_review": int(review.sum()),
+        "max_p": float(p.max()) if n else None,
+        "top_tiles": top[["x", "y", "p"]].to_dict("records"),
+        "timings": {"overview_s": round(ov.seconds, 3), "scoring_s": round(seconds, 3),
+                    "tiles_per_s": round(n / seconds, 1) if seconds > 0 else None},
+    }
+    return SlideResult(frame, ov, summary)

@@ -1,0 +1,263 @@
+"""Whole slides: the reader, tissue mask, grid, scoring against the Predictor, outputs, resume, bad input.
+
+Real inputs only: the Aperio slide in $PATHREVIEW_SLIDES and labelled slides built here from real validation
+patches (``model_training.labelled_slide``), scored with the shipped model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from model_training.data import TILE
+from model_training.slide_grid import tile_grid
+from model_training.slide_reader import SlideError, open_slide
+from model_training.slides import DEFAULT_MPP, main as slides_cli, run_slide
+from model_training.tissue import TissueParams, tissue_mask
+
+ROOT = Path(__file__).resolve().parent.parent
+SVS = "CMU-1-Small-Region.svs"
+COLS, ROWS = 16, 12
+
+
+@pytest.fixture(scope="session")
+def slides_root() -> Path:
+    root = os.environ.get("PATHREVIEW_SLIDES")
+    if not root or not (Path(root) / SVS).is_file():
+        pytest.skip(f"PATHREVIEW_SLIDES is not set to a folder holding {SVS} (../shared/slides)")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def svs(slides_root) -> Path:
+    return slides_root / SVS
+
+
+@pytest.fixture(scope="session")
+def pred():
+    from model_training.predictor import Predictor
+
+    return Predictor.load(ROOT / "assets" / "pathcnn-v4")
+
+
+@pytest.fixture(scope="session")
+def patches(data_root):
+    from model_training.data import open_source
+    from model_training.train import stratified_subset
+
+    return stratified_subset(open_source(data_root, "valid"), COLS * ROWS, seed=3).load_all()
+
+
+@pytest.fixture(scope="session")
+def labelled(patches, tmp_path_factory) -> dict[str, tuple[Path, pd.DataFrame]]:
+    """The same real patches as a slide at their own resolution and as a 2x upsampled copy."""
+    from model_training.labelled_slide import build
+
+    tiles, labels, ids = patches
+    folder = tmp_path_factory.mktemp("labelled")
+    return {name: (folder / f"{name}.tiff", build(tiles, labels, ids, COLS, folder / f"{name}.tiff", up))
+            for name, up in (("native", 1), ("up2", 2))}
+
+
+# ---------------------------------------------------------------- reader
+
+
+def test_reader_reads_the_aperio_slide_at_the_model_resolution(svs):
+    with open_slide(svs, target_mpp=DEFAULT_MPP) as s:
+        assert s.dimensions == (2220, 2967) and s.vendor == "aperio"
+        assert s.mpp == pytest.approx(0.499) and s.mpp_source == "slide metadata"
+        assert s.scale_for(DEFAULT_MPP) == pytest.approx(0.972 / 0.499)
+        assert s.level_for(DEFAULT_MPP).index == 0  # its only level, finer than the model's
+        tile = s.read_scaled(1000, 1000, 187, 187, DEFAULT_MPP, out=(TILE, TILE))
+        assert tile.shape == (TILE, TILE, 3) and tile.dtype == np.uint8
+        assert 60 < tile.mean() < 235  # tissue, not an empty read
+
+
+def test_reader_picks_the_pyramid_level_at_the_model_resolution(labelled):
+    with open_slide(labelled["up2"][0]) as s:
+        assert s.mpp == pytest.approx(DEFAULT_MPP / 2)
+        assert [lv.downsample for lv in s.levels][:2] == [1.0, 2.0]
+        assert s.level_for(DEFAULT_MPP).index == 1  # 2x downsampled: exactly the model's scale
+        assert s.level_for(DEFAULT_MPP / 2).index == 0
+
+
+def test_a_40x_and_a_20x_copy_give_tiles_of_one_physical_size(labelled, patches):
+    with open_slide(labelled["native"][0]) as a, open_slide(labelled["up2"][0]) as b:
+        ta = a.read_scaled(96, 192, 96, 96, DEFAULT_MPP)
+        tb = b.read_scaled(192, 384, 192, 192, DEFAULT_MPP)
+    assert ta.shape == tb.shape == (TILE, TILE, 3)
+    assert np.array_equal(ta, patches[0][2 * COLS + 1])  # row 2, column 1, native: the stored pixels
+    assert np.abs(ta.astype(int) - tb.astype(int)).mean() < 6  # resampled: the same picture
+
+
+# ---------------------------------------------------------------- tissue and grid
+
+
+def test_tissue_mask_finds_the_tissue_and_not_the_glass(svs):
+    with open_slide(svs) as s:
+        thumb, scale = s.thumbnail(1024)
+    mask = tissue_mask(thumb, scale * 0.499)
+    assert mask.shape == thumb.shape[:2]
+    assert 0.1 < mask.mean() < 0.7
+    sat_in = thumb[mask].std(axis=1).mean()
+    sat_out = thumb[~mask].std(axis=1).mean()
+    assert sat_in > 2 * sat_out  # tissue is coloured, glass is grey
+    stricter = tissue_mask(thumb, scale * 0.499, TissueParams(max_saturation=0.4))
+    assert stricter.sum() < mask.sum()  # the parameters do something
+
+
+def test_grid_is_anchored_at_the_origin_and_its_stride_divides_the_tile():
+    g = tile_grid((960, 480), 96.0, 96)
+    assert (g.cols, g.rows, g.n) == (10, 5, 50) and g.xs.min() == 0 and g.ys.min() == 0
+    assert set(np.unique(g.xs)) == set(range(0, 960, 96))
+    half = tile_grid((960, 480), 96.0, 48)
+    assert (half.cols, half.rows) == (19, 9)
+    with pytest.raises(ValueError, match="divide"):
+        tile_grid((960, 480), 96.0, 40)
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _joined(result, labels: pd.DataFrame) -> pd.DataFrame:
+    return labels.merge(result.frame, on=["x", "y"], suffixes=("", "_tile"))
+
+
+def test_slide_scores_match_the_predictor_on_the_same_patches(labelled, patches, pred, tmp_path):
+    tiles, _, ids = patches
+    ref = pd.Series(pred.predict(tiles).p, index=ids)
+    native, _ = run_slide(pred, labelled["native"][0], tmp_path, progress=False)
+    joined = _joined(native, labelled["native"][1])
+    assert len(joined) >= 0.8 * COLS * ROWS  # the mask drops only the palest patches
+    assert np.abs(joined.p.to_numpy() - ref[joined.id].to_numpy()).max() < 1e-5  # exactly the same patches
+
+    up2, _ = run_slide(pred, labelled["up2"][0], tmp_path, progress=False)
+    both = _joined(up2, labelled["up2"][1])
+    diff = np.abs(both.p.to_numpy() - ref[both.id].to_numpy())
+    assert diff.mean() < 0.05 and np.median(diff) < 0.03  # closely, after resampling
+    assert (both.decision == np.where(ref[both.id] >= pred.threshold(False), "tumour", "normal")).mean() > 0.9
+
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(joined.label, joined.p) > 0.85  # and the slide scores still tell tumour from normal
+
+
+def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
+    result, paths = run_slide(pred, svs, tmp_path, stride=48, progress=False)
+    frame = pd.read_csv(paths["csv"])
+    assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
+    assert len(frame) == result.summary["tiles_scored"] > 50
+    step = 96 * 0.972 / 0.499 / 2  # 96 px at 0.972 µm/px is 187 level-0 px; stride 48 is half of it
+    assert (frame.width == 187).all()
+    assert np.array_equal(frame.x, np.rint(np.rint(frame.x / step) * step))  # on the grid anchored at 0
+
+    gj = json.loads(paths["geojson"].read_text())
+    assert gj["type"] == "FeatureCollection" and len(gj["features"]) == len(frame)
+    for feat, row in zip(gj["features"], frame.itertuples()):
+        ring = feat["geometry"]["coordinates"][0]
+        assert feat["type"] == "Feature" and feat["geometry"]["type"] == "Polygon"
+        assert ring[0] == ring[-1] and len(ring) == 5
+        xs, ys = [pt[0] for pt in ring], [pt[1] for pt in ring]
+        assert 0 <= min(xs) and max(xs) <= 2220 and 0 <= min(ys) and max(ys) <= 2967
+        assert (min(xs), min(ys)) == (row.x, row.y)
+        props = feat["properties"]
+        assert props["objectType"] == "tile" and props["measurements"]["p_tumour"] == pytest.approx(row.p)
+        assert ("classification" in props) == (row.decision == "tumour")
+    assert len({f["id"] for f in gj["features"]}) == len(frame)
+
+    png = Image.open(paths["heatmap"])
+    assert max(png.size) in (2047, 2048) and png.mode == "RGB"  # the thumbnail keeps the aspect ratio
+    s = json.loads(paths["summary"].read_text())
+    assert s["model_sha256"] == pred.sha256 and s["tissue_area_mm2"] > 0.1
+    assert s["tiles_flagged"] == int((frame.decision == "tumour").sum()) and len(s["top_tiles"]) == 10
+    assert s["timings"]["tiles_per_s"] > 0
+
+
+def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path, capsys):
+    bad = tmp_path / "notes.svs"
+    bad.write_text("not a slide")
+    out = tmp_path / "out"
+    assert slides_cli([str(bad), str(svs), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "notes.svs: is not a slide format OpenSlide reads" in err
+    summary = out / f"{SVS}.summary.json"
+    first = summary.stat().st_mtime_ns
+    assert slides_cli([str(svs), "--out", str(out)]) == 0
+    assert "already scored with this model and settings, skipped" in capsys.readouterr().out
+    assert summary.stat().st_mtime_ns == first
+    assert slides_cli([str(svs), "--out", str(out), "--stride", "48"]) == 0
+    assert summary.stat().st_mtime_ns != first
+    assert json.loads(summary.read_text())["stride"] == 48
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _copy_without_mpp(patches, tmp_path) -> Path:
+    from model_training.labelled_slide import build
+
+    tiles, labels, ids = patches
+    path = tmp_path / "nompp.tiff"
+    build(tiles[:32], labels[:32], ids[:32], 8, path, mpp=None)
+    return path
+
+
+def test_a_slide_without_resolution_needs_mpp(patches, tmp_path):
+    path = _copy_without_mpp(patches, tmp_path)
+    with pytest.raises(SlideError, match=r"nompp.tiff: has no resolution metadata .*--mpp"):
+        open_slide(path)
+    with open_slide(path, mpp=DEFAULT_MPP) as s:
+        assert s.mpp == DEFAULT_MPP and s.mpp_source == "given"
+
+
+def test_a_slide_coarser_than_the_model_is_refused(patches, tmp_path):
+    path = _copy_without_mpp(patches, tmp_path)
+    with pytest.raises(SlideError, match=r"nompp.tiff: is scanned at 2 µm/px, coarser than the 0.972"):
+        open_slide(path, mpp=2.0, target_mpp=DEFAULT_MPP)
+
+
+def test_truncated_empty_and_foreign_files_get_one_clear_message(svs, tmp_path, pred):
+    cut = tmp_path / "cut.svs"
+    cut.write_bytes(svs.read_bytes()[:400_000])
+    empty = tmp_path / "empty.ndpi"
+    empty.write_bytes(b"")
+    text = tmp_path / "slide.mrxs"
+    text.write_text("[GENERAL]\n")
+    for path, reason in ((empty, "is an empty file"), (text, "not a slide format"),
+                         (tmp_path / "missing.svs", "no such file")):
+        with pytest.raises(SlideError, match=rf"{path.name}: .*{reason}"):
+            open_slide(path)
+    with pytest.raises(SlideError, match=r"cut.svs: .*(damaged|truncated|cannot be read)"):
+        run_slide(pred, cut, tmp_path / "out", progress=False)
+
+
+def test_no_tissue_and_oversized_slides_are_refused(tmp_path, pred, svs):
+    glass = tmp_path / "glass.png"
+    Image.fromarray(np.full((600, 800, 3), 243, np.uint8)).save(glass)
+    with pytest.raises(SlideError, match=r"glass.png: no tissue found"):
+        run_slide(pred, glass, tmp_path / "out", mpp=DEFAULT_MPP, progress=False)
+    with pytest.raises(SlideError, match=r"glass.png: has no resolution metadata"):
+        open_slide(glass)
+    with pytest.raises(SlideError, match=rf"{SVS}: is 2220×2967 pixels, larger than this server accepts"):
+        open_slide(svs, max_pixels=1e6)
+
+
+def test_a_plain_image_is_a_slide_too(svs, tmp_path, pred):
+    with open_slide(svs) as s:
+        region = s.read(0, 0, 1400, 1400, s.levels[0])
+    png = tmp_path / "region.png"
+    Image.fromarray(region).save(png)
+    result, _ = run_slide(pred, png, tmp_path / "out", mpp=0.499, progress=False)
+    assert result.summary["vendor"] == "image" and result.summary["tiles_scored"] > 5
+
+
+def test_slide_outputs_never_hold_a_half_written_summary(svs, tmp_path, pred):
+    run_slide(pred, svs, tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.part"))
+    shutil.rmtree(tmp_path)
