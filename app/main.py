@@ -44,6 +44,7 @@ def main() -> None:
     nav = st.navigation([
         st.Page("views/analyze.py", title="Analyze tiles", default=True),
         st.Page("views/region.py", title="Region view"),
+        st.Page("views/slide.py", title="Slide"),
         st.Page("views/validation.py", title="Validation browser"),
         st.Page("views/performance.py", title="Performance"),
         st.Page("views/model_card.py", title="Model card"),

@@ -106,6 +106,9 @@ class Slide:
 def _on_white(img: Image.Image) -> np.ndarray:
     """RGB with transparent pixels (outside the scanned area) made white, like glass."""
     if img.mode == "RGBA":
+        arr = np.asarray(img)
+        if arr[..., 3].min() == 255:  # the usual case inside the scan: no blending needed
+            return np.ascontiguousarray(arr[..., :3])
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, img)
     return np.asarray(img.convert("RGB"))

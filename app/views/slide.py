@@ -1,0 +1,189 @@
+"""Page: open a whole slide, see its tissue and heat map, open a place, review the flagged tiles."""
+import io
+import json
+
+import streamlit as st
+from PIL import Image
+
+from app import detail, slides, state
+from app.slide_figures import OVERVIEW_TRACE, PLACE_TRACE, clicked, overview_figure, place_figure, place_window
+from model_training.data import TILE
+from model_training.slide_grid import MIN_TISSUE, STRIDES
+from model_training.slide_outputs import geojson, overlay
+from model_training.slide_reader import SlideError, open_slide
+from model_training.slide_scoring import overview, score_slide
+from model_training.slides import model_mpp
+from model_training.tissue import TissueParams
+
+FOLDER, UPLOAD = "Slide folder", "Upload"
+PLACE = "slide_place"  # (slide key, (cx, cy)) of the opened place
+TILE_OPEN = "slide_tile"  # (slide key, frame index) of the opened tile
+GALLERY = 24
+
+st.title("Slide")
+st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every tissue tile at the model's "
+            "resolution and shows where it sees tumour. Open any place at full resolution, or go through the "
+            "flagged tiles, and record your review of each.")
+pred = state.predictor()
+target = model_mpp(pred.card)
+root = slides.slides_root()
+
+with st.sidebar:
+    st.markdown("**Slide**")
+    sources = ([FOLDER] if root else []) + [UPLOAD]
+    use = st.radio("Open from", sources, key="slide-source")
+    stride = st.radio("Stride", STRIDES, horizontal=True, key="slide-stride", format_func=lambda s: f"{s} px",
+                      help="48 px overlaps the tiles: a finer map, four times the tiles to score.")
+    tta = st.checkbox("8-view TTA (8× slower)", key="slide-tta")
+    with st.expander("Tissue detection"):
+        min_sat = st.slider("Minimum saturation", 0.0, 0.3, TissueParams.min_saturation, 0.01, key="slide-minsat",
+                            help="Pixels paler than this are never tissue.")
+        max_sat = st.slider("Threshold cap", 0.05, 0.5, TissueParams.max_saturation, 0.01, key="slide-maxsat",
+                            help="Otsu's threshold on saturation, never above this (lower keeps paler tissue).")
+        min_tissue = st.slider("Tissue per tile", 0.05, 1.0, MIN_TISSUE, 0.05, key="slide-mintissue",
+                               help="A tile is scored when at least this fraction of it is tissue.")
+
+if use == FOLDER:
+    names = slides.list_slides(root)
+    if not names:
+        st.info(f"No slides in the slide folder {root}.", icon=":material/folder_open:")
+        st.stop()
+    name = st.selectbox("Slide", names, key="slide-name")
+    try:
+        path = slides.resolve_in(root, name)
+    except slides.SlideAccessError as exc:
+        st.error(str(exc), icon=":material/block:")
+        st.stop()
+else:
+    if root is None:
+        st.caption(f"The operator has not configured a slide folder (`{slides.SLIDES_ENV}`); upload a slide.")
+    limit = slides.upload_limit_mb()
+    up = st.file_uploader(f"Slide file (at most {limit} MB)", type=slides.SLIDE_TYPES, key="slide-upload",
+                          max_upload_size=limit)
+    if up is None:
+        st.info("Drop a slide above (SVS, TIFF, NDPI, … or a PNG/JPEG at known resolution).",
+                icon=":material/upload_file:")
+        st.stop()
+    path = slides.save_upload(up.name, up.getvalue())
+    name = up.name
+
+mpp_in = st.number_input("Resolution (µm per pixel), when the slide does not record it", min_value=0.0,
+                         max_value=20.0, value=0.0, step=0.01, format="%.3f", key="slide-mpp",
+                         help="Leave at 0 to use the slide's own metadata.")
+params = TissueParams(min_saturation=min_sat, max_saturation=max_sat)
+try:
+    slide = open_slide(path, mpp_in or None, target_mpp=target)
+except SlideError as exc:
+    st.error(f"{name.split('/')[-1]}: {exc.reason}", icon=":material/broken_image:")
+    st.stop()
+
+with slide:
+    key = slides.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
+    done = slides.cached(key)
+    if done is None:
+        try:
+            ov = overview(slide, target, stride, params, min_tissue)
+        except SlideError as exc:
+            st.error(f"{name.split('/')[-1]}: {exc.reason}", icon=":material/texture:")
+            st.stop()
+    else:
+        ov = done.overview
+    w, h = slide.dimensions
+    st.caption(f"**{slide.name}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
+               f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "
+               f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
+    if done is None:
+        bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {slide.name}…")
+        done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
+                           params=params, min_tissue=min_tissue, ov=ov,
+                           progress=lambda d, n: bar.progress(d / n, text=f"Scoring {slide.name}: {d:,}/{n:,} tiles"))
+        bar.empty()
+        slides.remember(key, done)
+
+    frame, s = done.frame, done.summary
+    thr = s["threshold"]
+    m = st.columns(5)
+    m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
+    m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
+    m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
+    m[3].metric("Highest P(tumour)", f"{s['max_p']:.3f}")
+    m[4].metric("Scoring", f"{s['timings']['tiles_per_s'] or 0:.0f} tiles/s")
+
+    c = st.columns([2, 1, 1])
+    opacity = c[0].slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="slide-opacity")
+    show_mask = c[1].checkbox("Tissue outline", True, key="slide-mask")
+    place = st.session_state.get(PLACE)
+    place = place[1] if place and place[0] == key else None
+    tile0 = ov.grid.tile0
+    window = place_window(frame, *place, tile0) if place else None
+
+    def remember_place() -> None:
+        hit = clicked(st.session_state.get("slide-overview"), OVERVIEW_TRACE)
+        if isinstance(hit, tuple):
+            st.session_state[PLACE] = (key, hit)
+            st.session_state.pop(TILE_OPEN, None)
+
+    st.plotly_chart(overview_figure(ov.thumb, ov.scale, slide.dimensions, frame, ov.mask, opacity,
+                                    ov.grid.step0, show_mask, window),
+                    key="slide-overview", on_select=remember_place, selection_mode="points",
+                    config={"scrollZoom": True})
+    st.caption("Scroll to zoom, drag to pan; click a place to open it at full resolution below.")
+
+    png = io.BytesIO()
+    Image.fromarray(overlay(ov.thumb, ov.scale, frame, 0.5, ov.mask, ov.grid.step0)).save(png, format="PNG")
+    d = st.columns(3)
+    d[0].download_button("GeoJSON for QuPath", json.dumps(geojson(frame, slide.name)), f"{slide.name}.geojson",
+                         "application/geo+json", key="slide-dl-geojson", on_click="ignore")
+    d[1].download_button("Tiles CSV", frame.to_csv(index=False), f"{slide.name}.tiles.csv", "text/csv",
+                         key="slide-dl-csv", on_click="ignore")
+    d[2].download_button("Heat map PNG", png.getvalue(), f"{slide.name}.heatmap.png", "image/png",
+                         key="slide-dl-png", on_click="ignore")
+
+    st.subheader("Flagged tiles")
+    flagged = frame[(frame.p >= thr) | frame.needs_review]
+    order = st.radio("Sort by", ["probability", "uncertainty"], horizontal=True, key="slide-sort",
+                     help="Uncertainty: the spread of the 8 views with TTA, else closeness to the threshold.")
+    if order == "probability":
+        flagged = flagged.sort_values("p", ascending=False, kind="stable")
+    else:
+        flagged = flagged.assign(u=flagged.spread - (flagged.p - thr).abs()).sort_values("u", ascending=False)
+    if flagged.empty:
+        st.info("No tile reached the threshold or needs review on this slide.", icon=":material/check_circle:")
+    else:
+        shown = flagged.head(GALLERY)
+        st.caption(f"{len(flagged):,} flagged or uncertain tiles; the first {len(shown)} are shown.")
+        cols = st.columns(6)
+        for k, (i, row) in enumerate(shown.iterrows()):
+            tile = slide.read_scaled(int(row.x), int(row.y), int(row.width), int(row.height), target, (TILE, TILE))
+            col = cols[k % 6]
+            col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}", width=96)
+            if col.button("Open", key=f"slide-open-{i}"):
+                st.session_state[TILE_OPEN] = (key, int(i))
+                st.session_state[PLACE] = (key, (row.x + row.width / 2, row.y + row.height / 2))
+                st.rerun()
+
+    place = st.session_state.get(PLACE)
+    if place and place[0] == key:
+        x0, y0, side = place_window(frame, *place[1], tile0)
+        region = slide.read_scaled(x0, y0, side, side, slide.mpp * max(1.0, side / 1024))
+        st.subheader("Place")
+
+        def remember_tile() -> None:
+            hit = clicked(st.session_state.get("slide-place"), PLACE_TRACE)
+            if isinstance(hit, int):
+                st.session_state[TILE_OPEN] = (key, hit)
+
+        fig, inside = place_figure(region, x0, y0, side, frame, thr)
+        st.plotly_chart(fig, key="slide-place", on_select=remember_tile, selection_mode="points")
+        if inside.empty:
+            st.caption("No tissue tile was scored here.")
+
+    opened = st.session_state.get(TILE_OPEN)
+    if opened and opened[0] == key and opened[1] in frame.index:
+        row = frame.loc[opened[1]]
+        x, y = int(row.x), int(row.y)
+        tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
+        st.divider()
+        detail.render(pred, tile, f"{slide.name} @ x={x}, y={y}", key="slide-detail",
+                      context=f"Slide {slide.name}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
+                              f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).")

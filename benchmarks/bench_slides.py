@@ -1,0 +1,101 @@
+"""Whole-slide scoring speed on this machine: tiles per second including reading, and peak memory.
+
+    python benchmarks/bench_slides.py [--bundle assets/pathcnn-v4] [--grid 48x40]
+
+Builds a fixture slide from real validation patches (PATHREVIEW_DATA) as a deflate-compressed pyramidal TIFF at
+twice the model's resolution, so reading decodes and resamples as it would for a 20x scan, then scores it
+without and with TTA. Prints the figures and the budget; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TARGET_TILES_PER_S = 600
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 20 ms while the block runs."""
+
+    def __enter__(self):
+        self.start, self.peak, self._stop = rss_mb(), rss_mb(), threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def main() -> None:
+    from model_training.bundle import default_bundle
+    from model_training.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+
+    ap = argparse.ArgumentParser(epilog=DEBUG_EPILOG)
+    ap.add_argument("--bundle", type=Path, default=default_bundle())
+    ap.add_argument("--grid", default="48x40", help="COLSxROWS patches on the fixture slide")
+    ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    args = ap.parse_args()
+    quiet_cli(args.verbose)
+    data = os.environ.get("PATHREVIEW_DATA")
+    if not data:
+        sys.exit("PATHREVIEW_DATA is not set: the fixture slide is built from its validation patches")
+
+    from model_training.data import open_source
+    from model_training.labelled_slide import mosaic, write_pyramid
+    from model_training.predictor import Predictor
+    from model_training.slide_reader import open_slide
+    from model_training.slide_scoring import overview, score_slide
+    from model_training.slides import model_mpp
+    from model_training.train import stratified_subset
+    from PIL import Image
+    import numpy as np
+
+    cols, rows = (int(v) for v in args.grid.split("x"))
+    pred = Predictor.load(args.bundle)
+    target = model_mpp(pred.card)
+    tiles, _, _ = stratified_subset(open_source(data, "valid"), cols * rows, seed=0).load_all()
+    img = mosaic(tiles, cols)
+    img = np.asarray(Image.fromarray(img).resize((img.shape[1] * 2, img.shape[0] * 2), Image.Resampling.BICUBIC))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_pyramid(img, Path(tmp) / "fixture.tiff", target / 2, levels=3, compression="zlib")
+        del img, tiles
+        print(f"fixture slide: {cols * rows} patches at {target / 2:.3f} µm/px, "
+              f"{path.stat().st_size / 2 ** 20:.1f} MB deflate-compressed pyramidal TIFF")
+        for tta in (False, True):
+            with open_slide(path, target_mpp=target) as slide:
+                ov = overview(slide, target)
+                with PeakRSS() as mem:
+                    t0 = time.perf_counter()
+                    result = score_slide(slide, lambda t, a: pred.predict(t, tta=a, batch=256 * (8 if a else 1)),
+                                         target, tta=tta, ov=ov)
+                    seconds = time.perf_counter() - t0
+            n = result.summary["tiles_scored"]
+            print(f"{'with' if tta else 'without'} TTA: {n} tiles in {seconds:.2f} s = {n / seconds:.0f} tiles/s "
+                  f"(reading + scoring; tissue mask {ov.seconds:.2f} s); peak RSS {mem.peak:.0f} MB "
+                  f"(+{mem.peak - mem.start:.0f} MB while scoring)")
+            if not tta:
+                rate = n / seconds
+                ok = "met" if rate >= TARGET_TILES_PER_S else "MISSED"
+                print(f"budget slide scoring without TTA: {rate:.0f} tiles/s (target >= {TARGET_TILES_PER_S}) {ok}")
+
+
+if __name__ == "__main__":
+    main()
