@@ -10,12 +10,12 @@ Pages call these functions and never write SQL:
 """
 from .db import DB_ENV, database_url, engine, safe_url, session
 from .export import COLUMNS as EXPORT_COLUMNS, export_csv, export_frame
-from .items import ItemIn, StoreError, add_item, add_items, get_item, pixel_sha256, png_bytes, tile_from_png
+from .items import ItemIn, StoreError, add_item, add_items, find_item, get_item, pixel_sha256, png_bytes, tile_from_png
 from .queries import STATUSES, progress, queue, reviews_frame
 from .reviews import Reviewer, ReviewRefused, Seen, my_review, record_review
 from .service import Status, open_store
 
 __all__ = ["DB_ENV", "EXPORT_COLUMNS", "STATUSES", "ItemIn", "ReviewRefused", "Reviewer", "Seen", "Status",
            "StoreError", "add_item", "add_items", "database_url", "engine", "export_csv", "export_frame",
-           "get_item", "my_review", "open_store", "pixel_sha256", "png_bytes", "progress", "queue",
+           "find_item", "get_item", "my_review", "open_store", "pixel_sha256", "png_bytes", "progress", "queue",
            "record_review", "reviews_frame", "safe_url", "session", "tile_from_png"]

@@ -141,6 +141,12 @@ def add_item(item: ItemIn, *, url: str | None = None) -> int:
     return add_items([item], url=url)[0]
 
 
+def find_item(key: str, *, url: str | None = None) -> int | None:
+    """The id of the item with this ``ItemIn.key``, or None when it was never queued or reviewed."""
+    with db.session(url) as s:
+        return s.scalar(select(Item.id).where(Item.key == key))
+
+
 def get_item(item_id: int, *, url: str | None = None) -> dict | None:
     """An item's fields (``tile_png`` included), or None."""
     with db.session(url) as s:

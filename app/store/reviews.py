@@ -36,6 +36,7 @@ class Seen:
     p: float
     spread: float
     threshold: float
+    model_sha256: str | None = None  # default: the item's model
 
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
@@ -97,7 +98,8 @@ def record_review(item: ItemIn | int, reviewer: Reviewer | str, decision: str, c
             seen = seen or Seen(it.p, it.spread, it.threshold)
             row = Review(item_id=it.id, created_at=created_at or utcnow(), reviewer=who.name,
                          reviewer_verified=who.verified, reviewer_subject=who.subject, decision=decision,
-                         comment=clean_text(comment), pixel_sha256=it.pixel_sha256, model_sha256=it.model_sha256,
+                         comment=clean_text(comment), pixel_sha256=it.pixel_sha256,
+                         model_sha256=seen.model_sha256 or it.model_sha256,
                          threshold=float(seen.threshold), p=float(seen.p), spread=float(seen.spread),
                          model_decision="tumour" if seen.p >= seen.threshold else "normal",
                          supersedes_id=supersedes, import_key=import_key)
