@@ -1,5 +1,6 @@
 """Importing an audit CSV of earlier PathReview versions into the store, once: each row becomes a review
-(and its tile an upload item); a row imported before is skipped, so running it again adds nothing."""
+(and its tile an upload item); a row imported before is skipped, so running it again adds nothing. A later
+row of the same reviewer on the same tile supersedes the earlier one, as a correction in the app would."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,8 +8,8 @@ import hashlib
 import math
 from pathlib import Path
 
-from .items import ItemIn, StoreError
-from .reviews import Reviewer, Seen, record_review
+from .items import ItemIn, StoreError, add_item
+from .reviews import Reviewer, Seen, my_review, record_review
 from .schema import DECISIONS
 
 UNNAMED = "unnamed (imported)"  # old logs allowed an empty reviewer; the store does not
@@ -34,29 +35,26 @@ def import_audit(path: str | Path, *, url: str | None = None) -> dict:
     out = {"imported": 0, "skipped": 0, "problems": []}
     for n, row in enumerate(df.to_dict("records"), start=2):  # line 1 is the header
         key = hashlib.sha256("\x1f".join(str(row.get(c, "")) for c in df.columns).encode()).hexdigest()
+        if _seen_before(key, url):
+            out["skipped"] += 1
+            continue
         try:
             if row["review"] not in DECISIONS:
                 raise ValueError(f"review {row['review']!r} is not one of {', '.join(DECISIONS)}")
             p, thr, spread = _float(row, "p"), _float(row, "threshold"), _float(row, "tta_spread")
             when = dt.datetime.fromisoformat(row["timestamp"])
-            item = ItemIn(source="upload", name=row["file"] or "unnamed", upload_name=row["file"] or "unnamed",
-                          pixel_sha256=row["pixel_sha256"], model_sha256=row["model_sha256"], p=p, spread=spread,
-                          threshold=thr)
-            record_review(item, Reviewer(row["reviewer"].strip() or UNNAMED), row["review"], row.get("comment", ""),
-                          seen=Seen(p, spread, thr), url=url, import_key=key, created_at=when)
+            name = row["file"] or "unnamed"
+            item = ItemIn(source="upload", name=name, upload_name=name, pixel_sha256=row["pixel_sha256"],
+                          model_sha256=row["model_sha256"], p=p, spread=spread, threshold=thr)
+            who = Reviewer(row["reviewer"].strip() or UNNAMED)
+            item_id = add_item(item, url=url)
+            # the old log had no corrections: a later row of the same reviewer and tile supersedes the earlier
+            earlier = my_review(item_id, who, url=url)
+            record_review(item_id, who, row["review"], row.get("comment", ""), seen=Seen(p, spread, thr), url=url,
+                          import_key=key, created_at=when, supersedes=earlier["id"] if earlier else None)
             out["imported"] += 1
-        except StoreError as exc:
-            if "already reviewed" in str(exc) or _seen_before(key, url):
-                out["skipped"] += 1
-            else:
-                out["problems"].append(f"{path}:{n}: {exc}")
-        except (ValueError, KeyError) as exc:
+        except (StoreError, ValueError, KeyError) as exc:
             out["problems"].append(f"{path}:{n}: {exc}")
-        except Exception as exc:  # the unique import key: this row was imported before
-            if _seen_before(key, url):
-                out["skipped"] += 1
-            else:
-                raise
     return out
 
 
