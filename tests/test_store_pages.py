@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from app import data_roots, store
 from app.store import db, service
 from model_training.bundle import DEFAULT_BUNDLE
 from model_training.data import read_tile
+
+pytestmark = pytest.mark.slow  # loads the shipped model
 
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 

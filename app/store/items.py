@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from sqlalchemy import select
@@ -85,9 +85,6 @@ class ItemIn:
                       p=float(self.p), spread=float(self.spread), threshold=float(self.threshold),
                       needs_review=bool(self.needs_review))
         return values
-
-
-ITEM_FIELDS = [f.name for f in fields(ItemIn)]
 
 
 def pixel_sha256(tile: np.ndarray) -> str:
