@@ -1,7 +1,7 @@
 # PathReview: the review app with the shipped model baked in.
 #   CPU (default):  docker build -t pathreview .
 #   GPU:            docker build --build-arg GPU=true -t pathreview:gpu .
-#   Run:            docker run -p 8501:8501 -v /path/to/pcam:/data:ro -v pathreview-audit:/audit pathreview
+#   Run:            docker run -p 8501:8501 -v /path/to/pcam:/data:ro -v pathreview-reviews:/audit pathreview
 # BASE is any image with Python 3.11 and its venv module: the official python:3.11-slim (Python in /usr/local)
 # or a plain Debian bookworm with python3.11 and python3-venv (Python in /usr/bin), as .ci/container builds.
 ARG BASE=python:3.11-slim
@@ -17,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PATHREVIEW_DATA=/data \
-    PATHREVIEW_AUDIT_LOG=/audit/pathreview_audit.csv
+    PATHREVIEW_DB_URL=sqlite:////audit/pathreview.db
 
 WORKDIR /app
 COPY requirements.txt .

@@ -1,4 +1,5 @@
-"""Append-only reviewer audit log and CSV export of a session's decisions.
+"""The audit CSV format of earlier PathReview versions (one file of review rows), read by
+``python -m app.store import-audit``; reviews now live in the review store (``app.store``).
 
 Every row is written with one ``os.write`` on an ``O_APPEND`` descriptor while holding an exclusive
 ``flock``, so concurrent writers (several sessions, several server processes) never interleave rows and
@@ -22,18 +23,11 @@ try:  # POSIX; elsewhere O_APPEND alone keeps single writes whole
 except ImportError:  # pragma: no cover
     fcntl = None
 
-ENV = "PATHREVIEW_AUDIT_LOG"
-DEFAULT_LOG = "pathreview_audit.csv"
 COLUMNS = ["timestamp", "reviewer", "file", "pixel_sha256", "model_sha256", "threshold", "p", "tta_spread",
            "model_decision", "review", "comment"]
 REVIEWS = ("agree", "disagree", "unsure")
 MAX_TEXT = 2000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def audit_path() -> Path:
-    """The shared audit log: ``$PATHREVIEW_AUDIT_LOG``, else ``./pathreview_audit.csv``."""
-    return Path(os.environ.get(ENV) or DEFAULT_LOG)
 
 
 def pixel_sha256(tile: np.ndarray) -> str:
@@ -71,9 +65,9 @@ def _lines(rows: Iterable[dict], header: bool) -> str:
     return buf.getvalue()
 
 
-def append(row: dict, path: str | Path | None = None) -> Path:
+def append(row: dict, path: str | Path) -> Path:
     """Append one row (and the header if the log is new) in a single locked write."""
-    path = Path(path) if path is not None else audit_path()
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:

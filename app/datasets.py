@@ -10,9 +10,9 @@ import streamlit as st
 
 from model_training.data import DatasetError, TileSource, iter_batches, open_source
 
-from . import scoring, state
+from . import data_roots, scoring, state
 
-DATA_ENV = "PATHREVIEW_DATA"
+DATA_ENV = data_roots.DATA_ENV
 DEFAULT_MAX_TILES = 1000
 MAX_TILES = 5000  # per browser view; scoring is cached per dataset and model
 SEED = 0
@@ -21,7 +21,8 @@ SCORED = "pathreview_dataset_scores"  # session key: the last scored dataset, fo
 
 
 def default_path() -> str:
-    return os.environ.get(DATA_ENV, "")
+    """The first folder of ``$PATHREVIEW_DATA`` (it may list several, separated by ``os.pathsep``)."""
+    return next(iter(data_roots.split(os.environ.get(DATA_ENV))), "")
 
 
 def configured() -> tuple[str, str]:
@@ -45,8 +46,11 @@ def configured() -> tuple[str, str]:
 
 
 def open_dataset(path: str) -> TileSource:
-    """A dataset root's ``valid`` split when it has one, else whatever layout ``path`` itself is."""
-    root = Path(path).expanduser()
+    """A dataset root's ``valid`` split when it has one, else whatever layout ``path`` itself is.
+
+    Only inside the configured roots: ``data_roots.PathRefused`` otherwise.
+    """
+    root = data_roots.check(path)
     if (root / "valid").is_dir() or (root / "camelyonpatch_level_2_split_valid_x.h5").exists():
         return open_source(root, "valid")
     return open_source(root)

@@ -9,7 +9,9 @@ import streamlit as st
 from model_training.explain import overlay
 from model_training.predictor import Prediction, dihedral_views
 
-from . import audit, state
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import audit, reviewing, state, store
 from .imaging import enlarge, outline_centre
 
 VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T+270°"]  # T: transposed
@@ -39,10 +41,14 @@ def analyse(pred, tile: np.ndarray, scores: dict | None = None) -> dict:
     return cache[key]
 
 
-def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", scores: dict | None = None) -> None:
+def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", scores: dict | None = None,
+           source: dict | None = None, item_id: int | None = None) -> None:
     """Show the detail view for ``tile`` (uint8 96x96x3); ``key`` keeps widgets of different pages apart.
 
     ``scores`` (from ``tta_scores``) saves scoring the tile again when the page already has its TTA result.
+    Reviews are recorded in the store with the tile's provenance: ``source`` holds the ``store.ItemIn``
+    fields saying where it came from (default: an upload called ``name``), or ``item_id`` names an item
+    already in the store (the review queue).
     """
     st.subheader(f"Tile detail · {name}")
     if context:
@@ -69,34 +75,53 @@ def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", sc
     cols = st.columns(8)
     for i, col in enumerate(cols):
         col.image(enlarge(views[i], 2), caption=f"{VIEW_NAMES[i]}: {a['views'][i]:.3f}", width="stretch")
-    review_form(pred, tile, name, a, key=key)
+    review_form(pred, tile, name, a, key=key, source=source, item_id=item_id)
 
 
-def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str) -> None:
+def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source: dict | None = None,
+                item_id: int | None = None) -> None:
+    """Agree / disagree / unsure, recorded in the review store under the session's reviewer."""
+    status = reviewing.status()
+    if not status.ok:
+        st.error(status.message, icon=":material/database:")
+        return
+    who = reviewing.reviewer()
+    item = item_id if item_id is not None else reviewing.item_for(tile, name, a, pred.sha256, source)
+    try:
+        stored = item if item_id is not None else store.find_item(item.key)
+        mine = store.my_review(stored, who) if who and stored is not None else None
+    except SQLAlchemyError as exc:
+        st.error(f"The review store cannot be read ({type(exc).__name__}); reviews are disabled for now.")
+        return
     flash = st.session_state.pop(f"{key}-flash", None)
     with st.form(key=f"{key}-review", clear_on_submit=True):
-        st.markdown("**Your review** — recorded in the audit log with the pixel and model hashes")
+        st.markdown("**Your review** — recorded in the review store with the pixel and model hashes")
+        if mine:
+            st.caption(f"You recorded **{mine['decision']}** for this tile (review #{mine['id']}). Recording "
+                       f"again corrects it: the new review supersedes #{mine['id']}.")
         choice = st.radio("Do you agree with the model's decision?", list(REVIEW_LABELS), index=None,
                           format_func=REVIEW_LABELS.get, horizontal=True, key=f"{key}-choice")
         comment = st.text_area("Comment (optional)", key=f"{key}-comment", max_chars=audit.MAX_TEXT)
         submitted = st.form_submit_button("Record review", type="primary")
     if flash:
         st.success(flash, icon=":material/check_circle:")
+    if who is None and not submitted:
+        st.info("Sign in, or enter your name in the sidebar, to record a review.", icon=":material/badge:")
     if not submitted:
         return
     if choice is None:
         st.warning("Choose agree, disagree or unsure before recording.")
         return
-    row = audit.make_row(file=name, tile=tile, model_sha256=pred.sha256, threshold=a["threshold"], p=a["p"],
-                         spread=a["spread"], review=choice, reviewer=st.session_state.get("reviewer", ""),
-                         comment=comment)
+    seen = store.Seen(p=a["p"], spread=a["spread"], threshold=a["threshold"], model_sha256=pred.sha256)
     try:
-        path = audit.append(row)
-    except OSError as exc:
-        st.error(f"The review was not saved: the audit log {audit.audit_path()} cannot be written "
-                 f"({exc.strerror or exc}).")
+        rid = store.record_review(item, who, choice, comment, seen=seen, supersedes=mine["id"] if mine else None)
+    except store.ReviewRefused as exc:
+        st.error(f"The review was not recorded: {exc}", icon=":material/block:")
         return
-    state.decisions().append(row)
+    except SQLAlchemyError as exc:
+        st.error(f"The review was not saved: the review store cannot be written ({type(exc).__name__}).")
+        return
+    reviewing.session_reviews().append(rid)
     # rerun so the sidebar (drawn before the page) counts and exports this review at once
-    st.session_state[f"{key}-flash"] = f"Recorded **{choice}** for {name} in {path.name}."
+    st.session_state[f"{key}-flash"] = f"Recorded **{choice}** for {name} (review #{rid})."
     st.rerun()

@@ -17,7 +17,10 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from app import audit, frontend_preload, state  # noqa: E402  (all light: the model loader imports TensorFlow)
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+
+# all light: the model loader imports TensorFlow
+from app import frontend_preload, identity, reviewing, state, store  # noqa: E402
 
 
 def sidebar(pred, error: str | None) -> None:
@@ -28,12 +31,19 @@ def sidebar(pred, error: str | None) -> None:
                        f"threshold {pred.threshold(True):.3f} (TTA)")
         else:
             st.caption("No model loaded.")
-        st.text_input("Reviewer (optional)", key="reviewer", placeholder="name or initials",
-                      help="Stored with each review you record in the audit log.")
-        rows = state.decisions()
-        st.caption(f"{len(rows)} review(s) recorded in this session.")
-        st.download_button("Export my reviews (CSV)", audit.export_csv(rows), file_name="pathreview_reviews.csv",
-                           mime="text/csv", disabled=not rows,
+        who = identity.sidebar()
+        status = reviewing.status()
+        if not status.ok:
+            st.error(status.message, icon=":material/database:")
+            return
+        st.caption(f"{len(reviewing.session_reviews())} review(s) recorded in this session.")
+        try:
+            mine = store.reviews_frame(reviewer=who.name) if who else None
+        except SQLAlchemyError as exc:
+            st.error(f"The review store cannot be read ({type(exc).__name__}).")
+            return
+        st.download_button("Export my reviews (CSV)", store.export_csv(mine) if mine is not None else b"",
+                           file_name="pathreview_reviews.csv", mime="text/csv", disabled=mine is None or mine.empty,
                            key="export-reviews", on_click="ignore")
 
 
@@ -46,6 +56,8 @@ def main() -> None:
         st.Page("views/region.py", title="Region view"),
         st.Page("views/slide.py", title="Slide"),
         st.Page("views/validation.py", title="Validation browser"),
+        st.Page("views/queue.py", title="Review queue"),
+        st.Page("views/agreement.py", title="Agreement"),
         st.Page("views/performance.py", title="Performance"),
         st.Page("views/model_card.py", title="Model card"),
     ])
@@ -60,8 +72,9 @@ def main() -> None:
 
 @asynccontextmanager
 async def preload(_server):
-    """Server start: begin loading the model in the background."""
+    """Server start: begin loading the model in the background; open (and migrate) the review store."""
     state.start_loading()
+    reviewing.status()
     yield
 
 

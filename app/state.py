@@ -17,7 +17,6 @@ from . import model_loader, scoring
 
 log = logging.getLogger("pathreview.app")
 DEBUG_ENV = "PATHREVIEW_DEBUG"  # set to re-raise page errors (tests); users never see tracebacks
-DECISIONS = "pathreview_decisions"
 THRESHOLD = "pathreview_threshold"
 
 
@@ -88,10 +87,6 @@ def threshold(default: float) -> float:
 
 def set_threshold(value: float) -> None:
     st.session_state[THRESHOLD] = float(value)
-
-
-def decisions() -> list[dict]:
-    return st.session_state.setdefault(DECISIONS, [])
 
 
 def banner() -> None:

@@ -56,3 +56,60 @@ def tiny_bundle(data_root, tmp_path_factory) -> Path:
           "--val-limit", "400", "--batch-size", "64", "--out", str(out), "--verbose", "0",
           "--ema", "0.999"])  # the weight-average path, so the tests cover it
     return out
+
+
+# --- the review store: a real SQLite file and a real PostgreSQL server ---------------------------------------
+PG_ENV = "PATHREVIEW_TEST_PG_URL"  # a server already running (CI's .ci/postgres); else the tests start one
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a PostgreSQL server: $PATHREVIEW_TEST_PG_URL, else a throwaway one started from Debian's binaries."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        yield url
+        return
+    from pg_server import start
+
+    try:
+        server = start()
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc}: the PostgreSQL store tests need it (CI installs it)")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def fresh_pg_database(server_url: str) -> str:
+    """A new empty database on the server; its URL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"pathreview_{uuid.uuid4().hex[:12]}"
+    eng = create_engine(make_url(server_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return make_url(server_url).set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path, monkeypatch):
+    """An empty, migrated review store (also $PATHREVIEW_DB_URL): a SQLite file, then a fresh database on a
+    real PostgreSQL server."""
+    from app.store import db, open_store, service
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    else:
+        url = fresh_pg_database(request.getfixturevalue("pg_url"))
+    monkeypatch.setenv("PATHREVIEW_DB_URL", url)
+    status = open_store(url)
+    assert status.ok, status.message
+    yield url
+    service.forget()
+    db.dispose_all()

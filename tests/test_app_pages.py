@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow  # needs the tiny bundle (trained once per session
 
 VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T+270°"]
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
-PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/performance.py",
-         "views/model_card.py"]
+PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/queue.py", "views/agreement.py",
+         "views/performance.py", "views/model_card.py"]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +34,11 @@ def predictor(tiny_bundle):
 
 @pytest.fixture
 def app(monkeypatch, tmp_path, tiny_bundle, data_root):
-    """A fresh AppTest session on the tiny bundle, with its own audit log; page errors raise."""
+    """A fresh AppTest session on the tiny bundle, with its own review store; page errors raise."""
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("PATHREVIEW_MODEL", str(tiny_bundle))
-    monkeypatch.setenv("PATHREVIEW_AUDIT_LOG", str(tmp_path / "audit.csv"))
+    monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{tmp_path / 'reviews.db'}")
     monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
     monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
 
@@ -136,7 +136,7 @@ def test_duplicates_are_renamed_and_large_images_can_be_centre_cropped(app, tif_
     assert table["pixel sha256"].iloc[2] == expected
 
 
-def test_review_goes_to_the_audit_log_with_real_hashes(app, tif_paths, tiny_bundle, tmp_path, predictor):
+def test_review_goes_to_the_store_with_real_hashes(app, tif_paths, tiny_bundle, tmp_path, predictor):
     at = app()
     at.text_input(key="reviewer").input("dr. test")
     at.file_uploader(key="analyze-upload").set_value([upload(p) for p in tif_paths[:2]]).run()
@@ -146,14 +146,15 @@ def test_review_goes_to_the_audit_log_with_real_hashes(app, tif_paths, tiny_bund
     next(b for b in at.button if b.label == "Record review").click().run()
     assert not at.exception and any("Recorded" in s.value for s in at.success)
 
-    from app.audit import COLUMNS, read_csv_export
+    from app import store
+    from app.audit import read_csv_export
 
-    log = read_csv_export(tmp_path / "audit.csv")
-    assert list(log.columns) == COLUMNS and len(log) == 1
+    log = read_csv_export(store.export_csv(store.reviews_frame()))
+    assert list(log.columns) == store.EXPORT_COLUMNS and len(log) == 1
     row = log.iloc[0]
     tile = read_tile(next(p for p in tif_paths if p.name == name))
     assert row["file"] == name and row["reviewer"] == "dr. test" and row["review"] == "disagree"
-    assert row["comment"] == "'=looks reactive"
+    assert row["comment"] == "'=looks reactive" and row["source"] == "upload" and row["upload_name"] == name
     assert row["pixel_sha256"] == hashlib.sha256(tile.tobytes()).hexdigest()
     assert row["model_sha256"] == file_sha256(tiny_bundle / "model.keras")
     ref = predictor.predict(tile[None], tta=True)
@@ -212,10 +213,12 @@ def test_validation_browser_filters_outcomes_and_opens_a_tile(app):
     assert any("Ground truth:" in c.value for c in at.caption)
 
 
-def test_validation_browser_reports_a_bad_dataset_path(app, tmp_path):
+def test_validation_browser_reports_a_bad_dataset_path(app, tmp_path, data_root):
     at = app("views/validation.py")
-    at.text_input(key="val-path").input(str(tmp_path / "nowhere")).run()
+    at.text_input(key="val-path").input(str(data_root / "nowhere")).run()
     assert not at.exception and "no such file or folder" in errors(at)[0]
+    at.text_input(key="val-path").input(str(tmp_path)).run()  # outside the configured roots
+    assert not at.exception and "outside the folders this server may open" in errors(at)[0]
 
 
 def test_performance_metrics_follow_the_threshold_slider(app, tiny_bundle):

@@ -85,13 +85,6 @@ def test_invalid_review_or_probability_is_refused(kaggle_tiles):
         _row(*kaggle_tiles[0], p=float("nan"))
 
 
-def test_audit_path_from_environment(monkeypatch, tmp_path):
-    monkeypatch.delenv(audit.ENV, raising=False)
-    assert audit.audit_path() == Path("pathreview_audit.csv")
-    monkeypatch.setenv(audit.ENV, str(tmp_path / "x.csv"))
-    assert audit.audit_path() == tmp_path / "x.csv"
-
-
 def _writer(args) -> None:
     log, worker, n, tile = args
     comment = f"worker {worker} " + "x" * 3000  # long rows make torn writes visible if they happened

@@ -52,9 +52,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> floa
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
-def start_server(bundle: Path, audit_log: Path, data: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(bundle: Path, db_url: str, data: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "PATHREVIEW_MODEL": str(bundle), "PATHREVIEW_AUDIT_LOG": str(audit_log),
+    env = {**os.environ, "PATHREVIEW_MODEL": str(bundle), "PATHREVIEW_DB_URL": db_url,
            "PATHREVIEW_DATA": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("PATHREVIEW_DEBUG", None)
     cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
@@ -77,11 +77,11 @@ def stop_server(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def server(tiny_bundle, data_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    audit_log, log = tmp / "audit.csv", tmp / "streamlit.log"
-    proc, url = start_server(tiny_bundle, audit_log, data_root, log)
+    db_url, log = f"sqlite:///{tmp / 'reviews.db'}", tmp / "streamlit.log"
+    proc, url = start_server(tiny_bundle, db_url, data_root, log)
     try:
         wait_healthy(url, proc)
-        yield {"url": url, "audit": audit_log, "log": log, "tmp": tmp}
+        yield {"url": url, "db": db_url, "log": log, "tmp": tmp}
     finally:
         stop_server(proc)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
@@ -133,8 +133,8 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     pg = page
     tifs = sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:4]
     open_page(pg, server)
-    pg.get_by_label("Reviewer (optional)", exact=True).fill("e2e reviewer")
-    pg.get_by_label("Reviewer (optional)", exact=True).press("Enter")
+    pg.get_by_label("Reviewer name (required to record reviews)", exact=True).fill("e2e reviewer")
+    pg.get_by_label("Reviewer name (required to record reviews)", exact=True).press("Enter")
     pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(p) for p in tifs])
     pg.get_by_text("4 tile(s) scored").wait_for()
     pg.get_by_text("Tile detail ·").wait_for()
@@ -159,18 +159,18 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     detail_name = pg.get_by_text("Tile detail ·").inner_text().split("· ", 1)[1].strip()
     pg.get_by_text("Disagree", exact=True).click()
     pg.get_by_label("Comment (optional)", exact=True).fill("e2e: looks like reactive lymphocytes")
-    pg.get_by_role("button", name="Record review").click()
-    pg.get_by_text("Recorded").first.wait_for()
+    pg.get_by_role("button", name="Record review", exact=True).click()
     pg.get_by_text("1 review(s) recorded in this session.").wait_for()
 
     with pg.expect_download() as dl:
         pg.get_by_role("button", name="Export my reviews (CSV)").click()
     exported = Path(dl.value.path()).read_text("utf-8")
     assert exported.startswith("# Research use only — not for diagnosis.")
-    from app.audit import COLUMNS, read_csv_export
+    from app import store
+    from app.audit import read_csv_export
 
     rows = read_csv_export(exported)
-    assert list(rows.columns) == COLUMNS and len(rows) == 1
+    assert list(rows.columns) == store.EXPORT_COLUMNS and len(rows) == 1
     row = rows.iloc[0]
     tile = read_tile(next(p for p in tifs if p.name == detail_name))
     import hashlib
@@ -179,8 +179,9 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     assert row["pixel_sha256"] == hashlib.sha256(tile.tobytes()).hexdigest()
     assert row["model_sha256"] == file_sha256(tiny_bundle / "model.keras")
     assert float(row["p"]) == pytest.approx(p_detail, abs=6e-4)
-    logged = read_csv_export(server["audit"])
+    logged = read_csv_export(store.export_csv(store.reviews_frame(url=server["db"])))
     assert len(logged) == 1 and logged.iloc[0].to_dict() == row.to_dict()
+    assert row["source"] == "upload" and row["upload_name"] == detail_name
 
 
 def test_region_heatmap(page, server, data_root, shots):

@@ -1,7 +1,7 @@
 """Page 1: upload a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
 import streamlit as st
 
-from app import detail, examples, state
+from app import detail, examples, queueing, state
 from app.tiles import MAX_FILE_MB, MAX_FILES, UPLOAD_TYPES, decode_uploads, results_table, table_csv
 from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
 
@@ -91,6 +91,9 @@ st.download_button("Download results (CSV)", table_csv(table, pred.sha256, predi
                    file_name="pathreview_scores.csv", mime="text/csv", icon=":material/download:",
                    on_click="ignore", key="analyze-download")
 
+if uploads:  # the example tiles are for trying the app, not for the team's queue
+    queueing.upload_button(batch.records, prediction, pred)
+
 st.divider()
 order = table.sort_values("P(tumour)", ascending=False, kind="stable").index.tolist()
 choice = st.selectbox("Open a tile (highest P first)", order, key="analyze-pick",
@@ -98,6 +101,7 @@ choice = st.selectbox("Open a tile (highest P first)", order, key="analyze-pick"
 if choice is not None:
     record = batch.records[int(choice)]
     detail.render(pred, record.tile, record.name, key="analyze", scores=detail.tta_scores(prediction, int(choice)),
+                  source={"source": "upload", "upload_name": record.upload_name},
                   context=(f"Uploaded as {record.upload_name}. " if record.upload_name != record.name else "")
                   + (record.note.capitalize() + ". " if record.note else "")
                   + (f"Example tile, known label: {table.at[choice, 'true label']}." if not uploads else ""))

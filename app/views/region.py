@@ -96,5 +96,6 @@ for r, idx in enumerate(top):
 
 st.divider()
 detail.render(pred, tile, f"{name} @ x={x}, y={y}", key="region",
+              source={"source": "upload", "upload_name": name, "x": int(x), "y": int(y), "width": 96, "height": 96},
               context="The detail view scores the tile on its eight dihedral views (TTA), so its P(tumour) "
                       "may differ slightly from the single-view heat map.")

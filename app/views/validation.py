@@ -3,7 +3,7 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from app import datasets, detail, examples, state
+from app import data_roots, datasets, detail, examples, queueing, state
 from model_training.data import DatasetError, TileError
 
 PER_PAGE = 24
@@ -39,7 +39,11 @@ elif not path.strip():
     st.info("Set `PATHREVIEW_DATA` or type a dataset path in the sidebar.", icon=":material/folder_open:")
     st.stop()
 try:
+    data_roots.check(path)  # before anything is cached under this path
     source = datasets.load(path.strip(), n_max)
+except data_roots.PathRefused as exc:
+    st.error(f"This folder is not opened: {exc}", icon=":material/block:")
+    st.stop()
 except DatasetError as exc:
     st.error(f"This dataset cannot be opened: {exc}", icon=":material/folder_off:")
     st.stop()
@@ -67,6 +71,7 @@ counts = df["outcome"].value_counts()
 st.caption(f"{described} · {len(df)} tiles scored · "
            + " · ".join(f"{k} {int(counts.get(k, 0))}" for k in (datasets.OUTCOMES if labeled else
                                                                  ("pred +", "pred −"))))
+queueing.dataset_button(source, df, path.strip(), pred, tta, model_thr)
 problems = list(dict.fromkeys(str(p) for p in source.problems))
 if problems:
     with st.expander(f"{len(problems)} problem(s) found in the dataset (skipped)"):
@@ -110,6 +115,9 @@ with browse:
             st.divider()
             truth = {1: "tumour", 0: "normal"}.get(int(row["label"]), "unlabeled")
             detail.render(pred, t, str(row["id"]), key="validation",
+                          source={"source": "dataset", "dataset_root": str(data_roots.check(path)),
+                                  "dataset_id": str(row["id"]),
+                                  "label": int(row["label"]) if row["label"] >= 0 else None},
                           context=f"Ground truth: {truth} · {row['outcome']} at threshold {thr:.3f} · "
                                   f"P(tumour) in the browser {row['p']:.3f} ({'TTA' if tta else 'single view'})")
 

@@ -1,0 +1,74 @@
+"""Putting the tiles a page scored into the review queue: those the model calls tumour or flags for review."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from model_training.data import TileError
+from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
+
+from . import data_roots, reviewing, store
+
+MAX_QUEUE = 500  # per click: reading and hashing the tiles takes a moment
+
+
+def needs_a_look(p, spread, threshold: float) -> np.ndarray:
+    """At or above the threshold, or flagged for review (near the threshold, or the TTA views disagree)."""
+    p, spread = np.asarray(p, float), np.asarray(spread, float)
+    return (p >= threshold) | (np.abs(p - threshold) < REVIEW_MARGIN) | (spread > REVIEW_SPREAD)
+
+
+def flagged(p, spread, threshold: float) -> np.ndarray:
+    p, spread = np.asarray(p, float), np.asarray(spread, float)
+    return (np.abs(p - threshold) < REVIEW_MARGIN) | (spread > REVIEW_SPREAD)
+
+
+def _add(items: list[store.ItemIn], what: str) -> None:
+    try:
+        store.add_items(items)
+    except (SQLAlchemyError, store.StoreError) as exc:
+        st.error(f"The tiles were not queued: {exc}")
+        return
+    st.success(f"{len(items)} {what} in the review queue.", icon=":material/playlist_add_check:")
+
+
+def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, threshold: float) -> None:
+    """A button that queues the scored dataset tiles that need a look (at most ``MAX_QUEUE`` a click)."""
+    if not reviewing.status().ok:
+        return
+    pick = df[needs_a_look(df["p"], df["spread"], threshold)].sort_values("p", ascending=False)
+    if pick.empty or not st.button(f"Queue the {min(len(pick), MAX_QUEUE)} tile(s) that need a look for review",
+                                   key="val-queue", icon=":material/playlist_add:",
+                                   help="Tiles at or above the model threshold, or flagged for review, become "
+                                        "review items on the Review queue page."):
+        return
+    root, items = str(data_roots.check(path)), []
+    for row in pick.head(MAX_QUEUE).itertuples():
+        try:
+            tile = source.get(int(row.i))
+        except TileError:
+            continue
+        items.append(store.ItemIn.from_tile(
+            tile, source="dataset", name=str(row.id), dataset_root=root, dataset_id=str(row.id),
+            model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
+            needs_review=bool(flagged(row.p, row.spread, threshold)),
+            label=int(row.label) if row.label >= 0 else None))
+    _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are")
+
+
+def upload_button(records, prediction, pred) -> None:
+    """A button that queues the uploaded tiles the model calls tumour or flags for review."""
+    if not reviewing.status().ok:
+        return
+    pick = [i for i in range(len(records)) if prediction.decision[i] or prediction.needs_review[i]]
+    if not pick or not st.button(f"Queue the {len(pick)} tile(s) that need a look for review", key="analyze-queue",
+                                 icon=":material/playlist_add:"):
+        return
+    items = [store.ItemIn.from_tile(records[i].tile, source="upload", name=records[i].name,
+                                    upload_name=records[i].upload_name, model_sha256=pred.sha256,
+                                    p=float(prediction.p[i]), spread=float(prediction.spread[i]),
+                                    threshold=float(prediction.threshold),
+                                    needs_review=bool(prediction.needs_review[i])) for i in pick]
+    _add(items, "uploaded tile(s) are")

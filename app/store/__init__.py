@@ -1,0 +1,21 @@
+"""The review store: review items with their provenance and append-only reviews, in SQLite or PostgreSQL.
+
+Pages call these functions and never write SQL:
+
+- ``open_store()`` once per process: connects and migrates; ``Status.ok`` false disables reviews.
+- ``add_items([ItemIn, ...])`` queues tiles that need a look (uploads, dataset tiles, slide regions).
+- ``record_review(item, reviewer, decision, comment, seen=..., supersedes=...)`` records one review.
+- ``queue(reviewer, status=..., source=...)``, ``progress(reviewer)``, ``my_review(item_id, reviewer)``,
+  ``get_item(item_id)`` and ``reviews_frame(...)`` read it; ``export_csv(frame)`` writes the CSV export.
+"""
+from .db import DB_ENV, database_url, engine, safe_url, session
+from .export import COLUMNS as EXPORT_COLUMNS, export_csv, export_frame
+from .items import ItemIn, StoreError, add_item, add_items, find_item, get_item, pixel_sha256, png_bytes, tile_from_png
+from .queries import STATUSES, progress, queue, reviews_frame
+from .reviews import Reviewer, ReviewRefused, Seen, my_review, record_review
+from .service import Status, open_store
+
+__all__ = ["DB_ENV", "EXPORT_COLUMNS", "STATUSES", "ItemIn", "ReviewRefused", "Reviewer", "Seen", "Status",
+           "StoreError", "add_item", "add_items", "database_url", "engine", "export_csv", "export_frame",
+           "find_item", "get_item", "my_review", "open_store", "pixel_sha256", "png_bytes", "progress", "queue",
+           "record_review", "reviews_frame", "safe_url", "session", "tile_from_png"]

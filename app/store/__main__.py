@@ -1,0 +1,57 @@
+"""``python -m app.store``: migrate the review store, import an old audit CSV, export the reviews."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import db
+from .export import export_csv
+from .importer import import_audit
+from .items import StoreError
+from .queries import reviews_frame
+from .service import open_store
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m app.store", description="The PathReview review store "
+                                 f"(${db.DB_ENV}, default a SQLite file ./{db.DEFAULT_FILE}).")
+    ap.add_argument("--db", help=f"SQLAlchemy URL of the store (default ${db.DB_ENV} or ./{db.DEFAULT_FILE})")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the store's tables")
+    imp = sub.add_parser("import-audit", help="import an audit CSV of earlier versions (rows imported before "
+                                              "are skipped)")
+    imp.add_argument("file")
+    exp = sub.add_parser("export", help="write the current reviews as CSV")
+    exp.add_argument("--out", default="-", help="output file (default: standard output)")
+    exp.add_argument("--all", action="store_true", help="include superseded reviews")
+    args = ap.parse_args(argv)
+
+    status = open_store(args.db)
+    if not status.ok:
+        print(status.message, file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        print(f"The review store at {status.url} is up to date.")
+    elif args.command == "import-audit":
+        try:
+            res = import_audit(args.file, url=args.db)
+        except (OSError, StoreError) as exc:
+            print(f"{args.file}: {exc}", file=sys.stderr)
+            return 1
+        for problem in res["problems"]:
+            print(problem, file=sys.stderr)
+        print(f"{res['imported']} review(s) imported, {res['skipped']} already there, "
+              f"{len(res['problems'])} row(s) with problems, into {status.url}.")
+        return 1 if res["problems"] else 0
+    else:
+        data = export_csv(reviews_frame(current_only=not args.all, url=args.db))
+        if args.out == "-":
+            sys.stdout.write(data.decode("utf-8"))
+        else:
+            with open(args.out, "wb") as fh:
+                fh.write(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Recording reviews: one new row per decision, never an update; a correction supersedes an earlier review."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from . import db
+from .items import ItemIn, StoreError, add_items
+from .schema import DECISIONS, Item, Review, utcnow
+
+MAX_TEXT = 2000
+MAX_NAME = 256
+
+
+class ReviewRefused(StoreError):
+    """A review the store does not record (no reviewer, a review already superseded, …)."""
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """Who records a review. ``verified``: the name comes from the sign-in provider (``subject`` is its id)."""
+
+    name: str
+    verified: bool = False
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the reviewer saw in the detail view when deciding (it may score the tile again, with TTA)."""
+
+    p: float
+    spread: float
+    threshold: float
+    model_sha256: str | None = None  # default: the item's model
+
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
+    """Free text as stored: no NULs, trimmed, bounded. (The CSV export adds its own spreadsheet guard.)"""
+    return str(value or "").replace("\x00", "").strip()[:limit]
+
+
+def _superseded():
+    later = aliased(Review)
+    return exists().where(later.supersedes_id == Review.id)
+
+
+def current_review(s: Session, item_id: int, reviewer: str) -> Review | None:
+    """The reviewer's review of the item that no later review supersedes."""
+    return s.scalar(select(Review).where(Review.item_id == item_id, Review.reviewer == reviewer,
+                                         ~_superseded()).order_by(Review.id.desc()).limit(1))
+
+
+def my_review(item_id: int, reviewer: Reviewer | str, *, url: str | None = None) -> dict | None:
+    """The reviewer's current review of an item as a dict (id, decision, comment, created_at), or None."""
+    name = reviewer.name if isinstance(reviewer, Reviewer) else reviewer
+    with db.session(url) as s:
+        r = current_review(s, int(item_id), clean_text(name, MAX_NAME))
+        return None if r is None else {"id": r.id, "decision": r.decision, "comment": r.comment,
+                                       "created_at": r.created_at}
+
+
+def _reviewer(reviewer: Reviewer | str | None) -> Reviewer:
+    if isinstance(reviewer, str) or reviewer is None:
+        reviewer = Reviewer(reviewer or "")
+    name = clean_text(reviewer.name, MAX_NAME)
+    if not name:
+        raise ReviewRefused("A review needs a reviewer: sign in, or enter your name in the sidebar. "
+                            "Anonymous reviews are not recorded.")
+    return Reviewer(name, bool(reviewer.verified), reviewer.subject)
+
+
+def record_review(item: ItemIn | int, reviewer: Reviewer | str, decision: str, comment: str = "", *,
+                  seen: Seen | None = None, supersedes: int | None = None, url: str | None = None,
+                  import_key: str | None = None, created_at=None) -> int:
+    """Record one review of ``item`` (an ``ItemIn``, queued if new, or the id of a stored item); its id.
+
+    ``decision`` is agree / disagree / unsure with the model decision at the threshold the reviewer saw.
+    A reviewer has one current review per item: a second one must name the review it corrects in
+    ``supersedes`` (the same reviewer's current review of the same item). Raises ``ReviewRefused``.
+    """
+    who = _reviewer(reviewer)
+    if decision not in DECISIONS:
+        raise ReviewRefused(f"The decision must be one of {', '.join(DECISIONS)}, got {decision!r}.")
+    if seen is not None and not all(math.isfinite(float(v)) for v in (seen.p, seen.spread, seen.threshold)):
+        raise ReviewRefused("p, spread and threshold must be finite numbers.")
+    item_id = add_items([item], url=url)[0] if isinstance(item, ItemIn) else int(item)
+    try:
+        with db.session(url, write=True) as s:
+            it = s.get(Item, item_id)
+            if it is None:
+                raise ReviewRefused(f"There is no review item #{item_id} in the store.")
+            _check_supersedes(s, it, who, supersedes)
+            seen = seen or Seen(it.p, it.spread, it.threshold)
+            row = Review(item_id=it.id, created_at=created_at or utcnow(), reviewer=who.name,
+                         reviewer_verified=who.verified, reviewer_subject=who.subject, decision=decision,
+                         comment=clean_text(comment), pixel_sha256=it.pixel_sha256,
+                         model_sha256=seen.model_sha256 or it.model_sha256,
+                         threshold=float(seen.threshold), p=float(seen.p), spread=float(seen.spread),
+                         model_decision="tumour" if seen.p >= seen.threshold else "normal",
+                         supersedes_id=supersedes, import_key=import_key)
+            s.add(row)
+            s.flush()
+            return row.id
+    except IntegrityError as exc:  # another session superseded the same review a moment before
+        if supersedes is not None and "supersedes" in str(exc.orig).lower():
+            raise ReviewRefused(f"Review #{supersedes} has already been superseded; reload to see the "
+                                "current review.") from None
+        raise
+
+
+def _check_supersedes(s: Session, it: Item, who: Reviewer, supersedes: int | None) -> None:
+    current = current_review(s, it.id, who.name)
+    if supersedes is None:
+        if current is not None:
+            raise ReviewRefused(f"{who.name} has already reviewed {it.name} (review #{current.id}, "
+                                f"{current.decision}). To change it, record a correction that supersedes "
+                                f"review #{current.id}.")
+        return
+    old = s.get(Review, int(supersedes))
+    if old is None:
+        raise ReviewRefused(f"There is no review #{supersedes} to supersede.")
+    if old.item_id != it.id:
+        raise ReviewRefused(f"Review #{supersedes} is about another item; a correction must be about the same "
+                            "tile.")
+    if old.reviewer != who.name:
+        raise ReviewRefused(f"Review #{supersedes} was recorded by {old.reviewer}; only its reviewer can "
+                            "correct it (record your own review instead).")
+    if current is None or current.id != old.id:
+        newer = f" by review #{current.id}" if current is not None else ""
+        raise ReviewRefused(f"Review #{supersedes} has already been superseded{newer}; a correction must "
+                            "supersede the current review.")

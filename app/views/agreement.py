@@ -1,0 +1,111 @@
+"""Page: how well readers agree with the model, with the ground truth and with each other."""
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from app import agreement, reviewing, store
+from model_training.disclaimer import DISCLAIMER
+
+st.title("Agreement")
+st.markdown("Current reviews only (a superseded review is replaced by its correction). A reader's call is "
+            "the model decision they saw when they agree, the other one when they disagree; *unsure* is no "
+            f"call. 95% CIs are bootstrap percentiles over items ({agreement.BOOT} resamples, fixed seed).")
+status = reviewing.status()
+if not status.ok:
+    st.error(status.message, icon=":material/database:")
+    st.stop()
+reviews = store.reviews_frame()
+if reviews.empty:
+    st.info("No reviews recorded yet.", icon=":material/inbox:")
+    st.stop()
+
+
+def fmt(v: float) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def ci(row, k="kappa", lo="ci_low", hi="ci_high") -> str:
+    return f"{fmt(row[k])} [{fmt(row[lo])}, {fmt(row[hi])}]"
+
+
+st.subheader("Readers and the model")
+vm = agreement.vs_model(reviews)
+st.dataframe(vm.assign(**{"Cohen's kappa [95% CI]": vm.apply(ci, axis=1)})
+             [["reader", "reviews", "agree", "disagree", "unsure", "n", "Cohen's kappa [95% CI]"]],
+             hide_index=True, key="agree-model")
+st.caption("n: reviews with a call (agree or disagree) behind the kappa.")
+
+st.subheader("Readers and the ground truth (validation tiles)")
+vt = agreement.vs_truth(reviews)
+labelled = reviews[reviews["label"].notna()].drop_duplicates("item_id")
+if vt.empty:
+    st.info("No reviewed item has a ground-truth label yet: queue validation tiles from the Validation browser.")
+else:
+    st.dataframe(vt.assign(**{"sensitivity [95% CI]": vt.apply(ci, axis=1, k="sensitivity", lo="sens_low",
+                                                               hi="sens_high"),
+                              "specificity [95% CI]": vt.apply(ci, axis=1, k="specificity", lo="spec_low",
+                                                               hi="spec_high")})
+                 [["reader", "n", "tumour", "normal", "sensitivity [95% CI]", "specificity [95% CI]"]],
+                 hide_index=True, key="agree-truth")
+    fig = go.Figure()
+    y, p = labelled["label"].astype(int).to_numpy(), labelled["item_p"].to_numpy(float)
+    if len(set(y.tolist())) == 2:
+        fpr, tpr, _ = roc_curve(y, p)
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"model (AUC {roc_auc_score(y, p):.3f})"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                             showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=1 - vt["specificity"], y=vt["sensitivity"], mode="markers+text", text=vt["reader"],
+                             textposition="top center", marker={"size": 12, "symbol": "diamond"}, name="readers",
+                             error_x={"type": "data", "symmetric": False,
+                                      "array": vt["spec_high"] - vt["specificity"],
+                                      "arrayminus": vt["specificity"] - vt["spec_low"]},
+                             error_y={"type": "data", "symmetric": False,
+                                      "array": vt["sens_high"] - vt["sensitivity"],
+                                      "arrayminus": vt["sensitivity"] - vt["sens_low"]}))
+    fig.update_layout(title=f"Readers on the model's ROC ({len(labelled)} labelled item(s) in the store)",
+                      xaxis_title="1 − specificity", yaxis_title="sensitivity", height=460,
+                      xaxis={"range": [-0.02, 1.02]}, yaxis={"range": [-0.02, 1.05]})
+    st.plotly_chart(fig, key="agree-roc")
+    st.caption("The model's ROC is drawn from its scores of the labelled items in the store, the tiles the "
+               "readers were given; readers are points with their 95% CIs.")
+
+st.subheader("Between readers")
+br = agreement.between_readers(reviews)
+if br.empty:
+    st.info("Agreement between readers needs two readers who reviewed the same items.")
+else:
+    st.dataframe(br.assign(**{"agreement": br["agreement"].map(fmt),
+                              "Cohen's kappa [95% CI]": br.apply(ci, axis=1)})
+                 [["reader_a", "reader_b", "n", "agreement", "Cohen's kappa [95% CI]"]],
+                 hide_index=True, key="agree-pairs")
+    st.caption("n: items both readers called.")
+    heat = pd.concat([br, br.rename(columns={"reader_a": "reader_b", "reader_b": "reader_a"})])
+    readers = sorted(set(heat["reader_a"]))
+    z = heat.pivot_table(index="reader_a", columns="reader_b", values="kappa").reindex(index=readers,
+                                                                                      columns=readers)
+    st.plotly_chart(go.Figure(go.Heatmap(z=z.to_numpy(), x=readers, y=readers, zmin=-1, zmax=1,
+                                         colorscale="RdBu", text=np.vectorize(fmt)(z.to_numpy()),
+                                         texttemplate="%{text}")).update_layout(
+        title="Cohen's kappa between readers", height=360), key="agree-heat")
+fl = agreement.fleiss_all(reviews)
+if fl is not None:
+    st.metric(f"Fleiss' kappa, {fl['readers']} readers", fmt(fl["kappa"]),
+              help=f"On the {fl['n']} item(s) every reader called; 95% CI "
+                   f"[{fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}].")
+    st.caption(f"Fleiss' kappa on {fl['n']} item(s) called by all {fl['readers']} readers: {fmt(fl['kappa'])} "
+               f"[95% CI {fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}].")
+
+st.subheader("Export")
+stats = pd.concat([vm.assign(table="reader vs model"), vt.assign(table="reader vs ground truth"),
+                   br.assign(table="reader vs reader")]
+                  + ([pd.DataFrame([{**fl, "table": "Fleiss"}])] if fl else []), ignore_index=True)
+c = st.columns(2)
+c[0].download_button("Agreement tables (CSV)", (f"# {DISCLAIMER} PathReview reader agreement.\n"
+                                                + stats.to_csv(index=False)).encode("utf-8"),
+                     file_name="pathreview_agreement.csv", mime="text/csv", key="agree-export", on_click="ignore")
+c[1].download_button("All current reviews (CSV)", store.export_csv(reviews), file_name="pathreview_reviews_all.csv",
+                     mime="text/csv", key="agree-export-reviews", on_click="ignore")

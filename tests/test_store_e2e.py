@@ -1,0 +1,205 @@
+"""End to end on the review store: real ``streamlit run`` servers, Debian's Chromium, a local OpenID Connect
+provider (``oidc-provider-mock``) on 127.0.0.1.
+
+Two readers in two browser sessions review the same queue, the Agreement page shows their kappa and its
+export holds both reviews; a third session signs in through the provider and records a review under its
+verified identity.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app import agreement, store
+from app.audit import read_csv_export
+from app.store import db, service
+from model_training.bundle import DEFAULT_BUNDLE
+from model_training.data import read_tile
+from test_e2e import CHROMIUM, CHROMIUM_ARGS, LONG, free_port, stop_server, wait_healthy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "app" / "main.py"
+N_ITEMS = 3
+OIDC_USER = {"sub": "dr-oidc-0042", "email": "dr.oidc@example.org", "name": "Dr. Oidc"}
+
+
+def serve(cwd: Path, env: dict, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "PATHREVIEW_MODEL": str(DEFAULT_BUNDLE), "TF_CPP_MIN_LOG_LEVEL": "2", **env}
+    env.pop("PATHREVIEW_DEBUG", None)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def queued(data_root, tmp_path_factory):
+    """A SQLite store with three real validation tiles (both classes) queued for review."""
+    tmp = tmp_path_factory.mktemp("store-e2e")
+    url = f"sqlite:///{tmp / 'reviews.db'}"
+    assert store.open_store(url).ok
+    labels = pd.read_csv(data_root / "valid_labels.csv")
+    picks = pd.concat([labels[labels.label == 1].head(2), labels[labels.label == 0].head(1)])
+    items = [store.ItemIn.from_tile(read_tile(data_root / "valid" / f"{r.id}.jpg"), source="dataset", name=r.id,
+                                    dataset_root=str(data_root.resolve()), dataset_id=r.id,
+                                    model_sha256="0" * 64, p=0.9, spread=0.01, threshold=0.5, label=int(r.label))
+             for r in picks.itertuples()]
+    store.add_items(items, url=url)
+    service.forget()
+    db.dispose_all()
+    return {"url": url, "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def session(browser, url: str):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(LONG)
+    pg.goto(f"{url}/queue")
+    pg.get_by_text("Research use only — not for diagnosis.").first.wait_for()
+    return ctx, pg
+
+
+def review_all(pg, decisions: list[str]) -> None:
+    """Record one decision per pending item, in queue order (the next pending item opens after each)."""
+    for k, decision in enumerate(decisions):
+        pg.get_by_text(f"{k} of {N_ITEMS} queued tile(s) reviewed").first.wait_for()
+        pg.get_by_text("Tile detail ·").wait_for()
+        pg.get_by_text(decision.capitalize(), exact=True).click()
+        pg.get_by_role("button", name="Record review", exact=True).click()
+        pg.get_by_text(f"{k + 1} review(s) recorded in this session.").wait_for()
+    pg.get_by_text("Nothing is pending for you here.").wait_for()
+
+
+def test_two_readers_review_one_queue_and_agreement_shows_their_kappa(browser, queued, data_root, tmp_path):
+    proc, url = serve(ROOT, {"PATHREVIEW_DB_URL": queued["url"], "PATHREVIEW_DATA": str(data_root)},
+                      tmp_path / "streamlit.log")
+    try:
+        wait_healthy(url, proc)
+        readers = {"reader A": ["agree", "agree", "disagree"], "reader B": ["agree", "disagree", "disagree"]}
+        pages = {}
+        for name in readers:  # both sessions open before either records: independent reviews
+            ctx, pg = session(browser, url)
+            field = pg.get_by_label("Reviewer name (required to record reviews)", exact=True)
+            field.fill(name)
+            field.press("Enter")
+            pg.get_by_text(f"0 of {N_ITEMS} queued tile(s) reviewed by {name}").wait_for()
+            pages[name] = (ctx, pg)
+        for name, decisions in readers.items():
+            review_all(pages[name][1], decisions)
+
+        reviews = store.reviews_frame(url=queued["url"])
+        assert sorted(reviews["reviewer"]) == ["reader A"] * 3 + ["reader B"] * 3
+        pair = agreement.between_readers(reviews).iloc[0]
+        assert pair["n"] == N_ITEMS
+
+        pg = pages["reader A"][1]
+        pg.get_by_role("link", name="Agreement").click()
+        pg.get_by_text("Between readers").wait_for()
+        pg.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')"
+                             ".length >= 3 * 5")
+        cells = pg.locator('[data-testid="stDataFrame"] [role="gridcell"]').all_inner_texts()
+        kappa = f"{pair['kappa']:.3f} [{pair['ci_low']:.3f}, {pair['ci_high']:.3f}]"
+        assert kappa in cells, (kappa, cells)
+        pg.get_by_text("Readers on the model's ROC").first.wait_for(state="attached")
+        with pg.expect_download() as dl:
+            pg.get_by_role("button", name="All current reviews (CSV)").click()
+        exported = read_csv_export(Path(dl.value.path()).read_bytes())
+        assert sorted(exported["reviewer"]) == ["reader A"] * 3 + ["reader B"] * 3
+        assert set(exported["source"]) == {"dataset"} and exported["dataset_id"].str.len().gt(0).all()
+        for ctx, _ in pages.values():
+            ctx.close()
+    finally:
+        stop_server(proc)
+    log = (tmp_path / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.fixture
+def oidc_provider(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "oidc.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port),
+                             "--user-claims", json.dumps(OIDC_USER)], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.time()
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/.well-known/openid-configuration", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.time() - t0 > 60:
+                raise RuntimeError((tmp_path / "oidc.log").read_text())
+            time.sleep(0.3)
+    yield base
+    stop_server(proc)
+
+
+def test_a_reader_signed_in_through_oidc_records_under_the_verified_name(browser, queued, data_root, tmp_path,
+                                                                         oidc_provider):
+    # The server runs from its own folder: Streamlit reads .streamlit/{config,secrets}.toml in its cwd.
+    cwd = tmp_path / "site"
+    (cwd / ".streamlit").mkdir(parents=True)
+    shutil.copy(ROOT / ".streamlit" / "config.toml", cwd / ".streamlit" / "config.toml")
+    port = free_port()
+    (cwd / ".streamlit" / "secrets.toml").write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        'cookie_secret = "a-long-random-string-for-the-test-only"\n'
+        'client_id = "pathreview"\nclient_secret = "pathreview-secret"\n'
+        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n')
+    env = {**os.environ, "PATHREVIEW_MODEL": str(DEFAULT_BUNDLE), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PATHREVIEW_DB_URL": queued["url"], "PATHREVIEW_DATA": str(data_root)}
+    env.pop("PATHREVIEW_DEBUG", None)
+    log = tmp_path / "streamlit.log"
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+                             "--server.address", "127.0.0.1"], cwd=cwd, env=env, stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        ctx, pg = session(browser, url)
+        pg.get_by_text("Sign in, or enter your name in the sidebar, to see your queue.").wait_for()
+        assert pg.get_by_label("Reviewer name (required to record reviews)").count() == 0  # no typed names
+        pg.get_by_role("button", name="Sign in").click()
+        pg.get_by_role("button", name=OIDC_USER["sub"]).click()  # the provider's form: the predefined user
+        pg.wait_for_url(f"{url}/**")
+        pg.get_by_text(f"Signed in as {OIDC_USER['email']} (verified).").wait_for()
+        pg.get_by_role("link", name="Review queue").click()
+        pg.get_by_text("Tile detail ·").wait_for()
+        pg.get_by_text("Unsure", exact=True).click()
+        pg.get_by_role("button", name="Record review", exact=True).click()
+        pg.get_by_text("1 review(s) recorded in this session.").wait_for()
+        ctx.close()
+    finally:
+        stop_server(proc)
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text, text[-3000:]
+    mine = store.reviews_frame(url=queued["url"], reviewer=OIDC_USER["email"])
+    assert len(mine) == 1 and bool(mine["reviewer_verified"].iloc[0])
+    assert mine["reviewer_subject"].iloc[0] == OIDC_USER["sub"] and mine["decision"].iloc[0] == "unsure"

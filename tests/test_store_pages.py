@@ -1,0 +1,147 @@
+"""The review parts of the app through ``AppTest`` on the shipped model: a reviewer name is required, the
+queue and the Agreement page read the store, data folders outside the roots are refused, and an unreachable
+store leaves scoring working."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app import data_roots, store
+from app.store import db, service
+from model_training.bundle import DEFAULT_BUNDLE
+from model_training.data import read_tile
+
+pytestmark = pytest.mark.slow  # loads the shipped model
+
+MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path, data_root):
+    """A fresh AppTest session with its own SQLite store; page errors raise."""
+    from streamlit.testing.v1 import AppTest
+
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    monkeypatch.setenv("PATHREVIEW_DB_URL", url)
+    monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
+    monkeypatch.delenv("PATHREVIEW_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+    monkeypatch.chdir(tmp_path)  # no secrets.toml here: names are typed, not signed in
+
+    def make(page: str | None = None, name: str | None = None):
+        at = AppTest.from_file(str(MAIN), default_timeout=300)
+        if name:
+            at.session_state["reviewer"] = name
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        return at
+    make.url = url
+    yield make
+    service.forget()
+    db.dispose_all()
+
+
+def errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def record(at, key: str, choice: str, comment: str = ""):
+    at.radio(key=f"{key}-choice").set_value(choice)
+    if comment:
+        at.text_area(key=f"{key}-comment").input(comment)
+    next(b for b in at.button if b.label == "Record review").click().run()
+    return at
+
+
+def test_a_review_without_a_name_is_refused_and_with_one_recorded(app, data_root):
+    at = app()
+    assert any("Identities are not verified" in c.value for c in at.sidebar.caption)
+    at.button(key="analyze-examples").click().run()
+    record(at, "analyze", "agree")
+    assert not at.exception and any("needs a reviewer" in e for e in errors(at))
+    assert store.reviews_frame(url=app.url).empty
+
+    at.text_input(key="reviewer").input("dr. named").run()
+    record(at, "analyze", "disagree", "stroma")
+    assert any("Recorded" in s.value for s in at.success)
+    rows = store.reviews_frame(url=app.url)
+    assert rows["reviewer"].tolist() == ["dr. named"] and rows["decision"].tolist() == ["disagree"]
+    assert rows["source"].tolist() == ["upload"] and not rows["reviewer_verified"].iloc[0]
+    # a second review of the same tile is a correction that supersedes the first
+    assert any("supersedes #" in c.value for c in at.caption)
+    record(at, "analyze", "agree")
+    history = store.reviews_frame(url=app.url, current_only=False)
+    assert history["superseded"].tolist() == [True, False]
+    assert history["supersedes_id"].iloc[1] == history["review_id"].iloc[0]
+
+
+def test_validation_refuses_folders_outside_the_roots(app, tmp_path, data_root):
+    at = app("views/validation.py")
+    at.text_input(key="val-path").input("/etc").run()
+    assert not at.exception and "/etc is outside the folders this server may open" in errors(at)[0]
+    at.text_input(key="val-path").input(str(data_root / ".." / ".." / "..")).run()
+    assert "outside the folders" in errors(at)[0] and "resolves to" in errors(at)[0]
+    link = tmp_path / "inside-looking-out"
+    link.symlink_to("/etc")
+    with pytest.raises(data_roots.PathRefused, match="resolves to /etc"):
+        data_roots.check(link, [tmp_path.resolve()])
+    at.text_input(key="val-path").input(str(data_root / "nowhere")).run()  # inside: the dataset's own error
+    assert "no such file or folder" in errors(at)[0]
+
+
+def test_data_roots_come_from_both_variables(monkeypatch, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    monkeypatch.setenv("PATHREVIEW_DATA", str(a))
+    monkeypatch.setenv("PATHREVIEW_DATA_ROOTS", f"{b}{os.pathsep}{tmp_path / 'c'}")
+    assert data_roots.roots()[:3] == [a.resolve(), b.resolve(), (tmp_path / "c").resolve()]
+    assert data_roots.check(b / "x" / ".." / "y") == (b / "y").resolve()
+    with pytest.raises(data_roots.PathRefused, match="PATHREVIEW_DATA_ROOTS"):
+        data_roots.check(tmp_path)
+
+
+def test_validation_tiles_join_the_queue_and_two_readers_review_them(app, data_root):
+    at = app("views/validation.py", name="reader one")
+    at.number_input(key="val-n").set_value(50).run()
+    at.button(key="val-queue").click().run()
+    assert not at.exception and any("in the review queue" in s.value for s in at.success)
+    queued = store.queue("reader one", url=app.url)
+    assert len(queued) > 0 and set(queued["source"]) == {"dataset"}
+
+    at.switch_page("views/queue.py").run()
+    assert not at.exception and at.dataframe[0].value["item_id"].tolist() == queued["item_id"].tolist()
+    first = at.selectbox(key="queue-pick").value
+    record(at, "queue", "agree")
+    assert at.selectbox(key="queue-pick").value != first  # the next pending item
+    second = app("views/queue.py", name="reader two")
+    assert "their decisions stay hidden" in " ".join(c.value for c in second.caption)
+    record(second, "queue", "disagree")
+    reviews = store.reviews_frame(url=app.url)
+    assert set(reviews["reviewer"]) == {"reader one", "reader two"}
+    assert reviews["dataset_root"].iloc[0] == str(data_root.resolve()) and reviews["label"].notna().all()
+    tile = read_tile(data_root / "valid" / f"{reviews['dataset_id'].iloc[0]}.jpg")
+    assert reviews["pixel_sha256"].iloc[0] == store.pixel_sha256(tile)
+
+    agree = app("views/agreement.py", name="reader one")
+    assert not agree.exception and not errors(agree)
+    pairs = agree.dataframe[2].value
+    assert pairs[["reader_a", "reader_b", "n"]].values.tolist() == [["reader one", "reader two", 1]]
+    assert len(agree.get("plotly_chart")) == 2  # ROC with the readers, kappa heat map
+
+
+def test_an_unreachable_store_disables_reviews_but_scoring_works(app, monkeypatch):
+    monkeypatch.setenv("PATHREVIEW_DB_URL", "postgresql+psycopg://pathreview:hunter2@127.0.0.1:1/reviews")
+    at = app(name="dr. a")
+    msg = [e for e in errors(at) if "cannot be reached" in e]
+    assert msg and "hunter2" not in msg[0] and msg[0].endswith("reviews are disabled.")
+    assert "postgresql+psycopg://pathreview:***@127.0.0.1:1/reviews" in msg[0]
+    at.button(key="analyze-examples").click().run()
+    assert not at.exception and len(at.dataframe[0].value) > 0  # the tiles were scored
+    assert any("cannot be reached" in e for e in errors(at)) and not [b for b in at.button if b.label == "Record review"]
+    for page in ("views/queue.py", "views/agreement.py"):
+        at.switch_page(page).run()
+        assert not at.exception and any("cannot be reached" in e for e in errors(at))
