@@ -72,3 +72,25 @@ def upload_button(records, prediction, pred) -> None:
                                     threshold=float(prediction.threshold),
                                     needs_review=bool(prediction.needs_review[i])) for i in pick]
     _add(items, "uploaded tile(s) are")
+
+
+def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: float, threshold: float) -> None:
+    """A button that queues a scored slide's tiles that need a look, each with the slide (``slide_id``: its path
+    in the slide folder, or the uploaded file's name) and its level-0 box."""
+    if not reviewing.status().ok:
+        return
+    pick = frame[needs_a_look(frame["p"], frame["spread"], threshold)].sort_values("p", ascending=False)
+    if pick.empty or not st.button(f"Queue the {min(len(pick), MAX_QUEUE)} tile(s) that need a look for review",
+                                   key="slide-queue", icon=":material/playlist_add:",
+                                   help="Tiles at or above the threshold, or flagged for review, become review "
+                                        "items on the Review queue page, with the slide and their position."):
+        return
+    items = []
+    for row in pick.head(MAX_QUEUE).itertuples():
+        x, y, w, h = int(row.x), int(row.y), int(row.width), int(row.height)
+        tile = slide.read_scaled(x, y, w, h, target_mpp, (96, 96))
+        items.append(store.ItemIn.from_tile(
+            tile, source="slide", name=f"{slide_id} @ x={x}, y={y}", slide=slide_id, x=x, y=y, width=w,
+            height=h, model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread),
+            threshold=float(threshold), needs_review=bool(row.needs_review)))
+    _add(items, "slide tile(s) are")

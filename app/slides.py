@@ -57,10 +57,14 @@ def list_slides(root: Path) -> list[str]:
 
 def resolve_in(root: Path, name: str) -> Path:
     """``root/name`` when it stays inside ``root`` after resolving ``..`` and symlinks; else a refusal."""
+    from .data_roots import PathRefused, check
+
     root = root.resolve()
-    path = (root / name).resolve()
-    if not path.is_relative_to(root):
-        raise SlideAccessError(f"{name}: is outside the slide folder {root}; only slides under it can be opened")
+    try:
+        path = check(root / name, [root])
+    except PathRefused:
+        raise SlideAccessError(f"{name}: is outside the slide folder {root} (it resolves to "
+                               f"{(root / name).resolve()}); only slides under that folder can be opened") from None
     if not path.is_file():
         raise SlideAccessError(f"{name}: no such slide in {root}")
     return path

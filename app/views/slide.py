@@ -5,7 +5,7 @@ import json
 import streamlit as st
 from PIL import Image
 
-from app import detail, slides, state
+from app import detail, queueing, slides, state
 from app.slide_figures import OVERVIEW_TRACE, PLACE_TRACE, clicked, overview_figure, place_figure, place_window
 from model_training.data import TILE
 from model_training.slide_grid import MIN_TISSUE, STRIDES
@@ -67,6 +67,7 @@ else:
     path = slides.save_upload(up.name, up.getvalue())
     name = up.name
 
+shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
 mpp_in = st.number_input("Resolution (µm per pixel), when the slide does not record it", min_value=0.0,
                          max_value=20.0, value=0.0, step=0.01, format="%.3f", key="slide-mpp",
                          help="Leave at 0 to use the slide's own metadata.")
@@ -74,7 +75,7 @@ params = TissueParams(min_saturation=min_sat, max_saturation=max_sat)
 try:
     slide = open_slide(path, mpp_in or None, target_mpp=target)
 except SlideError as exc:
-    st.error(f"{name.split('/')[-1]}: {exc.reason}", icon=":material/broken_image:")
+    st.error(f"{shown}: {exc.reason}", icon=":material/broken_image:")
     st.stop()
 
 with slide:
@@ -84,19 +85,19 @@ with slide:
         try:
             ov = overview(slide, target, stride, params, min_tissue)
         except SlideError as exc:
-            st.error(f"{name.split('/')[-1]}: {exc.reason}", icon=":material/texture:")
+            st.error(f"{shown}: {exc.reason}", icon=":material/texture:")
             st.stop()
     else:
         ov = done.overview
     w, h = slide.dimensions
-    st.caption(f"**{slide.name}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
+    st.caption(f"**{shown}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
                f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "
                f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
     if done is None:
-        bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {slide.name}…")
+        bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
                            params=params, min_tissue=min_tissue, ov=ov,
-                           progress=lambda d, n: bar.progress(d / n, text=f"Scoring {slide.name}: {d:,}/{n:,} tiles"))
+                           progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown}: {d:,}/{n:,} tiles"))
         bar.empty()
         slides.remember(key, done)
 
@@ -132,11 +133,11 @@ with slide:
     png = io.BytesIO()
     Image.fromarray(overlay(ov.thumb, ov.scale, frame, 0.5, ov.mask, ov.grid.step0)).save(png, format="PNG")
     d = st.columns(3)
-    d[0].download_button("GeoJSON for QuPath", json.dumps(geojson(frame, slide.name)), f"{slide.name}.geojson",
+    d[0].download_button("GeoJSON for QuPath", json.dumps(geojson(frame, shown)), f"{shown}.geojson",
                          "application/geo+json", key="slide-dl-geojson", on_click="ignore")
-    d[1].download_button("Tiles CSV", frame.to_csv(index=False), f"{slide.name}.tiles.csv", "text/csv",
+    d[1].download_button("Tiles CSV", frame.to_csv(index=False), f"{shown}.tiles.csv", "text/csv",
                          key="slide-dl-csv", on_click="ignore")
-    d[2].download_button("Heat map PNG", png.getvalue(), f"{slide.name}.heatmap.png", "image/png",
+    d[2].download_button("Heat map PNG", png.getvalue(), f"{shown}.heatmap.png", "image/png",
                          key="slide-dl-png", on_click="ignore")
 
     st.subheader("Flagged tiles")
@@ -147,13 +148,14 @@ with slide:
         flagged = flagged.sort_values("p", ascending=False, kind="stable")
     else:
         flagged = flagged.assign(u=flagged.spread - (flagged.p - thr).abs()).sort_values("u", ascending=False)
+    queueing.slide_button(slide, name, frame, pred, target, thr)
     if flagged.empty:
         st.info("No tile reached the threshold or needs review on this slide.", icon=":material/check_circle:")
     else:
-        shown = flagged.head(GALLERY)
-        st.caption(f"{len(flagged):,} flagged or uncertain tiles; the first {len(shown)} are shown.")
+        gallery = flagged.head(GALLERY)
+        st.caption(f"{len(flagged):,} flagged or uncertain tiles; the first {len(gallery)} are shown.")
         cols = st.columns(6)
-        for k, (i, row) in enumerate(shown.iterrows()):
+        for k, (i, row) in enumerate(gallery.iterrows()):
             tile = slide.read_scaled(int(row.x), int(row.y), int(row.width), int(row.height), target, (TILE, TILE))
             col = cols[k % 6]
             col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}", width=96)
@@ -184,6 +186,8 @@ with slide:
         x, y = int(row.x), int(row.y)
         tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
         st.divider()
-        detail.render(pred, tile, f"{slide.name} @ x={x}, y={y}", key="slide-detail",
-                      context=f"Slide {slide.name}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
-                              f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).")
+        detail.render(pred, tile, f"{name} @ x={x}, y={y}", key="slide-detail",
+                      context=f"Slide {shown}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
+                              f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).",
+                      source={"source": "slide", "slide": name, "x": x, "y": y, "width": int(row.width),
+                              "height": int(row.height)})

@@ -1,0 +1,143 @@
+"""The Slide page through ``AppTest`` on the shipped model: a real Aperio slide and a labelled slide of real
+patches from the operator's folder, every refusal, the gallery into the detail view, reviews and the queue
+keeping the slide and the coordinates."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import store
+from app.store import db, service
+from model_training.bundle import DEFAULT_BUNDLE
+from test_store_pages import errors, record
+from test_slides import SVS
+
+pytestmark = pytest.mark.slow  # loads the shipped model
+
+MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, data_root) -> Path:
+    """The operator's slide folder: the Aperio slide, a labelled slide, one without resolution, glass, junk,
+    and a symlink that leads out of the folder."""
+    from model_training.data import open_source
+    from model_training.labelled_slide import build
+    from model_training.train import stratified_subset
+
+    src = os.environ.get("PATHREVIEW_SLIDES")
+    if not src or not (Path(src) / SVS).is_file():
+        pytest.skip(f"PATHREVIEW_SLIDES is not set to a folder holding {SVS} (../shared/slides)")
+    root = tmp_path_factory.mktemp("slides")
+    (root / "cases").mkdir()
+    shutil.copy(Path(src) / SVS, root / "cases" / SVS)
+    (root / "cases" / "same-slide.svs").symlink_to(root / "cases" / SVS)  # a link that stays inside is fine
+    tiles, labels, ids = stratified_subset(open_source(data_root, "valid"), 48, seed=5).load_all()
+    build(tiles, labels, ids, 8, root / "node.tiff")
+    build(tiles[:16], labels[:16], ids[:16], 4, root / "nompp.tiff", mpp=None)
+    Image.fromarray(np.full((700, 700, 3), 244, np.uint8)).save(root / "glass.png")
+    (root / "broken.svs").write_bytes(b"II*\x00" + os.urandom(5000))
+    outside = tmp_path_factory.mktemp("elsewhere")
+    build(tiles[:16], labels[:16], ids[:16], 4, outside / "secret.tiff")
+    (root / "escape.tiff").symlink_to(outside / "secret.tiff")
+    return root
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path, folder):
+    from streamlit.testing.v1 import AppTest
+
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    monkeypatch.setenv("PATHREVIEW_DB_URL", url)
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(folder))
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+    monkeypatch.chdir(tmp_path)
+
+    def make(slide: str, name: str | None = "dr. slide"):
+        at = AppTest.from_file(str(MAIN), default_timeout=300)
+        if name:
+            at.session_state["reviewer"] = name
+        at.run()
+        at.switch_page("views/slide.py").run()
+        if at.selectbox(key="slide-name").value != slide:
+            at.selectbox(key="slide-name").select(slide).run()
+        return at
+    make.url = url
+    yield make
+    service.forget()
+    db.dispose_all()
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def test_the_folder_lists_the_slides_and_a_labelled_slide_scores_like_the_cli(app, folder, tmp_path):
+    from model_training.predictor import Predictor
+    from model_training.slides import run_slide
+
+    at = app("node.tiff")
+    assert not at.exception and not errors(at)
+    assert set(at.selectbox(key="slide-name").options) >= {f"cases/{SVS}", "cases/same-slide.svs", "node.tiff", "nompp.tiff",
+                                                              "glass.png", "escape.tiff"}
+    result, _ = run_slide(Predictor.load(DEFAULT_BUNDLE), folder / "node.tiff", tmp_path, progress=False)
+    assert metric(at, "Tiles scored") == str(result.summary["tiles_scored"])
+    assert metric(at, "Flagged") == str(result.summary["tiles_flagged"])
+    assert any("0.972 µm/px (slide metadata)" in c.value for c in at.caption)
+    assert {b.label for b in at.get("download_button")} >= {"GeoJSON for QuPath", "Tiles CSV", "Heat map PNG"}
+
+
+def test_a_flagged_tile_opens_in_the_detail_view_and_its_review_keeps_the_slide_and_position(app):
+    at = app(f"cases/{SVS}")
+    assert not errors(at), errors(at)
+    assert metric(at, "Tiles scored") != "0"
+    opens = [b for b in at.button if b.key and b.key.startswith("slide-open-")]
+    assert len(opens) > 5
+    opens[0].click().run()
+    assert not at.exception
+    title = next(s.value for s in at.subheader if s.value.startswith("Tile detail"))
+    x, y = (int(v) for v in title.split("x=")[1].replace(" y=", "").split(","))
+    record(at, "slide-detail", "agree", "keratin pearls, not nodal tumour")
+    rows = store.reviews_frame(url=app.url)
+    assert len(rows) == 1 and rows["source"].iloc[0] == "slide" and rows["slide"].iloc[0] == f"cases/{SVS}"
+    assert (int(rows["x"].iloc[0]), int(rows["y"].iloc[0]), int(rows["width"].iloc[0])) == (x, y, 187)
+
+
+def test_the_queue_button_queues_the_slide_tiles_that_need_a_look(app):
+    at = app("node.tiff")
+    at.button(key="slide-queue").click().run()
+    assert not at.exception and any("in the review queue" in s.value for s in at.success)
+    queued = store.queue("dr. slide", url=app.url)
+    assert len(queued) > 0 and set(queued["source"]) == {"slide"}
+    items = [store.get_item(int(i), url=app.url) for i in queued["item_id"]]
+    assert {item["slide"] for item in items} == {"node.tiff"}
+    assert all(item["x"] % 96 == 0 and item["y"] % 96 == 0 and item["width"] == 96 for item in items)
+
+
+def test_a_slide_without_resolution_asks_for_it_then_scores(app):
+    at = app("nompp.tiff")
+    assert any("nompp.tiff: has no resolution metadata" in e for e in errors(at)) and not at.exception
+    at.number_input(key="slide-mpp").set_value(0.972).run()
+    assert not errors(at) and int(metric(at, "Tiles scored")) > 0
+
+
+def test_refusals_name_the_file_and_the_reason(app):
+    cases = {"glass.png": None, "broken.svs": "broken.svs: is a TIFF file that cannot be read",
+             "escape.tiff": "escape.tiff: is outside the slide folder"}
+    for slide, reason in cases.items():
+        at = app(slide)
+        if slide == "glass.png":
+            at.number_input(key="slide-mpp").set_value(0.5).run()
+            reason = "glass.png: no tissue found"
+        assert not at.exception, slide
+        assert any(reason in e for e in errors(at)), (slide, errors(at))
+        assert not at.metric  # nothing was scored
+    coarse = app("node.tiff")
+    coarse.number_input(key="slide-mpp").set_value(4.0).run()
+    assert any("node.tiff: is scanned at 4 µm/px, coarser than" in e for e in errors(coarse))
