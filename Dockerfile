@@ -1,7 +1,8 @@
 # PathReview: the review app with the shipped model baked in.
 #   CPU (default):  docker build -t pathreview .
 #   GPU:            docker build --build-arg GPU=true -t pathreview:gpu .
-#   Run:            docker run -p 8501:8501 -v /path/to/pcam:/data:ro -v pathreview-reviews:/audit pathreview
+#   Run:            docker run -p 8501:8501 -v /path/to/pcam:/data:ro -v /path/to/slides:/slides:ro \
+#                     -v pathreview-reviews:/audit pathreview
 # BASE is any image with Python 3.11 and its venv module: the official python:3.11-slim (Python in /usr/local)
 # or a plain Debian bookworm with python3.11 and python3-venv (Python in /usr/bin), as .ci/container builds.
 ARG BASE=python:3.11-slim
@@ -17,6 +18,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PATHREVIEW_DATA=/data \
+    PATHREVIEW_SLIDES=/slides \
     PATHREVIEW_DB_URL=sqlite:////audit/pathreview.db
 
 WORKDIR /app
@@ -31,7 +33,7 @@ RUN python3 -m venv "$VIRTUAL_ENV" \
     && rm -r /tmp/requirements.txt "$VIRTUAL_ENV"/lib/python3*/site-packages/tensorflow/include \
     && groupadd --gid 10001 pathreview \
     && useradd --create-home --uid 10001 --gid 10001 pathreview \
-    && mkdir -p /data /audit \
+    && mkdir -p /data /slides /audit \
     && chown pathreview:pathreview /audit
 COPY .streamlit/ .streamlit/
 COPY model_training/ model_training/

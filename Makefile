@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PATHREVIEW_DATA ?= ../shared/data/pcam-subset
 export PATHREVIEW_DATA
+PATHREVIEW_SLIDES ?= ../shared/slides
+export PATHREVIEW_SLIDES
 PORT ?= 8501
 
 .PHONY: install run test test-fast lint bench train clean
@@ -31,6 +33,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_app.py
+	$(BIN)/python benchmarks/bench_slides.py
 
 # Reproduces the shipped model (assets/pathcnn-v4): 20 epochs of about 3.5 minutes on an idle 2-core machine.
 train: install
