@@ -15,7 +15,7 @@ def data_root() -> Path:
     root = os.environ.get("PATHREVIEW_DATA")
     if not root:
         pytest.skip("PATHREVIEW_DATA is not set (point it at a PCam subset with train/ and valid/)")
-    path = Path(root)
+    path = Path(root).resolve()  # absolute: some tests change the working directory
     if not (path / "valid").is_dir():
         pytest.skip(f"PATHREVIEW_DATA={root} has no valid/ folder")
     return path
