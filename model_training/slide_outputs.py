@@ -53,17 +53,30 @@ def heat_layer(shape: tuple[int, int], scale: float, frame: pd.DataFrame,
                cell: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(value map, covered mask) on a thumbnail grid of ``shape`` (rows, cols) with ``scale`` level-0 px per
     pixel: each tile paints a ``cell``-wide square (the grid stride, level-0 px) around its centre, the region
-    its label concerns, so neighbouring tiles tile the map; overlaps keep the larger value."""
+    its label concerns, so neighbouring tiles tile the map without overlapping."""
     value = np.zeros(shape, np.float32)
     covered = np.zeros(shape, bool)
-    for row in frame.itertuples(index=False):
-        half = (cell or row.width) / 2
-        cy, cx = row.y + row.height / 2, row.x + row.width / 2
-        r0, r1 = int(round((cy - half) / scale)), int(round((cy + half) / scale))
-        c0, c1 = int(round((cx - half) / scale)), int(round((cx + half) / scale))
-        win = (slice(max(r0, 0), max(r1, r0 + 1)), slice(max(c0, 0), max(c1, c0 + 1)))
-        value[win] = np.where(covered[win], np.maximum(value[win], row.p), row.p)
-        covered[win] = True
+    if frame.empty:
+        return value, covered
+    tile = float(frame["width"].iloc[0])
+    step = float(cell or tile)
+    # tiles sit on a regular grid (origin 0, pitch ``step``): paint the grid once, then look each pixel up
+    cols = np.rint(frame["x"].to_numpy() / step).astype(int)
+    rows = np.rint(frame["y"].to_numpy() / step).astype(int)
+    grid = np.full((rows.max() + 1, cols.max() + 1), np.nan, np.float32)
+    grid[rows, cols] = frame["p"].to_numpy(np.float32)
+
+    def index(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        centre0 = (np.arange(n) + 0.5) * scale  # level-0 position of each thumbnail pixel's centre
+        i = np.floor((centre0 - tile / 2 + step / 2) / step).astype(int)
+        ok = (i >= 0) & (i < size)
+        return np.clip(i, 0, size - 1), ok
+
+    ri, rok = index(shape[0], grid.shape[0])
+    ci, cok = index(shape[1], grid.shape[1])
+    painted = grid[np.ix_(ri, ci)]
+    covered = rok[:, None] & cok[None, :] & ~np.isnan(painted)
+    value = np.where(covered, painted, 0).astype(np.float32)
     return value, covered
 
 
