@@ -161,7 +161,8 @@ def test_the_review_and_the_class_view_follow_the_answers(env):
     got = {m.label: m.value for m in at.metric}
     m = qmetrics.reader_point(truth["label"], [1 if a == "tumour" else 0 for a in answers])
     assert got["Score"] == f"{m['correct']} / 4"
-    assert got["Sensitivity"] == f"{100 * m['sensitivity']:.0f}%" and got["Specificity"] == f"{100 * m['specificity']:.0f}%"
+    assert got["Sensitivity"] == f"{100 * m['sensitivity']:.0f}%"
+    assert got["Specificity"] == f"{100 * m['specificity']:.0f}%"
     assert any(s.value == "Tiles you missed (%d)" % (4 - m["correct"]) for s in at.subheader)
     assert len(at.get("plotly_chart")) == 1
 

@@ -39,7 +39,7 @@ def allowed_sources() -> list[QuizSource]:
         out.append(QuizSource("dataset", str(root), f"Validation split of PATHREVIEW_DATA ({root.name})"))
     if examples.available():
         out.append(QuizSource("examples", str(examples.folder().resolve()),
-                              f"The {len(examples.labels())} example tiles shipped with PathReview"))
+                              "The example tiles shipped with PathReview"))
     return out
 
 

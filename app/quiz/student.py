@@ -101,8 +101,8 @@ def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> Non
         st.caption("The model loaded now is not the one the quiz was made with; its scores may differ.")
 
 
-def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int) -> None:
-    """The feedback on an answered tile, and the way on."""
+def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int, answered: set[int]) -> None:
+    """The feedback on an answered tile, and the way on (``answered``: the student's answered positions)."""
     rev = quizzes.reveal(quiz.code, name, pos)
     if rev is None:  # cannot happen for an answered tile; never show anything else then
         st.error("This answer was not found; reload the page.")
@@ -113,7 +113,6 @@ def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int) -> None:
         f"answered **{NAMES[rev.answer]}**.", icon=":material/check_circle:" if right else ":material/cancel:")
     _model_and_truth(state.predictor(), quiz, rev)
     st.caption(feedback.EXPLANATION)
-    answered = set(quizzes.answers(quiz.code, name))
     nxt = first_open(quiz.size, answered, pos)
     st.button("See my results" if nxt == quiz.size else "Next tile", type="primary", key=f"quiz-next-{pos}",
               on_click=_go, args=(nxt,))

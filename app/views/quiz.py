@@ -78,7 +78,7 @@ try:
         student.review(quiz, name)
     elif pos in answered:
         st.subheader(f"Tile {pos + 1} of {quiz.size}")
-        student.feedback_view(quiz, name, pos)
+        student.feedback_view(quiz, name, pos, answered)
     else:
         st.subheader(f"Tile {pos + 1} of {quiz.size}")
         student.question(quiz, name, key, pos)
