@@ -120,7 +120,9 @@ async def run(base: str, code: str, key: str, students: int, browsers: int, tile
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         teacher = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-        await teacher.goto(f"{base}/teach?quiz={code}&teacher={key}")
+        await teacher.goto(f"{base}/teach?quiz={code}")
+        await teacher.get_by_label("Teacher key", exact=True).fill(key, timeout=180_000)
+        await teacher.get_by_role("button", name="Open the class view").click()
         await teacher.get_by_text(f"Quiz {code}").wait_for(timeout=180_000)
         t0 = time.perf_counter()
         jobs = []

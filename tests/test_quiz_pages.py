@@ -63,7 +63,8 @@ def create(source: int = 0, size: int = 6, balance: float = 0.5, hard: bool = Fa
         at.checkbox(key="teach-hard").check()
     click(at, "Create the quiz")
     assert not [e.value for e in at.error]
-    return at, at.query_params["quiz"], at.query_params["teacher"]
+    code = at.query_params["quiz"]
+    return at, code, at.session_state["teach-keys"][code]
 
 
 def join(code: str, name: str):
@@ -117,6 +118,9 @@ def test_truth_is_hidden_until_the_student_answers(env):
     assert not [v for v in state.values() if isinstance(v, float) and 0 <= v <= 1]
     assert not [k for k in state if any(w in k.lower() for w in ("label", "truth", "prob"))]
     assert not [m for m in at.metric] and len(at.image) == 1
+    address = dict(at.query_params)
+    assert set(address) == {"quiz", "student", "key", "at"} and address["at"] == "1"
+    assert not [p for p in truth["p"] if f"{p:.2f}"[1:] in "".join(address.values())]
     tid = truth.loc[0, "dataset_id"]
     assert not [k for k in feedback._views._items if k[2] == tid]  # the model has not looked at it yet
 
@@ -140,11 +144,17 @@ def test_a_reload_continues_where_the_student_was(env):
     answer(at, 0, "no tumour")
     click(at, "Next tile")
     answer(at, 1, "tumour")
+    assert at.query_params["at"] == "2"
     qp = dict(at.query_params)
-    assert set(qp) == {"quiz", "student", "key"}
+    assert set(qp) == {"quiz", "student", "key", "at"} and qp["at"] == "2"  # on tile 2's feedback
     again = page("quiz", **qp)  # a new session with the same address: a reload
-    assert again.subheader[0].value == "Tile 3 of 4"
+    assert again.subheader[0].value == "Tile 2 of 4" and any(m.label == "Truth" for m in again.metric)
     assert "2 of 4 tiles answered" in again.get("progress")[0].proto.text
+    click(again, "Next tile")
+    assert again.subheader[0].value == "Tile 3 of 4" and again.query_params["at"] == "3"
+    qp.pop("at")
+    fresh = page("quiz", **qp)  # an address without the tile: the first unanswered one
+    assert fresh.subheader[0].value == "Tile 3 of 4" and not fresh.metric
     someone = page("quiz", quiz=code, student="Bob", key="guess")  # the name without its key
     assert any("already taken" in w.value for w in someone.warning)
     assert someone.text_input(key="quiz-name").value == ""
@@ -166,6 +176,7 @@ def test_the_review_and_the_class_view_follow_the_answers(env):
     assert any(s.value == "Tiles you missed (%d)" % (4 - m["correct"]) for s in at.subheader)
     assert len(at.get("plotly_chart")) == 1
 
+    assert set(teach.query_params) == {"quiz"}  # the teacher key never goes into the address
     teach.run()  # the live view's next refresh
     assert not teach.exception
     got = {m.label: m.value for m in teach.metric}
@@ -173,3 +184,24 @@ def test_the_review_and_the_class_view_follow_the_answers(env):
     students = teach.dataframe[0].value
     assert list(students["student"]) == ["Cy"] and int(students.loc[0, "correct"]) == m["correct"]
     assert teach.get("download_button")
+
+
+def test_the_class_view_needs_the_teacher_key_and_can_hide_the_truth(env):
+    teach, code, key = create(source=1, size=4)
+    at = join(code, "Di")
+    answer(at, 0, "tumour")
+    other = page("teach", quiz=code)  # another browser with the code only
+    assert not other.metric and other.text_input(key="teach-code").value == code
+    other.text_input(key="teach-key").input("not the key")
+    click(other, "Open the class view")
+    assert any("No quiz has that code" in e.value for e in other.error) and not other.metric
+    other.text_input(key="teach-key").input(key)
+    click(other, "Open the class view")
+    assert {m.label: m.value for m in other.metric}["Answers"] == "1 / 4"
+    other.toggle(key="teach-truth").set_value(False).run()  # projecting while students answer
+    assert [m.label for m in other.metric] == ["Students", "Answers"]
+    assert not other.get("plotly_chart") and not other.image
+    told = [m.value for m in other.markdown if "truth" in m.value.lower()]
+    assert all(key in t for t in told)  # only the teacher key's own note
+    assert not [m.value for m in other.markdown if "said tumour" in m.value or "right" in m.value]
+    assert [d.value.columns.tolist() for d in other.dataframe] == [["student", "answered"], ["1", "2", "3", "4"]]

@@ -51,8 +51,13 @@ def _confusion(frame: pd.DataFrame):
     return fig
 
 
-def render(quiz: quizzes.QuizInfo, teacher_key: str) -> None:
-    """One drawing of the class view (the page wraps it in the refreshing fragment)."""
+def render(quiz: quizzes.QuizInfo, teacher_key: str, truth: bool = True) -> None:
+    """One drawing of the class view (the page wraps it in the refreshing fragment).
+
+    ``truth=False`` shows progress only (who answered how many tiles, how many answered each tile), so the view
+    can be projected while students are still answering: early in a quiz any score, even the class's, would
+    tell the truth of the first tiles.
+    """
     frame, names = quizzes.class_frame(quiz.code, teacher_key)
     key = quizzes.quiz_key(quiz.code, teacher_key)
     students = metrics.per_student(frame, names)
@@ -60,6 +65,10 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str) -> None:
     c = st.columns(4)
     c[0].metric("Students", len(names))
     c[1].metric("Answers", f"{len(frame)} / {len(names) * quiz.size}")
+    if not truth:
+        progress(students, tiles)
+        export(quiz, frame)
+        return
     c[2].metric("Class accuracy", f"{100 * (frame.answer == frame.label).mean():.0f}%" if len(frame) else "—")
     c[3].metric("Model accuracy", f"{100 * ((key.p >= quiz.threshold).astype(int) == key.label).mean():.0f}%")
     c = st.columns(2)
@@ -89,6 +98,20 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str) -> None:
         for col, r in zip(cols, hard.itertuples()):
             col.image(feedback.tile_png(quiz.source_root, r.dataset_id), width="stretch",
                       caption=f"Tile {r.position + 1}: {r.truth}, {r.pct_right:.0f}% right, model P {r.p:.2f}")
+    export(quiz, frame)
+
+
+def progress(students: pd.DataFrame, tiles: pd.DataFrame) -> None:
+    """How far each student and each tile is, with nothing of the truth."""
+    st.markdown("**Students** (tiles answered)")
+    st.dataframe(students[["student", "answered"]], hide_index=True, key="teach-progress-students")
+    st.markdown("**Tiles** (students who answered each)")
+    per_tile = pd.DataFrame([tiles["answered"].to_numpy()], columns=[f"{p + 1}" for p in tiles["position"]])
+    st.dataframe(per_tile, hide_index=True, key="teach-progress-tiles")
+
+
+def export(quiz: quizzes.QuizInfo, frame: pd.DataFrame) -> None:
+    """The CSV download of every answer (the teacher's copy: it holds the truth)."""
     st.download_button("Export the answers (CSV)", class_csv(quiz, frame), file_name=f"quiz_{quiz.code}.csv",
                        mime="text/csv", on_click="ignore", key="teach-export", icon=":material/download:")
 
@@ -96,4 +119,7 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str) -> None:
 @st.fragment(run_every=REFRESH_S)
 def live(quiz: quizzes.QuizInfo, teacher_key: str) -> None:
     """The class view, redrawn every ``REFRESH_S`` seconds."""
-    render(quiz, teacher_key)
+    truth = st.toggle("Show the truth", value=True, key="teach-truth",
+                      help="Turn off to project the class's progress while students are still answering: "
+                           "nothing then tells which tiles are tumour.")
+    render(quiz, teacher_key, truth)

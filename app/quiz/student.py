@@ -18,6 +18,7 @@ from . import feedback, metrics
 CHOICES = {"tumour": 1, "no tumour": 0}
 NAMES = {1: "tumour", 0: "no tumour"}
 AT = "quiz-at"  # session: the position on screen
+QP_AT = "at"  # the same in the page address (1-based), so a reload shows the same tile
 FLASH = "quiz-flash"
 
 
@@ -41,11 +42,24 @@ def first_open(size: int, answered: set[int], after: int = -1) -> int:
     return size
 
 
+def _valid(at, size: int, answered: set[int]) -> bool:
+    return isinstance(at, int) and 0 <= at <= size and (at < size or len(answered) == size)
+
+
 def position(size: int, answered: set[int]) -> int:
-    """The position to show: the session's, else (a reload, a new session) the first unanswered one."""
+    """The position to show: the session's, else the page address's (a reload), else the first unanswered one.
+
+    The address follows it, so a reload shows the same tile: its question, or its feedback once answered.
+    """
     at = st.session_state.get(AT)
-    if not isinstance(at, int) or not 0 <= at <= size or (at == size and len(answered) < size):
-        at = st.session_state[AT] = first_open(size, answered)
+    if not _valid(at, size, answered):
+        raw = st.query_params.get(QP_AT, "")
+        at = int(raw) - 1 if raw.isdigit() else None
+        if not _valid(at, size, answered):
+            at = first_open(size, answered)
+    st.session_state[AT] = at
+    if st.query_params.get(QP_AT) != str(at + 1):
+        st.query_params[QP_AT] = str(at + 1)
     return at
 
 

@@ -1,7 +1,8 @@
 """Teach: create a quiz from a labelled set, then follow the class live as students answer.
 
-The class view shows the truth, so it opens only with the quiz's teacher key; the page address keeps the code
-and key, so a reload reopens it. Students use the "Take a quiz" page.
+The class view shows the truth, so it opens only with the quiz's teacher key. The key stays in the teacher's
+session, never in the page address (which a projector shows): after a reload the teacher types it again.
+Students use the "Take a quiz" page.
 """
 import streamlit as st
 
@@ -10,7 +11,8 @@ from app.quiz import classroom, create, selection, sources
 from app.store import open_store, quizzes
 from model_training.data import DatasetError
 
-QP_QUIZ, QP_TEACHER = "quiz", "teacher"
+QP_QUIZ = "quiz"
+KEYS = "teach-keys"  # session: quiz code -> teacher key, for the quizzes this session created or opened
 
 st.title("Teach")
 status = open_store()
@@ -18,8 +20,16 @@ if not status.ok:
     st.error(status.message + " Quizzes need the store.", icon=":material/database:")
     st.stop()
 
-code, teacher_key = quizzes.normalise_code(st.query_params.get(QP_QUIZ, "")), st.query_params.get(QP_TEACHER, "")
+code = quizzes.normalise_code(st.query_params.get(QP_QUIZ, ""))
+teacher_key = st.session_state.setdefault(KEYS, {}).get(code, "")
 is_open = bool(code and teacher_key and quizzes.teacher_ok(code, teacher_key))
+
+
+def opened(quiz_code: str, key: str) -> None:
+    """Remember the key in this session and show the quiz's class view."""
+    st.session_state[KEYS][quiz_code] = key
+    st.query_params[QP_QUIZ] = quiz_code
+    st.rerun()
 
 
 def create_form() -> None:
@@ -53,8 +63,7 @@ def create_form() -> None:
     except (selection.SelectionError, quizzes.QuizRefused, DatasetError) as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    st.query_params.update({QP_QUIZ: new_code, QP_TEACHER: new_key})
-    st.rerun()
+    opened(new_code, new_key)
 
 
 def open_form() -> None:
@@ -66,8 +75,7 @@ def open_form() -> None:
         go = st.form_submit_button("Open the class view")
     if go:
         if quizzes.teacher_ok(typed, typed_key):
-            st.query_params.update({QP_QUIZ: quizzes.normalise_code(typed), QP_TEACHER: typed_key})
-            st.rerun()
+            opened(quizzes.normalise_code(typed), typed_key)
         st.error("No quiz has that code and teacher key.", icon=":material/lock:")
 
 
@@ -84,8 +92,9 @@ st.subheader(f"Quiz {quiz.code}")
 st.markdown(f"Students open **Take a quiz** and enter the code **`{quiz.code}`**. "
             f"{quiz.size} tiles from {quiz.description}; tumour fraction {quiz.balance:.2f}"
             f"{', hard tiles first' if quiz.hard else ''}; seed {quiz.seed}.")
-st.caption(f"Teacher key `{teacher_key}`: with the code it reopens this view, which shows the truth; keep it "
-           "from the students (this page's address holds it too).")
+with st.expander("Teacher key", icon=":material/key:"):
+    st.markdown(f"`{teacher_key}` — with the code it reopens this view (after a reload, or on another "
+                "computer). Keep it from the students: this view shows the truth.")
 st.page_link("views/quiz.py", label="Take a quiz", icon=":material/school:")
 if sources.allowed(quiz.source_root) is None:
     st.warning(f"The tiles of this quiz ({quiz.description}) are not available on this server.")
