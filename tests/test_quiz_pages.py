@@ -205,3 +205,12 @@ def test_the_class_view_needs_the_teacher_key_and_can_hide_the_truth(env):
     assert all(key in t for t in told)  # only the teacher key's own note
     assert not [m.value for m in other.markdown if "said tumour" in m.value or "right" in m.value]
     assert [d.value.columns.tolist() for d in other.dataframe] == [["student", "answered"], ["1", "2", "3", "4"]]
+
+
+def test_quiz_sources_are_the_configured_roots_only(env, monkeypatch):
+    monkeypatch.delenv("PATHREVIEW_DATA")
+    assert page("teach").selectbox(key="teach-source").options == ["The example tiles shipped with PathReview"]
+    spec = quizzes.QuizSpec("dataset", "/etc", "not a quiz source", 1, 1.0, False, 0, "ab" * 32, 0.5)
+    code, _ = quizzes.create_quiz(spec, [quizzes.TileIn("passwd", 1, 0.9)])  # a row written by hand
+    at = join(code, "Eve")
+    assert any("not available on this server" in e.value for e in at.error) and not at.image

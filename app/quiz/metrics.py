@@ -56,7 +56,8 @@ def hardest(tiles: pd.DataFrame, n: int = 5) -> pd.DataFrame:
 
 
 def roc_with_readers(y, p, threshold: float, readers: pd.DataFrame | None = None,
-                     title: str = "Model ROC on the quiz tiles, readers as points") -> go.Figure:
+                     title: str = "Model ROC on the quiz tiles, readers as points",
+                     readers_name: str = "readers") -> go.Figure:
     """The model's ROC curve on the quiz tiles, its operating point, and readers (student, sensitivity,
     specificity) as points; needs both classes among the tiles."""
     y, p = np.asarray(y, int), np.asarray(p, float)
@@ -71,7 +72,7 @@ def roc_with_readers(y, p, threshold: float, readers: pd.DataFrame | None = None
         ok = readers.dropna(subset=["sensitivity", "specificity"])
         fig.add_trace(go.Scatter(x=1 - ok["specificity"], y=ok["sensitivity"], mode="markers+text",
                                  text=ok["student"], textposition="top center", cliponaxis=False,
-                                 marker=dict(size=11, color="darkorange"), name="readers"))
+                                 marker=dict(size=11, color="darkorange"), name=readers_name))
     fig.update_layout(title=title, xaxis_title="1 − specificity", yaxis_title="sensitivity", height=460,
                       xaxis=dict(range=[-0.03, 1.03]), yaxis=dict(range=[-0.03, 1.08]),
                       legend=dict(x=0.45, y=0.08))

@@ -147,7 +147,8 @@ def review(quiz: quizzes.QuizInfo, name: str) -> None:
     if df["label"].nunique() == 2:
         you = pd.DataFrame([{"student": "you", "sensitivity": m["sensitivity"], "specificity": m["specificity"]}])
         st.plotly_chart(metrics.roc_with_readers(df["label"], df["p"], quiz.threshold, you,
-                                                 title="You on the model's ROC curve (the quiz tiles)"),
+                                                 title="You on the model's ROC curve (the quiz tiles)",
+                                                 readers_name="you"),
                         key="quiz-roc")
     missed = [r for r in done if r.answer != r.label]
     st.subheader(f"Tiles you missed ({len(missed)})")
