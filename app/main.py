@@ -60,6 +60,8 @@ def main() -> None:
         st.Page("views/agreement.py", title="Agreement"),
         st.Page("views/performance.py", title="Performance"),
         st.Page("views/model_card.py", title="Model card"),
+        st.Page("views/teach.py", title="Teach"),
+        st.Page("views/quiz.py", title="Take a quiz"),
     ])
     state.banner()
     frontend_preload.preload()  # the browser fetches the results views' code while the model loads

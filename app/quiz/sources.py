@@ -1,0 +1,70 @@
+"""The labelled tile sets a quiz may draw from, and reading a quiz tile's pixels by its dataset id.
+
+A quiz stores the root it was drawn from; every read checks that root against ``allowed_sources()`` again, so
+a database row can never make the app open a path outside the configured roots.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model_training.data import DatasetError, TileSource
+
+from .. import datasets, examples
+
+_lock = threading.Lock()
+_open: dict[str, tuple[TileSource, dict[str, int]]] = {}
+
+
+@dataclass(frozen=True)
+class QuizSource:
+    kind: str  # "dataset" (the configured validation split) or "examples"
+    root: str  # resolved path, as stored with the quiz
+    name: str  # what the teacher picks from
+
+
+def allowed_sources() -> list[QuizSource]:
+    """The quiz sources of this server: the validation split of ``$PATHREVIEW_DATA`` and the shipped examples.
+
+    The one place that decides which roots a quiz may read; it is the function to point at a shared
+    allow-list of data roots.
+    """
+    out = []
+    path, _why_not = datasets.configured()
+    if path:
+        root = Path(path).expanduser().resolve()
+        out.append(QuizSource("dataset", str(root), f"Validation split of PATHREVIEW_DATA ({root.name})"))
+    if examples.available():
+        out.append(QuizSource("examples", str(examples.folder().resolve()),
+                              "The example tiles shipped with PathReview"))
+    return out
+
+
+def allowed(root: str) -> QuizSource | None:
+    """The allowed source whose root is ``root``, else None."""
+    return next((s for s in allowed_sources() if s.root == root), None)
+
+
+def open_root(root: str) -> tuple[TileSource, dict[str, int]]:
+    """The labelled set at an allowed ``root`` and its id → index map, opened once per process."""
+    if allowed(root) is None:
+        raise DatasetError(f"{root} is not one of this server's quiz sources")
+    with _lock:  # one open per root, even when a class of students arrives at once
+        if root not in _open:
+            source = datasets.open_dataset(root)
+            labelled = np.flatnonzero(np.asarray(source.labels) >= 0)
+            if len(labelled) < len(source):
+                source = source.subset(labelled)
+            _open[root] = (source, {tid: i for i, tid in enumerate(source.ids)})
+        return _open[root]
+
+
+def read(root: str, tile_id: str) -> np.ndarray:
+    """The uint8 96×96×3 pixels of tile ``tile_id`` of the source at ``root`` (raises TileError/DatasetError)."""
+    source, index = open_root(root)
+    if tile_id not in index:
+        raise DatasetError(f"tile {tile_id} is not in {source.description}")
+    return source.get(index[tile_id])

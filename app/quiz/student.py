@@ -1,0 +1,166 @@
+"""The student's side of a quiz: one question, the feedback after it, and the end-of-quiz review.
+
+Nothing here reads a tile's truth or the model's score before the student's answer to that tile is stored:
+the question shows pixels only; ``feedback`` reads the truth through ``quizzes.reveal``, which returns nothing
+for an unanswered tile, and only then asks the model. No widget or session value holds a label or a score.
+"""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from .. import state
+from ..store import quizzes
+from . import feedback, metrics
+
+CHOICES = {"tumour": 1, "no tumour": 0}
+NAMES = {1: "tumour", 0: "no tumour"}
+AT = "quiz-at"  # session: the position on screen
+QP_AT = "at"  # the same in the page address (1-based), so a reload shows the same tile
+FLASH = "quiz-flash"
+
+
+def answer_key(pos: int) -> str:
+    return f"quiz-answer-{pos}"
+
+
+def confidence_key(pos: int) -> str:
+    return f"quiz-confidence-{pos}"
+
+
+def shown_key(code: str, pos: int) -> str:
+    return f"quiz-shown-{code}-{pos}"
+
+
+def first_open(size: int, answered: set[int], after: int = -1) -> int:
+    """The first unanswered position after ``after`` (wrapping round), else ``size`` (all done: the review)."""
+    for pos in list(range(after + 1, size)) + list(range(0, after + 1)):
+        if pos not in answered:
+            return pos
+    return size
+
+
+def _valid(at, size: int, answered: set[int]) -> bool:
+    return isinstance(at, int) and 0 <= at <= size and (at < size or len(answered) == size)
+
+
+def position(size: int, answered: set[int]) -> int:
+    """The position to show: the session's, else the page address's (a reload), else the first unanswered one.
+
+    The address follows it, so a reload shows the same tile: its question, or its feedback once answered.
+    """
+    at = st.session_state.get(AT)
+    if not _valid(at, size, answered):
+        raw = st.query_params.get(QP_AT, "")
+        at = int(raw) - 1 if raw.isdigit() else None
+        if not _valid(at, size, answered):
+            at = first_open(size, answered)
+    st.session_state[AT] = at
+    if st.query_params.get(QP_AT) != str(at + 1):
+        st.query_params[QP_AT] = str(at + 1)
+    return at
+
+
+def _submit(code: str, name: str, key: str, pos: int) -> None:
+    """Form callback: store the answer before the page runs, so that run already shows the feedback."""
+    choice = st.session_state.get(answer_key(pos))
+    if choice not in CHOICES:
+        st.session_state[FLASH] = "Choose tumour or no tumour before submitting."
+        return
+    shown = st.session_state.get(shown_key(code, pos))
+    try:
+        quizzes.record_answer(code, name, key, pos, CHOICES[choice], int(st.session_state.get(confidence_key(pos), 3)),
+                              seconds=None if shown is None else time.time() - shown)
+    except quizzes.QuizRefused as exc:
+        st.session_state[FLASH] = str(exc)
+
+
+def _go(pos: int) -> None:
+    st.session_state[AT] = pos
+
+
+def question(quiz: quizzes.QuizInfo, name: str, key: str, pos: int) -> None:
+    """Tile ``pos`` with the answer form: pixels only."""
+    st.session_state.setdefault(shown_key(quiz.code, pos), time.time())
+    st.image(feedback.tile_png(quiz.source_root, quiz.tile_ids[pos]), width=feedback.SCALE * 96,
+             caption="The label concerns the centre 32×32 pixels (green box).")
+    with st.form(f"quiz-form-{pos}", border=False):
+        st.radio("Is there tumour in the centre 32×32?", list(CHOICES), index=None, horizontal=True,
+                 key=answer_key(pos))
+        st.select_slider("Confidence (1 = a guess, 5 = certain)", options=[1, 2, 3, 4, 5], value=3,
+                         key=confidence_key(pos))
+        st.form_submit_button("Submit answer", type="primary", on_click=_submit,
+                              args=(quiz.code, name, key, pos))
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        st.warning(flash)
+
+
+def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> None:
+    """Truth, the student's answer, the model's probability and decision, tile and Grad-CAM side by side."""
+    view = feedback.model_view(pred, quiz.source_root, rev.dataset_id)
+    c = st.columns(2)
+    c[0].image(feedback.tile_png(quiz.source_root, rev.dataset_id), width=feedback.SCALE * 96,
+               caption=f"Truth: {NAMES[rev.label]} (centre 32×32, green box)")
+    c[1].image(view.cam_png, width=feedback.SCALE * 96, caption="Grad-CAM of the model's tumour score")
+    m = st.columns(4)
+    m[0].metric("Truth", NAMES[rev.label])
+    m[1].metric("Your answer", NAMES[rev.answer], f"confidence {rev.confidence}/5", delta_color="off",
+                delta_arrow="off")
+    m[2].metric("Model P(tumour)", f"{view.p:.3f}", help="Calibrated probability, mean of the 8 dihedral views.")
+    m[3].metric("Model decision", view.decision, help=f"tumour when P(tumour) ≥ {view.threshold:.3f}")
+    if pred.sha256 != quiz.model_sha256:
+        st.caption("The model loaded now is not the one the quiz was made with; its scores may differ.")
+
+
+def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int, answered: set[int]) -> None:
+    """The feedback on an answered tile, and the way on (``answered``: the student's answered positions)."""
+    rev = quizzes.reveal(quiz.code, name, pos)
+    if rev is None:  # cannot happen for an answered tile; never show anything else then
+        st.error("This answer was not found; reload the page.")
+        return
+    right = rev.answer == rev.label
+    (st.success if right else st.error)(
+        f"{'Right' if right else 'Not this one'}: the centre of this tile is **{NAMES[rev.label]}**; you "
+        f"answered **{NAMES[rev.answer]}**.", icon=":material/check_circle:" if right else ":material/cancel:")
+    _model_and_truth(state.predictor(), quiz, rev)
+    st.caption(feedback.EXPLANATION)
+    nxt = first_open(quiz.size, answered, pos)
+    st.button("See my results" if nxt == quiz.size else "Next tile", type="primary", key=f"quiz-next-{pos}",
+              on_click=_go, args=(nxt,))
+
+
+def review(quiz: quizzes.QuizInfo, name: str) -> None:
+    """The end of the quiz: score, sensitivity and specificity on the model's ROC, the tiles missed."""
+    done = quizzes.revealed(quiz.code, name)
+    df = pd.DataFrame([r.__dict__ for r in done])
+    m = metrics.reader_point(df["label"], df["answer"])
+    st.subheader(f"Your results, {name}")
+    c = st.columns(4)
+    c[0].metric("Score", f"{m['correct']} / {m['n']}")
+    c[1].metric("Sensitivity", _pct(m["sensitivity"]), help="Tumour tiles you called tumour.")
+    c[2].metric("Specificity", _pct(m["specificity"]), help="Tiles without tumour you called no tumour.")
+    model = metrics.reader_point(df["label"], (df["p"] >= quiz.threshold).astype(int))
+    c[3].metric("The model's score", f"{model['correct']} / {model['n']}")
+    if df["label"].nunique() == 2:
+        you = pd.DataFrame([{"student": "you", "sensitivity": m["sensitivity"], "specificity": m["specificity"]}])
+        st.plotly_chart(metrics.roc_with_readers(df["label"], df["p"], quiz.threshold, you,
+                                                 title="You on the model's ROC curve (the quiz tiles)",
+                                                 readers_name="you"),
+                        key="quiz-roc")
+    missed = [r for r in done if r.answer != r.label]
+    st.subheader(f"Tiles you missed ({len(missed)})")
+    if not missed:
+        st.success("None: every answer was right.")
+    pred = state.predictor()
+    for r in missed:
+        st.markdown(f"**Tile {r.position + 1}** · you answered {NAMES[r.answer]} (confidence {r.confidence}/5)")
+        _model_and_truth(pred, quiz, r)
+    if missed:
+        st.caption(feedback.EXPLANATION)
+
+
+def _pct(v: float) -> str:
+    return "—" if v != v else f"{100 * v:.0f}%"

@@ -1,0 +1,86 @@
+"""Take a quiz: join with the code and a display name, read each tile, then see the truth and the model.
+
+Who the student is lives in the page address (quiz code, name and a random key), so a reload continues where
+it was; answers live in the store, so the class view follows them live.
+"""
+import streamlit as st
+
+from app.quiz import sources, student
+from app.store import open_store, quizzes
+from model_training.data import DatasetError, TileError
+
+QP_QUIZ, QP_STUDENT, QP_KEY = "quiz", "student", "key"
+JOINED = "quiz-joined"  # session: (code, name, key) once checked against the store
+
+st.title("Take a quiz")
+status = open_store()
+if not status.ok:
+    st.error(status.message + " Quizzes need the store.", icon=":material/database:")
+    st.stop()
+
+
+def joined() -> tuple[str, str, str] | None:
+    """(code, name, key) from the page address, checked against the store once per session."""
+    qp = st.query_params
+    who = (quizzes.normalise_code(qp.get(QP_QUIZ, "")), qp.get(QP_STUDENT, ""), qp.get(QP_KEY, ""))
+    if not all(who):
+        return None
+    if st.session_state.get(JOINED) != who:
+        try:
+            quizzes.join(*who)
+        except quizzes.QuizRefused as exc:
+            st.warning(f"{exc}", icon=":material/person_off:")
+            return None
+        st.session_state[JOINED] = who
+        st.session_state.pop(student.AT, None)
+    return who
+
+
+def join_form() -> None:
+    st.markdown("Your teacher gives you a quiz code. For each tile, say whether its centre holds tumour; then "
+                "you see the truth, the model's probability and where the model looked.")
+    with st.form("quiz-join"):
+        code = st.text_input("Quiz code", value=st.query_params.get(QP_QUIZ, ""), max_chars=16, key="quiz-code")
+        name = st.text_input("Display name", max_chars=quizzes.MAX_NAME, key="quiz-name",
+                             help="Shown to your teacher and the class view; not checked against any account.")
+        go = st.form_submit_button("Start", type="primary")
+    if not go:
+        st.stop()
+    try:
+        key = quizzes.join(code, name)
+    except quizzes.QuizRefused as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    st.query_params.update({QP_QUIZ: quizzes.normalise_code(code), QP_STUDENT: quizzes.clean_name(name),
+                            QP_KEY: key})
+    st.rerun()
+
+
+who = joined()
+if who is None:
+    join_form()
+code, name, key = who
+quiz = quizzes.get_quiz(code)
+if quiz is None:
+    st.error(f"There is no quiz {code} in the store.", icon=":material/error:")
+    st.stop()
+if sources.allowed(quiz.source_root) is None:
+    st.error(f"The tiles of quiz {code} ({quiz.description}) are not available on this server.",
+             icon=":material/folder_off:")
+    st.stop()
+
+answered = set(quizzes.answers(code, name))
+pos = student.position(quiz.size, answered)
+st.progress(len(answered) / quiz.size,
+            text=f"Quiz **{code}** · {name} · {len(answered)} of {quiz.size} tiles answered")
+try:
+    if pos == quiz.size:
+        student.review(quiz, name)
+    elif pos in answered:
+        st.subheader(f"Tile {pos + 1} of {quiz.size}")
+        student.feedback_view(quiz, name, pos, answered)
+    else:
+        st.subheader(f"Tile {pos + 1} of {quiz.size}")
+        student.question(quiz, name, key, pos)
+except (TileError, DatasetError) as exc:
+    st.error(f"This tile cannot be read: {exc}", icon=":material/broken_image:")

@@ -1,0 +1,216 @@
+"""The Teach and Take a quiz pages through ``AppTest``: the shipped model, real validation tiles, a SQLite store.
+
+The truth-hiding test reads everything the page sent for the student's session before an answer: every element's
+message (what the browser would receive) and the session state.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.quiz import feedback, selection
+from app.quiz import metrics as qmetrics
+from app.store import db, quizzes, service
+
+pytestmark = pytest.mark.slow  # loads the shipped model
+
+MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+TRUTH_WORDS = ("Truth", "truth", "P(tumour)", "Grad-CAM", "Right", "Not this one", "model", "Model")
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, data_root):
+    from model_training.bundle import DEFAULT_BUNDLE
+
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    monkeypatch.setenv("PATHREVIEW_AUDIT_LOG", str(tmp_path / "audit.csv"))
+    monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+    monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    yield
+    service.forget()
+    db.dispose_all()
+
+
+def page(name: str, **query):
+    """A new browser session on ``views/<name>.py`` with ``query`` in its address."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(MAIN), default_timeout=300)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page(f"views/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at, label: str):
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def create(source: int = 0, size: int = 6, balance: float = 0.5, hard: bool = False, seed: int = 0):
+    """The teacher's form; returns (page, code, teacher key)."""
+    at = page("teach")
+    sb = at.selectbox(key="teach-source")
+    sb.set_value(sb.options[source])
+    at.number_input(key="teach-size").set_value(size)
+    at.slider(key="teach-balance").set_value(balance)
+    at.number_input(key="teach-seed").set_value(seed)
+    if hard:
+        at.checkbox(key="teach-hard").check()
+    click(at, "Create the quiz")
+    assert not [e.value for e in at.error]
+    code = at.query_params["quiz"]
+    return at, code, at.session_state["teach-keys"][code]
+
+
+def join(code: str, name: str):
+    at = page("quiz")
+    at.text_input(key="quiz-code").input(code)
+    at.text_input(key="quiz-name").input(name)
+    return click(at, "Start")
+
+
+def answer(at, pos: int, choice: str, confidence: int = 3):
+    at.radio(key=f"quiz-answer-{pos}").set_value(choice)
+    at.select_slider(key=f"quiz-confidence-{pos}").set_value(confidence)
+    return click(at, "Submit answer")
+
+
+def sent(block) -> str:
+    """The text of every element message under ``block`` (what the browser receives for it)."""
+    out = [str(getattr(block, "proto", ""))]
+    for child in getattr(block, "children", {}).values():
+        out.append(sent(child))
+    return "\n".join(out)
+
+
+def test_quiz_creation_is_deterministic_balanced_and_can_pick_hard_tiles(env):
+    teach, code, key = create(size=10, balance=0.3, seed=5)
+    assert any(m.label == "Students" and m.value == "0" for m in teach.metric)
+    _, code2, key2 = create(size=10, balance=0.3, seed=5)
+    _, code3, key3 = create(size=10, balance=0.3, seed=6)
+    a, b, c = quizzes.quiz_key(code, key), quizzes.quiz_key(code2, key2), quizzes.quiz_key(code3, key3)
+    assert code != code2 and list(a["dataset_id"]) == list(b["dataset_id"])
+    assert list(c["dataset_id"]) != list(a["dataset_id"])
+    assert int(a["label"].sum()) == 3 and len(a) == 10
+    quiz = quizzes.get_quiz(code)
+    assert quiz.tile_ids == tuple(a["dataset_id"]) and quiz.source_kind == "dataset"
+    _, hcode, hkey = create(size=10, balance=0.5, hard=True, seed=5)
+    h, hq = quizzes.quiz_key(hcode, hkey), quizzes.get_quiz(hcode)
+    assert selection.hard_mask(h["label"], h["p"], hq.threshold).all()
+    assert hq.hard and hq.threshold == pytest.approx(0.185, abs=1e-3)  # the shipped model's TTA threshold
+
+
+def test_truth_is_hidden_until_the_student_answers(env):
+    _, code, key = create(source=1, size=4)
+    truth = quizzes.quiz_key(code, key)
+    at = join(code, "Ann")
+    assert at.subheader[0].value == "Tile 1 of 4"
+    body, state = sent(at.main), at.session_state.to_dict()
+    for word in TRUTH_WORDS:
+        assert word not in body, word
+    for p in truth["p"]:
+        assert f"{p:.3f}" not in body and f"{p:.2f}" not in body
+    assert not [v for v in state.values() if isinstance(v, float) and 0 <= v <= 1]
+    assert not [k for k in state if any(w in k.lower() for w in ("label", "truth", "prob"))]
+    assert not [m for m in at.metric] and len(at.image) == 1
+    address = dict(at.query_params)
+    assert set(address) == {"quiz", "student", "key", "at"} and address["at"] == "1"
+    assert not [p for p in truth["p"] if f"{p:.2f}"[1:] in "".join(address.values())]
+    tid = truth.loc[0, "dataset_id"]
+    assert not [k for k in feedback._views._items if k[2] == tid]  # the model has not looked at it yet
+
+    answer(at, 0, "tumour", 4)
+    got = {m.label: m.value for m in at.metric}
+    assert got["Truth"] == ("tumour" if truth.loc[0, "label"] == 1 else "no tumour")
+    assert got["Your answer"] == "tumour"
+    assert abs(float(got["Model P(tumour)"]) - truth.loc[0, "p"]) < 2e-3  # the Predictor, live = stored
+    assert [k for k in feedback._views._items if k[2] == tid]
+    assert len(at.image) == 2 and any("Grad-CAM" in c for img in at.image for c in img.captions)
+    assert any(feedback.EXPLANATION == c.value for c in at.caption)
+    # the next tile is hidden again
+    click(at, "Next tile")
+    body = sent(at.main)
+    assert at.subheader[0].value == "Tile 2 of 4" and "Truth" not in body and "P(tumour)" not in body
+
+
+def test_a_reload_continues_where_the_student_was(env):
+    _, code, key = create(source=1, size=4)
+    at = join(code, "Bob")
+    answer(at, 0, "no tumour")
+    click(at, "Next tile")
+    answer(at, 1, "tumour")
+    assert at.query_params["at"] == "2"
+    qp = dict(at.query_params)
+    assert set(qp) == {"quiz", "student", "key", "at"} and qp["at"] == "2"  # on tile 2's feedback
+    again = page("quiz", **qp)  # a new session with the same address: a reload
+    assert again.subheader[0].value == "Tile 2 of 4" and any(m.label == "Truth" for m in again.metric)
+    assert "2 of 4 tiles answered" in again.get("progress")[0].proto.text
+    click(again, "Next tile")
+    assert again.subheader[0].value == "Tile 3 of 4" and again.query_params["at"] == "3"
+    qp.pop("at")
+    fresh = page("quiz", **qp)  # an address without the tile: the first unanswered one
+    assert fresh.subheader[0].value == "Tile 3 of 4" and not fresh.metric
+    someone = page("quiz", quiz=code, student="Bob", key="guess")  # the name without its key
+    assert any("already taken" in w.value for w in someone.warning)
+    assert someone.text_input(key="quiz-name").value == ""
+
+
+def test_the_review_and_the_class_view_follow_the_answers(env):
+    teach, code, key = create(source=1, size=4, balance=0.5)
+    truth = quizzes.quiz_key(code, key)
+    at = join(code, "Cy")
+    answers = ["tumour", "tumour", "no tumour", "no tumour"]
+    for pos, a in enumerate(answers):
+        answer(at, pos, a)
+        click(at, "See my results" if pos == 3 else "Next tile")
+    got = {m.label: m.value for m in at.metric}
+    m = qmetrics.reader_point(truth["label"], [1 if a == "tumour" else 0 for a in answers])
+    assert got["Score"] == f"{m['correct']} / 4"
+    assert got["Sensitivity"] == f"{100 * m['sensitivity']:.0f}%"
+    assert got["Specificity"] == f"{100 * m['specificity']:.0f}%"
+    assert any(s.value == "Tiles you missed (%d)" % (4 - m["correct"]) for s in at.subheader)
+    assert len(at.get("plotly_chart")) == 1
+
+    assert set(teach.query_params) == {"quiz"}  # the teacher key never goes into the address
+    teach.run()  # the live view's next refresh
+    assert not teach.exception
+    got = {m.label: m.value for m in teach.metric}
+    assert got["Students"] == "1" and got["Answers"] == "4 / 4"
+    students = teach.dataframe[0].value
+    assert list(students["student"]) == ["Cy"] and int(students.loc[0, "correct"]) == m["correct"]
+    assert teach.get("download_button")
+
+
+def test_the_class_view_needs_the_teacher_key_and_can_hide_the_truth(env):
+    teach, code, key = create(source=1, size=4)
+    at = join(code, "Di")
+    answer(at, 0, "tumour")
+    other = page("teach", quiz=code)  # another browser with the code only
+    assert not other.metric and other.text_input(key="teach-code").value == code
+    other.text_input(key="teach-key").input("not the key")
+    click(other, "Open the class view")
+    assert any("No quiz has that code" in e.value for e in other.error) and not other.metric
+    other.text_input(key="teach-key").input(key)
+    click(other, "Open the class view")
+    assert {m.label: m.value for m in other.metric}["Answers"] == "1 / 4"
+    other.toggle(key="teach-truth").set_value(False).run()  # projecting while students answer
+    assert [m.label for m in other.metric] == ["Students", "Answers"]
+    assert not other.get("plotly_chart") and not other.image
+    told = [m.value for m in other.markdown if "truth" in m.value.lower()]
+    assert all(key in t for t in told)  # only the teacher key's own note
+    assert not [m.value for m in other.markdown if "said tumour" in m.value or "right" in m.value]
+    assert [d.value.columns.tolist() for d in other.dataframe] == [["student", "answered"], ["1", "2", "3", "4"]]
+
+
+def test_quiz_sources_are_the_configured_roots_only(env, monkeypatch):
+    monkeypatch.delenv("PATHREVIEW_DATA")
+    assert page("teach").selectbox(key="teach-source").options == ["The example tiles shipped with PathReview"]
+    spec = quizzes.QuizSpec("dataset", "/etc", "not a quiz source", 1, 1.0, False, 0, "ab" * 32, 0.5)
+    code, _ = quizzes.create_quiz(spec, [quizzes.TileIn("passwd", 1, 0.9)])  # a row written by hand
+    at = join(code, "Eve")
+    assert any("not available on this server" in e.value for e in at.error) and not at.image
