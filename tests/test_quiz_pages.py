@@ -5,6 +5,7 @@ message (what the browser would receive) and the session state.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,22 @@ def test_quiz_sources_are_the_configured_roots_only(env, monkeypatch):
     code, _ = quizzes.create_quiz(spec, [quizzes.TileIn("passwd", 1, 0.9)])  # a row written by hand
     at = join(code, "Eve")
     assert any("not available on this server" in e.value for e in at.error) and not at.image
+
+
+def test_other_labelled_datasets_under_the_configured_roots_are_quiz_sources(env, monkeypatch, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from app.quiz import sources
+
+    labels = pd.read_csv(sources.examples.folder() / "labels.csv")
+    course = tmp_path / "course"
+    for row in labels.head(8).itertuples():
+        (course / str(row.label)).mkdir(parents=True, exist_ok=True)
+        shutil.copy(next(sources.examples.folder().glob(f"{row.id}.*")), course / str(row.label))
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATHREVIEW_DATA_ROOTS", f"{course}{os.pathsep}{tmp_path / 'empty'}")
+    options = page("teach").selectbox(key="teach-source").options
+    assert f"Labelled dataset {course.resolve()}" in options
+    assert not any("empty" in o for o in options)

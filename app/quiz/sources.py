@@ -13,7 +13,7 @@ import numpy as np
 
 from model_training.data import DatasetError, TileSource
 
-from .. import datasets, examples
+from .. import data_roots, datasets, examples
 
 _lock = threading.Lock()
 _open: dict[str, tuple[TileSource, dict[str, int]]] = {}
@@ -26,17 +26,34 @@ class QuizSource:
     name: str  # what the teacher picks from
 
 
-def allowed_sources() -> list[QuizSource]:
-    """The quiz sources of this server: the validation split of ``$PATHREVIEW_DATA`` and the shipped examples.
+_labelled: dict[str, bool] = {}
 
-    The one place that decides which roots a quiz may read; it is the function to point at a shared
-    allow-list of data roots.
+
+def _is_labelled(root: Path) -> bool:
+    """Whether an operator's root opens as a labelled tile set (remembered: it is asked on every page run)."""
+    key = str(root)
+    if key not in _labelled:
+        try:
+            _labelled[key] = bool((np.asarray(datasets.open_dataset(key).labels) >= 0).any())
+        except (DatasetError, data_roots.PathRefused, OSError):
+            _labelled[key] = False
+    return _labelled[key]
+
+
+def allowed_sources() -> list[QuizSource]:
+    """The quiz sources of this server: the validation split of ``$PATHREVIEW_DATA``, every other labelled
+    dataset the operator listed in ``PATHREVIEW_DATA`` / ``PATHREVIEW_DATA_ROOTS``, and the shipped examples.
+
+    The one place that decides which roots a quiz may read (within ``data_roots``' allow-list).
     """
     out = []
     path, _why_not = datasets.configured()
     if path:
         root = Path(path).expanduser().resolve()
         out.append(QuizSource("dataset", str(root), f"Validation split of PATHREVIEW_DATA ({root.name})"))
+    for root in data_roots.roots(examples=False):
+        if str(root) not in {s.root for s in out} and root.is_dir() and _is_labelled(root):
+            out.append(QuizSource("dataset", str(root), f"Labelled dataset {root}"))
     if examples.available():
         out.append(QuizSource("examples", str(examples.folder().resolve()),
                               "The example tiles shipped with PathReview"))
