@@ -94,7 +94,7 @@ def run(bundle: Path, data: Path, n_batch: int) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(300_000)
         t0 = time.perf_counter()
-        proc, url = start_server(bundle, tmp / "audit.csv", data, log)
+        proc, url = start_server(bundle, f"sqlite:///{tmp / 'reviews.db'}", data, log)
         try:
             wait_listening(url, proc)
             t_listen = time.perf_counter() - t0

@@ -163,7 +163,7 @@ def main() -> None:
     url = f"sqlite:///{tmp / 'store.db'}"
     code, key = make_quiz(url, args.data, args.bundle.resolve(), args.tiles, args.seed)
     os.environ["PATHREVIEW_DB_URL"] = url
-    proc, base = start_server(args.bundle.resolve(), tmp / "audit.csv", args.data.resolve(), tmp / "streamlit.log")
+    proc, base = start_server(args.bundle.resolve(), url, args.data.resolve(), tmp / "streamlit.log")
     print(f"bundle {args.bundle}; {os.cpu_count()} CPUs; quiz {code}; server {base}", flush=True)
     try:
         wait_healthy(base, proc)

@@ -25,9 +25,7 @@ def server(data_root, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("quiz-e2e")
     log = tmp / "streamlit.log"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PATHREVIEW_DB_URL", f"sqlite:///{tmp / 'store.db'}")
-        proc, url = start_server(DEFAULT_BUNDLE, tmp / "audit.csv", data_root, log)
+    proc, url = start_server(DEFAULT_BUNDLE, f"sqlite:///{tmp / 'store.db'}", data_root, log)
     try:
         wait_healthy(url, proc)
         yield {"url": url, "log": log}
