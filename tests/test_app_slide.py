@@ -141,3 +141,34 @@ def test_refusals_name_the_file_and_the_reason(app):
     coarse = app("node.tiff")
     coarse.number_input(key="slide-mpp").set_value(4.0).run()
     assert any("node.tiff: is scanned at 4 µm/px, coarser than" in e for e in errors(coarse))
+
+
+def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
+    from app.slide_figures import OVERVIEW_TRACE, PLACE_TRACE, clicked
+
+    # what st.plotly_chart reports: a lattice point of the overview (x, y only), a tile of the close-up
+    assert clicked({"selection": {"points": [{"x": 1200.5, "y": 900.0, "curve_number": 0}]}},
+                   OVERVIEW_TRACE) == (1200.5, 900.0)
+    assert clicked({"selection": {"points": [{"x": 10, "y": 10, "customdata": [7]}]}}, PLACE_TRACE) == 7
+    assert clicked({"selection": {"points": []}}, PLACE_TRACE) is None
+
+    at = app("node.tiff")
+    assert "Place" not in [s.value for s in at.subheader]
+    # what the overview's click handler stores: the slide's cache key and the clicked level-0 point, here the
+    # centre of the tile in row 1, column 2 (the last slide this process scored is this one)
+    from app import slides as slide_cache
+
+    entry = list(slide_cache._cache)[-1]
+    assert entry[0].endswith("node.tiff")
+    at.session_state["slide_place"] = (entry, (2 * 96 + 48, 96 + 48))
+    at.run()
+    assert "Place" in [s.value for s in at.subheader] and not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the overview and the close-up
+    import json
+
+    close_up = json.loads(charts[1].proto.spec)
+    rects = [s for s in close_up["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(rects) >= 9  # every scored tile of the 5×5-tile window is outlined
+    colours = {s["line"]["color"] for s in rects}
+    assert colours & {"red", "orange"}  # flagged / needs-review tiles stand out
