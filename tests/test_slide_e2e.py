@@ -68,6 +68,15 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
             pg.get_by_text("Agree", exact=True).click()
             pg.get_by_role("button", name="Record review", exact=True).click()
             pg.get_by_text("1 review(s) recorded in this session.").wait_for()
+
+            # the same slide uploaded instead of opened from the folder: scored and shown the same way
+            up = browser.new_page(viewport={"width": 1400, "height": 1100})
+            up.set_default_timeout(LONG)
+            up.goto(f"{url}/slide")
+            up.get_by_text("Upload", exact=True).click()
+            up.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(slide_folder / SVS))
+            up.get_by_text("flagged or uncertain tiles").wait_for()
+            assert f"{SVS} · 2,220×2,967 px" in up.locator("body").inner_text()
             browser.close()
         rows = store.reviews_frame(url=url_db)
         assert rows["reviewer"].tolist() == ["dr. slide"] and rows["source"].tolist() == ["slide"]
