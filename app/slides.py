@@ -39,10 +39,15 @@ def slides_root() -> Path | None:
 
 
 def upload_limit_mb() -> int:
+    """The slide uploader's limit: ``PATHREVIEW_SLIDE_UPLOAD_MB``, never above the server's own upload cap
+    (``server.maxUploadSize``), which refuses anything larger before the page sees it."""
+    import streamlit as st
+
     try:
-        return max(1, int(os.environ.get(UPLOAD_MB_ENV, DEFAULT_UPLOAD_MB)))
+        wanted = max(1, int(os.environ.get(UPLOAD_MB_ENV, DEFAULT_UPLOAD_MB)))
     except ValueError:
-        return DEFAULT_UPLOAD_MB
+        wanted = DEFAULT_UPLOAD_MB
+    return min(wanted, int(st.get_option("server.maxUploadSize")))
 
 
 def list_slides(root: Path) -> list[str]:

@@ -77,6 +77,11 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
             up.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(slide_folder / SVS))
             up.get_by_text("flagged or uncertain tiles").wait_for()
             assert f"{SVS} · 2,220×2,967 px" in up.locator("body").inner_text()
+            # slides are large: a 60 MB upload reaches the page (and is refused for what it is, not its size)
+            junk = tmp_path / "scan.svs"
+            junk.write_bytes(os.urandom(60 * 2 ** 20))
+            up.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(junk))
+            up.get_by_text("scan.svs: is not a slide format OpenSlide reads").wait_for()
             browser.close()
         rows = store.reviews_frame(url=url_db)
         assert rows["reviewer"].tolist() == ["dr. slide"] and rows["source"].tolist() == ["slide"]
