@@ -93,6 +93,21 @@ def save_upload(name: str, data: bytes) -> Path:
     return path
 
 
+_partial: dict = {}
+
+
+def progress_for(key: tuple, n: int):
+    """The scores gathered so far for ``key`` (a page rerun mid-scoring continues from them), shared by the
+    sessions that open the same slide with the same settings."""
+    from model_training.slide_scoring import Progress
+
+    with _cache_lock:
+        held = _partial.get(key)
+        if held is None or len(held.scored) != n:
+            held = _partial[key] = Progress.empty(n)
+        return held
+
+
 def cache_key(path: Path, *parts) -> tuple:
     st = path.stat()
     return (str(path), st.st_size, st.st_mtime_ns, *parts)
@@ -108,6 +123,7 @@ def cached(key: tuple):
 
 def remember(key: tuple, value) -> None:
     with _cache_lock:
+        _partial.pop(key, None)
         _cache[key] = value
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SLIDES:

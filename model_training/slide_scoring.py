@@ -57,28 +57,54 @@ def overview(slide: Slide, target_mpp: float, stride: int = TILE, params: Tissue
     return Overview(thumb, scale, mask, grid, tissue_mm2, time.perf_counter() - t0)
 
 
+@dataclass
+class Progress:
+    """Scores gathered so far for one slide's grid: an interrupted run continues from here, not from zero."""
+
+    p: np.ndarray
+    spread: np.ndarray
+    decision: np.ndarray
+    review: np.ndarray
+    scored: np.ndarray  # bool: which tiles have their scores
+    threshold: float = float("nan")
+    seconds: float = 0.0
+
+    @classmethod
+    def empty(cls, n: int) -> "Progress":
+        return cls(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool),
+                   np.zeros(n, bool))
+
+
 def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: int = TILE, tta: bool = False,
                 params: TissueParams = TissueParams(), min_tissue: float = MIN_TISSUE, batch: int = 256,
-                progress: Callable[[int, int], None] | None = None, ov: Overview | None = None) -> SlideResult:
+                progress: Callable[[int, int], None] | None = None, ov: Overview | None = None,
+                resume: Progress | None = None) -> SlideResult:
     """Score every tissue tile; ``predict(tiles, tta)`` returns a ``Prediction`` (the Predictor's or the app's
-    locked one); ``progress(done, total)`` is called after each batch."""
+    locked one); ``progress(done, total)`` is called after each batch.
+
+    ``resume`` (from ``Progress.empty(grid.n)`` the first time) is filled batch by batch, so a run that is
+    interrupted (the app's page rerun, say) and called again with it scores only the tiles still missing.
+    """
     ov = ov or overview(slide, target_mpp, stride, params, min_tissue)
     grid = ov.grid
     n = grid.n
-    p = np.zeros(n, np.float32)
-    spread = np.zeros(n, np.float32)
-    decision = np.zeros(n, bool)
-    review = np.zeros(n, bool)
-    threshold = float("nan")
-    t0, done = time.perf_counter(), 0
-    for idx, tiles in iter_tile_batches(slide, grid, target_mpp, batch):
-        r = predict(tiles, tta)
-        p[idx], spread[idx], decision[idx], review[idx] = r.p, r.spread, r.decision, r.needs_review
-        threshold = float(r.threshold)
-        done += len(idx)
-        if progress is not None:
-            progress(done, n)
-    seconds = time.perf_counter() - t0
+    acc = resume if resume is not None and len(resume.scored) == n else Progress.empty(n)
+    done = int(acc.scored.sum())
+    t0 = time.perf_counter()
+    try:
+        for idx, tiles in iter_tile_batches(slide, grid, target_mpp, batch, skip=acc.scored):
+            r = predict(tiles, tta)
+            acc.p[idx], acc.spread[idx] = r.p, r.spread
+            acc.decision[idx], acc.review[idx] = r.decision, r.needs_review
+            acc.scored[idx] = True
+            acc.threshold = float(r.threshold)
+            done += len(idx)
+            if progress is not None:
+                progress(done, n)
+    finally:
+        acc.seconds += time.perf_counter() - t0
+    p, spread, decision, review, threshold = acc.p, acc.spread, acc.decision, acc.review, acc.threshold
+    seconds = acc.seconds
     frame = tiles_frame(grid.xs, grid.ys, grid.size0, p, spread, decision, review)
     top = frame.sort_values("p", ascending=False, kind="stable").head(TOP_TILES)
     summary = {

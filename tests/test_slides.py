@@ -196,6 +196,32 @@ def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path
     assert json.loads(summary.read_text())["stride"] == 48
 
 
+def test_an_interrupted_scoring_run_continues_where_it_stopped(labelled, pred):
+    from model_training.slide_scoring import Progress, overview, score_slide
+
+    calls: list[int] = []
+
+    def predict(tiles, tta):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what a page rerun or a closed browser does mid-run
+        calls.append(len(tiles))
+        return pred.predict(tiles, tta=tta)
+
+    with open_slide(labelled["native"][0], target_mpp=DEFAULT_MPP) as slide:
+        ov = overview(slide, DEFAULT_MPP)
+        full = score_slide(slide, lambda t, a: pred.predict(t, tta=a), DEFAULT_MPP, ov=ov, batch=32)
+        progress = Progress.empty(ov.grid.n)
+        with pytest.raises(KeyboardInterrupt):
+            score_slide(slide, predict, DEFAULT_MPP, ov=ov, batch=32, resume=progress)
+        assert progress.scored.sum() == sum(calls) == 64
+        calls.clear()
+        resumed = score_slide(slide, lambda t, a: calls.append(len(t)) or pred.predict(t, tta=a), DEFAULT_MPP,
+                              ov=ov, batch=32, resume=progress)
+    assert sum(calls) == ov.grid.n - 64  # only the tiles still missing
+    assert np.abs(resumed.frame.p.to_numpy() - full.frame.p.to_numpy()).max() < 1e-5
+    assert (resumed.frame.decision == full.frame.decision).all()
+
+
 # ---------------------------------------------------------------- bad input
 
 

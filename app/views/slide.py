@@ -96,7 +96,7 @@ with slide:
     if done is None:
         bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
-                           params=params, min_tissue=min_tissue, ov=ov,
+                           params=params, min_tissue=min_tissue, ov=ov, resume=slides.progress_for(key, ov.grid.n),
                            progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown}: {d:,}/{n:,} tiles"))
         bar.empty()
         slides.remember(key, done)
