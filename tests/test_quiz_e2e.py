@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, wait_healthy
+from test_e2e import start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,18 +32,6 @@ def server(data_root, tmp_path_factory):
     finally:
         stop_server(proc)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from app.audit import read_csv_export
 from app.store import db, service
 from model_training.bundle import DEFAULT_BUNDLE
 from model_training.data import read_tile
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, LONG, free_port, stop_server, wait_healthy
+from test_e2e import LONG, free_port, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,18 +61,6 @@ def queued(data_root, tmp_path_factory):
     service.forget()
     db.dispose_all()
     return {"url": url, "tmp": tmp}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def session(browser, url: str):
