@@ -35,10 +35,14 @@ def pixel_sha256(tile: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(tile, dtype=np.uint8).tobytes()).hexdigest()
 
 
+def spreadsheet_safe(s: str) -> str:
+    """``s`` with a leading quote when a spreadsheet would otherwise run it as a formula."""
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
 def _text(value: object) -> str:
     """Free text made safe for a CSV opened in a spreadsheet: no NULs, bounded, no formula injection."""
-    s = str(value or "").replace("\x00", "").strip()[:MAX_TEXT]
-    return "'" + s if s.startswith(_FORMULA_START) else s
+    return spreadsheet_safe(str(value or "").replace("\x00", "").strip()[:MAX_TEXT])
 
 
 def make_row(*, file: str, tile: np.ndarray, model_sha256: str, threshold: float, p: float, spread: float,

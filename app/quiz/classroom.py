@@ -13,6 +13,7 @@ import streamlit as st
 
 from model_training.disclaimer import DISCLAIMER
 
+from ..audit import spreadsheet_safe
 from ..store import quizzes
 from . import feedback, metrics
 
@@ -27,7 +28,7 @@ def class_csv(quiz: quizzes.QuizInfo, frame: pd.DataFrame) -> bytes:
     name = {1: "tumour", 0: "no tumour"}
     out = pd.DataFrame({
         "quiz": quiz.code,
-        "student": [("'" + s) if str(s).startswith(("=", "+", "-", "@")) else s for s in frame["student"]],
+        "student": [spreadsheet_safe(str(s)) for s in frame["student"]],
         "tile": frame["position"] + 1, "dataset_id": frame["dataset_id"], "truth": frame["label"].map(name),
         "answer": frame["answer"].map(name), "correct": (frame["answer"] == frame["label"]).astype(int),
         "confidence": frame["confidence"], "seconds": frame["seconds"].round(1),

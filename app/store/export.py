@@ -7,18 +7,16 @@ import pandas as pd
 
 from model_training.disclaimer import DISCLAIMER
 
-AUDIT_COLUMNS = ["timestamp", "reviewer", "file", "pixel_sha256", "model_sha256", "threshold", "p", "tta_spread",
-                 "model_decision", "review", "comment"]
+from ..audit import COLUMNS as AUDIT_COLUMNS, spreadsheet_safe
+
 PROVENANCE = ["review_id", "supersedes", "reviewer_verified", "source", "upload_name", "dataset_root",
               "dataset_id", "slide", "x", "y", "width", "height", "label"]
 COLUMNS = AUDIT_COLUMNS + PROVENANCE
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _safe(value: object) -> str:
     """Text that a spreadsheet will not run as a formula."""
-    s = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-    return "'" + s if s.startswith(_FORMULA_START) else s
+    return spreadsheet_safe("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value))
 
 
 def _utc(t) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..audit import pixel_sha256
 from . import db
 from .schema import SOURCES, Item, utcnow
 
@@ -85,11 +86,6 @@ class ItemIn:
                       p=float(self.p), spread=float(self.spread), threshold=float(self.threshold),
                       needs_review=bool(self.needs_review))
         return values
-
-
-def pixel_sha256(tile: np.ndarray) -> str:
-    """SHA-256 of the raw uint8 RGB pixels (row-major), as the audit log has always hashed them."""
-    return hashlib.sha256(np.ascontiguousarray(tile, dtype=np.uint8).tobytes()).hexdigest()
 
 
 def png_bytes(tile: np.ndarray) -> bytes:
