@@ -60,7 +60,7 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in ("x", "y", "width", "height", "p")})
 
 
-def place_window(frame: pd.DataFrame, cx: float, cy: float, tile0: float, tiles: int = 5) -> tuple[int, int, int]:
+def place_window(cx: float, cy: float, tile0: float, tiles: int = 5) -> tuple[int, int, int]:
     """(x0, y0, side) of a ``tiles``×``tiles``-tile window centred on (cx, cy), in level-0 pixels."""
     side = int(round(tiles * tile0))
     return int(max(0, cx - side / 2)), int(max(0, cy - side / 2)), side
@@ -90,15 +90,3 @@ def place_figure(region: np.ndarray, x0: int, y0: int, side: int, frame: pd.Data
     fig.update_layout(title=f"x {x0}–{x0 + side}, y {y0}–{y0 + side} (level-0 pixels): red = flagged, "
                             "orange = needs review")
     return fig, inside
-
-
-def clicked(event, trace_name: str):
-    """customdata (or the x, y position) of the first clicked point of ``trace_name``, else None."""
-    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
-    for point in (selection or {}).get("points") or []:
-        data = point.get("customdata")
-        if data is not None:
-            return int(data[0] if isinstance(data, (list, tuple)) else data)
-        if "x" in point and "y" in point:
-            return float(point["x"]), float(point["y"])
-    return None

@@ -108,12 +108,24 @@ def heatmap_figure(img: np.ndarray, scores: RegionScores, opacity: float = 0.45,
     return fig
 
 
-def clicked_tile(event) -> int | None:
-    """The flat tile index of a click on ``heatmap_figure``'s map, from st.plotly_chart's selection event."""
+def _points(event) -> list[dict]:
+    """The selected points of an ``st.plotly_chart`` selection event (a dict or its attribute form)."""
     selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
-    points = (selection or {}).get("points") or []
-    for point in points:
+    return (selection or {}).get("points") or []
+
+
+def clicked_tile(event) -> int | None:
+    """The flat tile index (the point's customdata) of a click on a map, from st.plotly_chart's selection event."""
+    for point in _points(event):
         data = point.get("customdata")
         if data is not None:
             return int(data[0] if isinstance(data, (list, tuple)) else data)
+    return None
+
+
+def clicked_point(event) -> tuple[float, float] | None:
+    """The (x, y) axis position of the first clicked point, from st.plotly_chart's selection event."""
+    for point in _points(event):
+        if "x" in point and "y" in point:
+            return float(point["x"]), float(point["y"])
     return None

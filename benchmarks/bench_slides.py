@@ -59,24 +59,21 @@ def main() -> None:
         sys.exit("PATHREVIEW_DATA is not set: the fixture slide is built from its validation patches")
 
     from model_training.data import open_source
-    from model_training.labelled_slide import mosaic, write_pyramid
+    from model_training.labelled_slide import build
     from model_training.predictor import Predictor
     from model_training.slide_reader import open_slide
     from model_training.slide_scoring import overview, score_slide
     from model_training.slides import model_mpp
     from model_training.train import stratified_subset
-    from PIL import Image
-    import numpy as np
 
     cols, rows = (int(v) for v in args.grid.split("x"))
     pred = Predictor.load(args.bundle)
     target = model_mpp(pred.card)
-    tiles, _, _ = stratified_subset(open_source(data, "valid"), cols * rows, seed=0).load_all()
-    img = mosaic(tiles, cols)
-    img = np.asarray(Image.fromarray(img).resize((img.shape[1] * 2, img.shape[0] * 2), Image.Resampling.BICUBIC))
+    tiles, labels, ids = stratified_subset(open_source(data, "valid"), cols * rows, seed=0).load_all()
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_pyramid(img, Path(tmp) / "fixture.tiff", target / 2, levels=3, compression="zlib")
-        del img, tiles
+        path = Path(tmp) / "fixture.tiff"
+        build(tiles, labels, ids, cols, path, upsample=2, mpp=target)
+        del tiles
         print(f"fixture slide: {cols * rows} patches at {target / 2:.3f} µm/px, "
               f"{path.stat().st_size / 2 ** 20:.1f} MB deflate-compressed pyramidal TIFF")
         for tta in (False, True):

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 TILE = 96
+TILE_MPP = 0.972  # µm per pixel of PCam tiles; the model card records where the figure comes from
 IMAGE_EXTS = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
 # Region images are at most 2048x2048; anything far beyond that is treated as a decompression bomb.
 MAX_PIXELS = 4096 * 4096

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data import TILE, open_source
-from .slides import DEFAULT_MPP
+from .data import TILE, TILE_MPP, open_source
 
 TIFF_TILE = 256
 
@@ -55,7 +54,7 @@ def write_pyramid(img: np.ndarray, path: Path, mpp: float | None, levels: int = 
 
 
 def build(tiles: np.ndarray, labels: np.ndarray, ids: list[str], cols: int, out: Path, upsample: int = 1,
-          mpp: float | None = DEFAULT_MPP, levels: int = 3) -> pd.DataFrame:
+          mpp: float | None = TILE_MPP, levels: int = 3) -> pd.DataFrame:
     """Write the slide; returns one row per patch: its level-0 box, id and label."""
     rows = len(tiles) // cols
     img = mosaic(tiles, cols)

@@ -12,13 +12,13 @@ from scipy.special import expit
 from . import figures
 from .architectures import count_flops
 from .bundle import FIGURES_DIR, HISTORY_FILE, MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
+from .data import TILE_MPP
 from .metrics import crossfit_nll, fit_platt, fit_temperature, nll, rates_ci, summary, threshold_with_margin
 from .predictor import N_VIEWS, Predictor, dihedral_views
 
 log = logging.getLogger(__name__)
 
 # The physical scale the model learned: slides must be read at this resolution (see ARCHITECTURE.md).
-TILE_MPP = 0.972
 TILE_MPP_SOURCE = ("PCam tiles are cut from Camelyon16 slides at pyramid level 2, a 4x downsample of the ~0.243 "
                    "um/px level-0 scans (40x), i.e. about 0.97 um/px (10x) (Veeling et al. 2018)")
 INTENDED_USE = ("Research and teaching: ranking 96x96 H&E lymph-node patches (PCam-style, 10x) for review "

@@ -103,19 +103,17 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
                 progress(done, n)
     finally:
         acc.seconds += time.perf_counter() - t0
-    p, spread, decision, review, threshold = acc.p, acc.spread, acc.decision, acc.review, acc.threshold
-    seconds = acc.seconds
-    frame = tiles_frame(grid.xs, grid.ys, grid.size0, p, spread, decision, review)
+    frame = tiles_frame(grid.xs, grid.ys, grid.size0, acc.p, acc.spread, acc.decision, acc.review)
     top = frame.sort_values("p", ascending=False, kind="stable").head(TOP_TILES)
     summary = {
         "slide": slide.name, "dimensions": list(slide.dimensions), "mpp": slide.mpp, "mpp_source": slide.mpp_source,
         "vendor": slide.vendor, "model_mpp": target_mpp, "level_read": slide.level_for(target_mpp).index,
-        "tile_level0_px": round(grid.tile0, 3), "stride": stride, "tta": tta, "threshold": threshold,
+        "tile_level0_px": round(grid.tile0, 3), "stride": stride, "tta": tta, "threshold": acc.threshold,
         "tissue": {**params.as_dict(), "min_tissue": min_tissue}, "tissue_area_mm2": round(ov.tissue_mm2, 3),
-        "tiles_scored": n, "tiles_flagged": int(decision.sum()), "tiles_needs_review": int(review.sum()),
-        "max_p": float(p.max()) if n else None,
+        "tiles_scored": n, "tiles_flagged": int(acc.decision.sum()), "tiles_needs_review": int(acc.review.sum()),
+        "max_p": float(acc.p.max()) if n else None,
         "top_tiles": top[["x", "y", "p"]].to_dict("records"),
-        "timings": {"overview_s": round(ov.seconds, 3), "scoring_s": round(seconds, 3),
-                    "tiles_per_s": round(n / seconds, 1) if seconds > 0 else None},
+        "timings": {"overview_s": round(ov.seconds, 3), "scoring_s": round(acc.seconds, 3),
+                    "tiles_per_s": round(n / acc.seconds, 1) if acc.seconds > 0 else None},
     }
     return SlideResult(frame, ov, summary)

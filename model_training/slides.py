@@ -15,19 +15,16 @@ import time
 from pathlib import Path
 
 from .bundle import default_bundle
-from .data import TILE
+from .data import TILE, TILE_MPP
 from .slide_grid import MIN_TISSUE, STRIDES
 from .slide_outputs import write_all
 from .slide_reader import SlideError, open_slide
 from .slide_scoring import SlideResult, score_slide
 from .tissue import TissueParams
 
-DEFAULT_MPP = 0.972  # PCam's tile resolution, for bundles whose card predates the `mpp` field
-
-
 def model_mpp(card: dict) -> float:
     """The resolution (µm/px) the model's tiles were cut at, from its card."""
-    return float(card.get("mpp") or DEFAULT_MPP)
+    return float(card.get("mpp") or TILE_MPP)  # cards older than the `mpp` field: PCam's
 
 
 def settings(pred, stride: int, tta: bool, mpp: float | None, params: TissueParams, min_tissue: float) -> dict:

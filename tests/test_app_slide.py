@@ -144,13 +144,12 @@ def test_refusals_name_the_file_and_the_reason(app):
 
 
 def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
-    from app.slide_figures import OVERVIEW_TRACE, PLACE_TRACE, clicked
+    from app.tiling import clicked_point, clicked_tile
 
     # what st.plotly_chart reports: a lattice point of the overview (x, y only), a tile of the close-up
-    assert clicked({"selection": {"points": [{"x": 1200.5, "y": 900.0, "curve_number": 0}]}},
-                   OVERVIEW_TRACE) == (1200.5, 900.0)
-    assert clicked({"selection": {"points": [{"x": 10, "y": 10, "customdata": [7]}]}}, PLACE_TRACE) == 7
-    assert clicked({"selection": {"points": []}}, PLACE_TRACE) is None
+    assert clicked_point({"selection": {"points": [{"x": 1200.5, "y": 900.0, "curve_number": 0}]}}) == (1200.5, 900.0)
+    assert clicked_tile({"selection": {"points": [{"x": 10, "y": 10, "customdata": [7]}]}}) == 7
+    assert clicked_tile({"selection": {"points": []}}) is None
 
     at = app("node.tiff")
     assert "Place" not in [s.value for s in at.subheader]

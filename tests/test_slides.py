@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_training.data import TILE
+from model_training.data import TILE, TILE_MPP
 from model_training.slide_grid import tile_grid
 from model_training.slide_reader import SlideError, open_slide
-from model_training.slides import DEFAULT_MPP, main as slides_cli, run_slide
+from model_training.slides import main as slides_cli, run_slide
 from model_training.tissue import TissueParams, tissue_mask
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,28 +69,28 @@ def labelled(patches, tmp_path_factory) -> dict[str, tuple[Path, pd.DataFrame]]:
 
 
 def test_reader_reads_the_aperio_slide_at_the_model_resolution(svs):
-    with open_slide(svs, target_mpp=DEFAULT_MPP) as s:
+    with open_slide(svs, target_mpp=TILE_MPP) as s:
         assert s.dimensions == (2220, 2967) and s.vendor == "aperio"
         assert s.mpp == pytest.approx(0.499) and s.mpp_source == "slide metadata"
-        assert s.scale_for(DEFAULT_MPP) == pytest.approx(0.972 / 0.499)
-        assert s.level_for(DEFAULT_MPP).index == 0  # its only level, finer than the model's
-        tile = s.read_scaled(1000, 1000, 187, 187, DEFAULT_MPP, out=(TILE, TILE))
+        assert s.scale_for(TILE_MPP) == pytest.approx(0.972 / 0.499)
+        assert s.level_for(TILE_MPP).index == 0  # its only level, finer than the model's
+        tile = s.read_scaled(1000, 1000, 187, 187, TILE_MPP, out=(TILE, TILE))
         assert tile.shape == (TILE, TILE, 3) and tile.dtype == np.uint8
         assert 60 < tile.mean() < 235  # tissue, not an empty read
 
 
 def test_reader_picks_the_pyramid_level_at_the_model_resolution(labelled):
     with open_slide(labelled["up2"][0]) as s:
-        assert s.mpp == pytest.approx(DEFAULT_MPP / 2)
+        assert s.mpp == pytest.approx(TILE_MPP / 2)
         assert [lv.downsample for lv in s.levels][:2] == [1.0, 2.0]
-        assert s.level_for(DEFAULT_MPP).index == 1  # 2x downsampled: exactly the model's scale
-        assert s.level_for(DEFAULT_MPP / 2).index == 0
+        assert s.level_for(TILE_MPP).index == 1  # 2x downsampled: exactly the model's scale
+        assert s.level_for(TILE_MPP / 2).index == 0
 
 
 def test_a_40x_and_a_20x_copy_give_tiles_of_one_physical_size(labelled, patches):
     with open_slide(labelled["native"][0]) as a, open_slide(labelled["up2"][0]) as b:
-        ta = a.read_scaled(96, 192, 96, 96, DEFAULT_MPP)
-        tb = b.read_scaled(192, 384, 192, 192, DEFAULT_MPP)
+        ta = a.read_scaled(96, 192, 96, 96, TILE_MPP)
+        tb = b.read_scaled(192, 384, 192, 192, TILE_MPP)
     assert ta.shape == tb.shape == (TILE, TILE, 3)
     assert np.array_equal(ta, patches[0][2 * COLS + 1])  # row 2, column 1, native: the stored pixels
     assert np.abs(ta.astype(int) - tb.astype(int)).mean() < 6  # resampled: the same picture
@@ -207,15 +207,15 @@ def test_an_interrupted_scoring_run_continues_where_it_stopped(labelled, pred):
         calls.append(len(tiles))
         return pred.predict(tiles, tta=tta)
 
-    with open_slide(labelled["native"][0], target_mpp=DEFAULT_MPP) as slide:
-        ov = overview(slide, DEFAULT_MPP)
-        full = score_slide(slide, lambda t, a: pred.predict(t, tta=a), DEFAULT_MPP, ov=ov, batch=32)
+    with open_slide(labelled["native"][0], target_mpp=TILE_MPP) as slide:
+        ov = overview(slide, TILE_MPP)
+        full = score_slide(slide, lambda t, a: pred.predict(t, tta=a), TILE_MPP, ov=ov, batch=32)
         progress = Progress.empty(ov.grid.n)
         with pytest.raises(KeyboardInterrupt):
-            score_slide(slide, predict, DEFAULT_MPP, ov=ov, batch=32, resume=progress)
+            score_slide(slide, predict, TILE_MPP, ov=ov, batch=32, resume=progress)
         assert progress.scored.sum() == sum(calls) == 64
         calls.clear()
-        resumed = score_slide(slide, lambda t, a: calls.append(len(t)) or pred.predict(t, tta=a), DEFAULT_MPP,
+        resumed = score_slide(slide, lambda t, a: calls.append(len(t)) or pred.predict(t, tta=a), TILE_MPP,
                               ov=ov, batch=32, resume=progress)
     assert sum(calls) == ov.grid.n - 64  # only the tiles still missing
     assert np.abs(resumed.frame.p.to_numpy() - full.frame.p.to_numpy()).max() < 1e-5
@@ -238,14 +238,14 @@ def test_a_slide_without_resolution_needs_mpp(patches, tmp_path):
     path = _copy_without_mpp(patches, tmp_path)
     with pytest.raises(SlideError, match=r"nompp.tiff: has no resolution metadata .*--mpp"):
         open_slide(path)
-    with open_slide(path, mpp=DEFAULT_MPP) as s:
-        assert s.mpp == DEFAULT_MPP and s.mpp_source == "given"
+    with open_slide(path, mpp=TILE_MPP) as s:
+        assert s.mpp == TILE_MPP and s.mpp_source == "given"
 
 
 def test_a_slide_coarser_than_the_model_is_refused(patches, tmp_path):
     path = _copy_without_mpp(patches, tmp_path)
     with pytest.raises(SlideError, match=r"nompp.tiff: is scanned at 2 µm/px, coarser than the 0.972"):
-        open_slide(path, mpp=2.0, target_mpp=DEFAULT_MPP)
+        open_slide(path, mpp=2.0, target_mpp=TILE_MPP)
 
 
 def test_truncated_empty_and_foreign_files_get_one_clear_message(svs, tmp_path, pred):
@@ -267,7 +267,7 @@ def test_no_tissue_and_oversized_slides_are_refused(tmp_path, pred, svs):
     glass = tmp_path / "glass.png"
     Image.fromarray(np.full((600, 800, 3), 243, np.uint8)).save(glass)
     with pytest.raises(SlideError, match=r"glass.png: no tissue found"):
-        run_slide(pred, glass, tmp_path / "out", mpp=DEFAULT_MPP, progress=False)
+        run_slide(pred, glass, tmp_path / "out", mpp=TILE_MPP, progress=False)
     with pytest.raises(SlideError, match=r"glass.png: has no resolution metadata"):
         open_slide(glass)
     with pytest.raises(SlideError, match=rf"{SVS}: is 2220×2967 pixels, larger than this server accepts"):

@@ -6,7 +6,8 @@ import streamlit as st
 from PIL import Image
 
 from app import detail, queueing, slides, state
-from app.slide_figures import OVERVIEW_TRACE, PLACE_TRACE, clicked, overview_figure, place_figure, place_window
+from app.slide_figures import overview_figure, place_figure, place_window
+from app.tiling import clicked_point, clicked_tile
 from model_training.data import TILE
 from model_training.slide_grid import MIN_TISSUE, STRIDES
 from model_training.slide_outputs import geojson, overlay
@@ -116,11 +117,11 @@ with slide:
     place = st.session_state.get(PLACE)
     place = place[1] if place and place[0] == key else None
     tile0 = ov.grid.tile0
-    window = place_window(frame, *place, tile0) if place else None
+    window = place_window(*place, tile0) if place else None
 
     def remember_place() -> None:
-        hit = clicked(st.session_state.get("slide-overview"), OVERVIEW_TRACE)
-        if isinstance(hit, tuple):
+        hit = clicked_point(st.session_state.get("slide-overview"))
+        if hit is not None:
             st.session_state[PLACE] = (key, hit)
             st.session_state.pop(TILE_OPEN, None)
 
@@ -166,13 +167,13 @@ with slide:
 
     place = st.session_state.get(PLACE)
     if place and place[0] == key:
-        x0, y0, side = place_window(frame, *place[1], tile0)
+        x0, y0, side = place_window(*place[1], tile0)
         region = slide.read_scaled(x0, y0, side, side, slide.mpp * max(1.0, side / 1024))
         st.subheader("Place")
 
         def remember_tile() -> None:
-            hit = clicked(st.session_state.get("slide-place"), PLACE_TRACE)
-            if isinstance(hit, int):
+            hit = clicked_tile(st.session_state.get("slide-place"))
+            if hit is not None:
                 st.session_state[TILE_OPEN] = (key, hit)
 
         fig, inside = place_figure(region, x0, y0, side, frame, thr)
