@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from model_training.slide_outputs import overlay
+from model_training.slide_outputs import COLOURSCALE, overlay
 
 from .imaging import data_uri, thumbnail
 
@@ -44,7 +44,7 @@ def overview_figure(thumb: np.ndarray, scale: float, dims: tuple[int, int], fram
     if frame is not None and len(frame):
         # coloured scale bar for the heat map (an invisible heat-map trace carries the colour bar)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-                                 marker=dict(colorscale="Turbo", cmin=0, cmax=1, color=[0],
+                                 marker=dict(colorscale=COLOURSCALE, cmin=0, cmax=1, color=[0],
                                              colorbar=dict(title="P(tumour)"), showscale=True)))
     fig.add_layout_image(dict(source=data_uri(thumbnail(img, DISPLAY_SIDE)), xref="x", yref="y", x=0, y=0,
                               sizex=w, sizey=h, sizing="stretch", layer="below", xanchor="left", yanchor="top"))

@@ -7,6 +7,8 @@ from typing import Callable, Iterator
 import numpy as np
 import plotly.graph_objects as go
 
+from model_training.slide_outputs import COLOURSCALE
+
 from .imaging import data_uri, thumbnail
 
 TILE = 96
@@ -85,7 +87,7 @@ def heatmap_figure(img: np.ndarray, scores: RegionScores, opacity: float = 0.45,
     h, w = img.shape[:2]
     half = TILE / 2
     fig = go.Figure(go.Heatmap(
-        z=scores.p, x=scores.xs + half, y=scores.ys + half, zmin=0, zmax=1, colorscale="Turbo",
+        z=scores.p, x=scores.xs + half, y=scores.ys + half, zmin=0, zmax=1, colorscale=COLOURSCALE,
         opacity=opacity, colorbar=dict(title="P(tumour)"), hoverinfo="skip"))
     # Streamlit reports clicks on scatter points but not on heat-map cells: an invisible marker on every
     # cell centre makes the map clickable; customdata carries the tile's flat index.

@@ -1,6 +1,7 @@
 """What a scored slide leaves behind: tiles CSV, QuPath GeoJSON, heat-map overlay PNG, summary JSON."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -12,9 +13,7 @@ from PIL import Image
 
 CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
 POSITIVE_CLASS = {"name": "Tumor", "color": [200, 0, 0]}  # QuPath's built-in tumour class
-# Turbo-like control points (value, RGB): blue for low P(tumour), red for high, as in the app's maps.
-_STOPS = np.array([[0.0, 48, 18, 59], [0.25, 40, 188, 235], [0.5, 164, 252, 60], [0.75, 251, 128, 34],
-                   [1.0, 122, 4, 3]])
+COLOURSCALE = "Turbo"  # the app's maps and their colour bars use the same scale
 
 
 def tiles_frame(xs, ys, size0: int, p, spread, decision, needs_review) -> pd.DataFrame:
@@ -43,10 +42,18 @@ def geojson(frame: pd.DataFrame, slide_name: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+@functools.cache
+def _lookup() -> np.ndarray:
+    """(256, 3) uint8: plotly's colour scale sampled once, so painted maps match plotly's colour bars."""
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    return np.array([unlabel_rgb(c) for c in sample_colorscale(COLOURSCALE, np.linspace(0, 1, 256).tolist())],
+                    np.uint8)
+
+
 def colourize(values: np.ndarray) -> np.ndarray:
     """uint8 RGB of values in [0, 1] on the heat-map colour scale."""
-    v = np.clip(np.asarray(values, float), 0, 1)
-    return np.stack([np.interp(v, _STOPS[:, 0], _STOPS[:, k]) for k in (1, 2, 3)], axis=-1).astype(np.uint8)
+    return _lookup()[np.rint(np.clip(np.asarray(values, float), 0, 1) * 255).astype(int)]
 
 
 def heat_layer(shape: tuple[int, int], scale: float, frame: pd.DataFrame,
