@@ -94,6 +94,7 @@ def save_upload(name: str, data: bytes) -> Path:
 
 
 _partial: dict = {}
+_files: dict = {}
 
 
 def progress_for(key: tuple, n: int):
@@ -127,4 +128,20 @@ def remember(key: tuple, value) -> None:
         _cache[key] = value
         _cache.move_to_end(key)
         while len(_cache) > CACHE_SLIDES:
-            _cache.popitem(last=False)
+            gone, _ = _cache.popitem(last=False)
+            for k in [k for k in _files if k[0] == gone]:
+                del _files[k]
+
+
+def files(key: tuple, result, name: str) -> dict[str, bytes]:
+    """The downloads of a scored slide (tiles CSV, GeoJSON, heat-map PNG), encoded once, not on every rerun."""
+    from model_training.slide_outputs import encode
+
+    with _cache_lock:
+        held = _files.get((key, name))
+    if held is None:
+        ov = result.overview
+        held = encode(result.frame, name, ov.thumb, ov.scale, ov.mask, ov.grid.step0)
+        with _cache_lock:
+            _files[(key, name)] = held
+    return held

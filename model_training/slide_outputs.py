@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import uuid
@@ -109,17 +110,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def encode(frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float, mask: np.ndarray,
+           cell: float | None = None) -> dict[str, bytes]:
+    """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents."""
+    png = io.BytesIO()
+    Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG")
+    return {"csv": frame.to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
+            "heatmap": png.getvalue()}
+
+
 def write_all(out_dir: Path, stem: str, frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float,
               mask: np.ndarray, summary: dict, cell: float | None = None) -> dict[str, Path]:
     """Write the four outputs; the summary goes last, so its presence means the slide is complete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / f"{stem}.tiles.csv", "geojson": out_dir / f"{stem}.geojson",
              "heatmap": out_dir / f"{stem}.heatmap.png", "summary": out_dir / f"{stem}.summary.json"}
-    _atomic_write(paths["csv"], frame.to_csv(index=False).encode())
-    _atomic_write(paths["geojson"], json.dumps(geojson(frame, slide_name)).encode())
-    tmp = paths["heatmap"].with_name(paths["heatmap"].name + ".part")
-    Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(tmp, format="PNG")
-    os.replace(tmp, paths["heatmap"])
+    for name, data in encode(frame, slide_name, thumb, scale, mask, cell).items():
+        _atomic_write(paths[name], data)
     summary = {**summary, "outputs": {k: v.name for k, v in paths.items()}}
     _atomic_write(paths["summary"], json.dumps(summary, indent=2).encode())
     return paths

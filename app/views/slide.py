@@ -1,16 +1,11 @@
 """Page: open a whole slide, see its tissue and heat map, open a place, review the flagged tiles."""
-import io
-import json
-
 import streamlit as st
-from PIL import Image
 
 from app import detail, queueing, slides, state
 from app.slide_figures import overview_figure, place_figure, place_window
 from app.tiling import clicked_point, clicked_tile
 from model_training.data import TILE
 from model_training.slide_grid import MIN_TISSUE, STRIDES
-from model_training.slide_outputs import geojson, overlay
 from model_training.slide_reader import SlideError, open_slide
 from model_training.slide_scoring import overview, score_slide
 from model_training.slides import model_mpp
@@ -131,15 +126,14 @@ with slide:
                     config={"scrollZoom": True})
     st.caption("Scroll to zoom, drag to pan; click a place to open it at full resolution below.")
 
-    png = io.BytesIO()
-    Image.fromarray(overlay(ov.thumb, ov.scale, frame, 0.5, ov.mask, ov.grid.step0)).save(png, format="PNG")
+    out = slides.files(key, done, shown)
     d = st.columns(3)
-    d[0].download_button("GeoJSON for QuPath", json.dumps(geojson(frame, shown)), f"{shown}.geojson",
-                         "application/geo+json", key="slide-dl-geojson", on_click="ignore")
-    d[1].download_button("Tiles CSV", frame.to_csv(index=False), f"{shown}.tiles.csv", "text/csv",
-                         key="slide-dl-csv", on_click="ignore")
-    d[2].download_button("Heat map PNG", png.getvalue(), f"{shown}.heatmap.png", "image/png",
-                         key="slide-dl-png", on_click="ignore")
+    d[0].download_button("GeoJSON for QuPath", out["geojson"], f"{shown}.geojson", "application/geo+json",
+                         key="slide-dl-geojson", on_click="ignore")
+    d[1].download_button("Tiles CSV", out["csv"], f"{shown}.tiles.csv", "text/csv", key="slide-dl-csv",
+                         on_click="ignore")
+    d[2].download_button("Heat map PNG", out["heatmap"], f"{shown}.heatmap.png", "image/png", key="slide-dl-png",
+                         on_click="ignore")
 
     st.subheader("Flagged tiles")
     flagged = frame[(frame.p >= thr) | frame.needs_review]
