@@ -7,7 +7,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_training.data import TileError
-from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
+from model_training.predictor import needs_review
 
 from . import data_roots, reviewing, store
 
@@ -16,13 +16,13 @@ MAX_QUEUE = 500  # per click: reading and hashing the tiles takes a moment
 
 def needs_a_look(p, spread, threshold: float) -> np.ndarray:
     """At or above the threshold, or flagged for review (near the threshold, or the TTA views disagree)."""
-    p, spread = np.asarray(p, float), np.asarray(spread, float)
-    return (p >= threshold) | (np.abs(p - threshold) < REVIEW_MARGIN) | (spread > REVIEW_SPREAD)
+    return (np.asarray(p, float) >= threshold) | needs_review(p, spread, threshold)
 
 
-def flagged(p, spread, threshold: float) -> np.ndarray:
-    p, spread = np.asarray(p, float), np.asarray(spread, float)
-    return (np.abs(p - threshold) < REVIEW_MARGIN) | (spread > REVIEW_SPREAD)
+def _offer(count: int, key: str, help: str | None = None) -> bool:
+    """The "queue them" button, shown only when there is something to queue; True when it was clicked."""
+    return count > 0 and st.button(f"Queue the {count} tile(s) that need a look for review", key=key,
+                                   icon=":material/playlist_add:", help=help)
 
 
 def _add(items: list[store.ItemIn], what: str) -> None:
@@ -39,10 +39,9 @@ def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, thresho
     if not reviewing.status().ok:
         return
     pick = df[needs_a_look(df["p"], df["spread"], threshold)].sort_values("p", ascending=False)
-    if pick.empty or not st.button(f"Queue the {min(len(pick), MAX_QUEUE)} tile(s) that need a look for review",
-                                   key="val-queue", icon=":material/playlist_add:",
-                                   help="Tiles at or above the model threshold, or flagged for review, become "
-                                        "review items on the Review queue page."):
+    if not _offer(min(len(pick), MAX_QUEUE), "val-queue",
+                  help="Tiles at or above the model threshold, or flagged for review, become review items on the "
+                       "Review queue page."):
         return
     root, items = str(data_roots.check(path)), []
     for row in pick.head(MAX_QUEUE).itertuples():
@@ -53,7 +52,7 @@ def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, thresho
         items.append(store.ItemIn.from_tile(
             tile, source="dataset", name=str(row.id), dataset_root=root, dataset_id=str(row.id),
             model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
-            needs_review=bool(flagged(row.p, row.spread, threshold)),
+            needs_review=bool(needs_review(row.p, row.spread, threshold)),
             label=int(row.label) if row.label >= 0 else None))
     _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are")
 
@@ -63,8 +62,7 @@ def upload_button(records, prediction, pred) -> None:
     if not reviewing.status().ok:
         return
     pick = [i for i in range(len(records)) if prediction.decision[i] or prediction.needs_review[i]]
-    if not pick or not st.button(f"Queue the {len(pick)} tile(s) that need a look for review", key="analyze-queue",
-                                 icon=":material/playlist_add:"):
+    if not _offer(len(pick), "analyze-queue"):
         return
     items = [store.ItemIn.from_tile(records[i].tile, source="upload", name=records[i].name,
                                     upload_name=records[i].upload_name, model_sha256=pred.sha256,
@@ -79,11 +77,11 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
     in the slide folder, or the uploaded file's name) and its level-0 box."""
     if not reviewing.status().ok:
         return
-    pick = frame[needs_a_look(frame["p"], frame["spread"], threshold)].sort_values("p", ascending=False)
-    if pick.empty or not st.button(f"Queue the {min(len(pick), MAX_QUEUE)} tile(s) that need a look for review",
-                                   key="slide-queue", icon=":material/playlist_add:",
-                                   help="Tiles at or above the threshold, or flagged for review, become review "
-                                        "items on the Review queue page, with the slide and their position."):
+    # the slide's own scoring already decided both, with the same rules
+    pick = frame[(frame["decision"] == "tumour") | frame["needs_review"]].sort_values("p", ascending=False)
+    if not _offer(min(len(pick), MAX_QUEUE), "slide-queue",
+                  help="Tiles at or above the threshold, or flagged for review, become review items on the Review "
+                       "queue page, with the slide and their position."):
         return
     items = []
     for row in pick.head(MAX_QUEUE).itertuples():

@@ -15,6 +15,13 @@ REVIEW_MARGIN = 0.10
 REVIEW_SPREAD = 0.15
 
 
+def needs_review(p, spread, threshold: float) -> np.ndarray:
+    """Which tiles need a second look: P within ``REVIEW_MARGIN`` of the threshold, or TTA spread above
+    ``REVIEW_SPREAD``."""
+    p, spread = np.asarray(p, float), np.asarray(spread, float)
+    return (np.abs(p - threshold) < REVIEW_MARGIN) | (spread > REVIEW_SPREAD)
+
+
 def dihedral_views(tiles: np.ndarray) -> np.ndarray:
     """The 8 dihedral views of each tile, shape (N, 8, 96, 96, 3); view 0 is the tile itself."""
     views = []
@@ -40,7 +47,7 @@ class Prediction:
 
     @property
     def needs_review(self) -> np.ndarray:
-        return (np.abs(self.p - self.threshold) < REVIEW_MARGIN) | (self.spread > REVIEW_SPREAD)
+        return needs_review(self.p, self.spread, self.threshold)
 
 
 class Predictor:
