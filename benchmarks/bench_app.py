@@ -21,14 +21,13 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
+from test_e2e import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, wait_healthy  # noqa: E402
 
 BUDGETS = {"start": 3.0, "one": 0.8, "batch": 2.5}  # seconds
 UPLOADER = '[data-testid="stFileUploaderDropzoneInput"]'
@@ -47,21 +46,6 @@ def budget(name: str, seconds: float, key: str) -> None:
     target = BUDGETS[key]
     print(f"budget {name}: {seconds:.2f} s (target <= {target:g}) {'met' if seconds <= target else 'MISSED'}",
           flush=True)
-
-
-def wait_listening(url: str, proc, timeout: float = 120) -> None:
-    """Poll the health endpoint every 20 ms (the e2e helper's 0.3 s would blur the start-up figure)."""
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
 def wait_model_ready(page) -> None:
@@ -96,7 +80,7 @@ def run(bundle: Path, data: Path, n_batch: int) -> None:
         t0 = time.perf_counter()
         proc, url = start_server(bundle, f"sqlite:///{tmp / 'reviews.db'}", data, log)
         try:
-            wait_listening(url, proc)
+            wait_healthy(url, proc, poll=0.02)  # the default 0.3 s would blur the start-up figure
             t_listen = time.perf_counter() - t0
             page.goto(url)
             wait_model_ready(page)

@@ -38,17 +38,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> float:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120, poll: float = 0.3) -> float:
+    """Seconds until ``/_stcore/health`` answers (polled every ``poll`` s); raises if the server exits first."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"streamlit exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    return time.time() - t0
+                    return time.perf_counter() - t0
         except OSError:
-            time.sleep(0.3)
+            time.sleep(poll)
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
