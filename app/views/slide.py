@@ -14,6 +14,7 @@ from model_training.tissue import TissueParams
 FOLDER, UPLOAD = "Slide folder", "Upload"
 PLACE = "slide_place"  # (slide key, (cx, cy)) of the opened place
 TILE_OPEN = "slide_tile"  # (slide key, frame index) of the opened tile
+UPLOADED = "slide_upload"  # (upload file id, where the server keeps it)
 GALLERY = 24
 
 st.title("Slide")
@@ -60,7 +61,11 @@ else:
         st.info("Drop a slide above (SVS, TIFF, NDPI, … or a PNG/JPEG at known resolution).",
                 icon=":material/upload_file:")
         st.stop()
-    path = slides.save_upload(up.name, up.getvalue())
+    kept = st.session_state.get(UPLOADED)
+    if kept is None or kept[0] != up.file_id:  # hash and store a large upload once, not on every rerun
+        kept = (up.file_id, slides.save_upload(up.name, up.getvalue()))
+        st.session_state[UPLOADED] = kept
+    path = kept[1]
     name = up.name
 
 shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
