@@ -1,8 +1,9 @@
 """The shared predictor: loaded once per process, in a background thread, by whoever asks first.
 
-``streamlit run app/main.py`` asks when the server starts (see main.py), so importing TensorFlow and warming
-the model up overlap with the server start and the browser's first page load; a page that needs the model
-before it is ready waits for it. A load that failed is tried again on the next request, as before: the page
+``streamlit run app/main.py`` asks when the server starts (see main.py), so loading and warming the model up
+overlap with the server start and the browser's first page load; a page that needs the model before it is
+ready waits for it. A bundle with a ``model.onnx`` is scored by ONNX Runtime (about 0.2 s to load); one
+without is scored by Keras, and importing TensorFlow then takes several seconds. A load that failed is tried again on the next request, as before: the page
 tells the user to fix the bundle and reload.
 """
 from __future__ import annotations
@@ -38,16 +39,20 @@ def _load(bundle: str, job: Future) -> None:
     t0 = time.perf_counter()
     keras_session.keep()  # the model's warmed-up kernels must outlive each script run
     try:
-        _import_keras()
-        from model_training.predictor import Predictor
+        from model_training.bundle import read_card
+        from model_training.predictor import Predictor, auto_engine
 
+        if auto_engine(read_card(bundle)) == "keras":
+            _import_keras()
         log.info("loading model bundle %s", bundle)
-        pred = Predictor.load(bundle)  # verifies sha256, compiles and warms up the scorer
+        # verifies sha256 (of model.onnx too), loads and warms up the scorer; ONNX Runtime when the bundle has
+        # a model.onnx, which spares the app importing TensorFlow at all
+        pred = Predictor.load(bundle, engine="auto")
     except BaseException as exc:  # handed to the page, which reports it
         job.set_exception(exc)
         return
     job.set_result(pred)
-    log.info("model ready %.1f s after the load started", time.perf_counter() - t0)
+    log.info("model ready (%s) %.1f s after the load started", pred.engine.name, time.perf_counter() - t0)
     _warm_up_explainer(pred)
 
 

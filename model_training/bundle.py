@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 
 MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"  # optional: derived from model.keras by model_training.onnx_export
 CARD_FILE = "model_card.json"
 HISTORY_FILE = "history.csv"
 VAL_PRED_FILE = "val_predictions.csv"
@@ -60,6 +61,28 @@ def verify(bundle: Path) -> dict:
         raise BundleError(f"{model}: sha256 {actual[:12]}… does not match the model card ({str(expected)[:12]}…); "
                           "the model file was changed or corrupted, refusing to load it")
     return card
+
+
+def verified_onnx(bundle: Path, card: dict) -> Path | None:
+    """The bundle's model.onnx when its card lists one exported from this model.keras; None when it has none.
+
+    A listed file that is missing, altered, or exported from another model.keras is an error, as for
+    model.keras itself: silently scoring with a stale export would be worse than refusing.
+    """
+    info = card.get("onnx")
+    if not info:
+        return None
+    path = Path(bundle) / info.get("file", ONNX_FILE)
+    if info.get("source_sha256") != card.get("sha256"):
+        raise BundleError(f"{path}: exported from another model.keras; run python -m model_training.onnx_export "
+                          f"{bundle} again")
+    if not path.exists():
+        raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
+    actual = sha256(path)
+    if actual != info.get("sha256"):
+        raise BundleError(f"{path}: sha256 {actual[:12]}… does not match the model card "
+                          f"({str(info.get('sha256'))[:12]}…); the file was changed or corrupted, refusing to load it")
+    return path
 
 
 def library_versions() -> dict:

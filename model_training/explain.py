@@ -1,9 +1,9 @@
 """Grad-CAM and Grad-CAM++ on the pre-sigmoid logit.
 
 The logit is used because a saturated sigmoid has ~zero gradient and gives an all-zero map. Both maps come
-from one compiled forward and backward pass with the formulas of tf-keras-vis 0.8 (its ``Gradcam`` and
-``GradcamPlusPlus`` give the same maps, but rebuild a Keras model and run it eagerly on every call, which
-cost several times the pass itself).
+from one pass of the Predictor's engine (the logit, its gradient and ``last_conv``), with the formulas of
+tf-keras-vis 0.8 (its ``Gradcam`` and ``GradcamPlusPlus`` give the same maps, but rebuild a Keras model and
+run it eagerly on every call, which cost several times the pass itself).
 """
 from __future__ import annotations
 
@@ -15,58 +15,32 @@ METHODS = ("gradcam", "gradcam++")
 EPSILON = 1e-7  # keras.backend.epsilon(), as tf-keras-vis uses when normalising a map
 
 
-class Explainer:
-    """Both heat maps of a tile from one compiled gradient pass through ``logit_model``."""
-
-    def __init__(self, logit_model):
-        import keras
-        import tensorflow as tf
-
-        from .architectures import LAST_CONV
-
-        net = keras.Model(logit_model.inputs, [logit_model.output, logit_model.get_layer(LAST_CONV).output],
-                          name="explain_model")
-
-        def cams(x):
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(x)
-                logit, conv = net(x, training=False)
-                score = logit[:, 0]
-            grads = tape.gradient(score, conv)
-            return _gradcam(grads, conv), _gradcam_plus_plus(tf.exp(score), grads, conv)
-
-        self._fn = tf.function(cams, autograph=False,
-                               input_signature=[tf.TensorSpec((1, TILE, TILE, 3), tf.float32)])
-
-    def __call__(self, tile: np.ndarray) -> dict[str, np.ndarray]:
-        """{method: (96, 96) float32 map in [0, 1]} for one uint8 tile."""
-        import tensorflow as tf
-
-        maps = self._fn(tf.constant(tile[None].astype(np.float32)))
-        return {method: _expand(np.asarray(cam)) for method, cam in zip(METHODS, maps)}
+def cams(score: np.ndarray, grads: np.ndarray, conv: np.ndarray) -> dict[str, np.ndarray]:
+    """{method: (1, h, w) feature-resolution map} from the logit, its gradient and ``last_conv`` (NHWC)."""
+    return {"gradcam": _gradcam(grads, conv), "gradcam++": _gradcam_plus_plus(np.exp(score), grads, conv)}
 
 
-def _gradcam(grads, conv):
-    import tensorflow as tf
-
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(conv * weights, axis=-1))
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
 
 
-def _gradcam_plus_plus(exp_score, grads, conv):
-    import tensorflow as tf
+def _gradcam(grads: np.ndarray, conv: np.ndarray) -> np.ndarray:
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    return _relu((conv * weights).sum(axis=-1))
 
+
+def _gradcam_plus_plus(exp_score: np.ndarray, grads: np.ndarray, conv: np.ndarray) -> np.ndarray:
     # the closed form of Chattopadhyay et al. for an exponential score: higher derivatives are powers of grads
-    first = tf.reshape(exp_score, (-1, 1, 1, 1)) * grads
+    first = exp_score.reshape(-1, 1, 1, 1) * grads
     second = first * grads
     third = second * grads
-    global_sum = tf.reduce_sum(conv, axis=(1, 2), keepdims=True)
+    global_sum = conv.sum(axis=(1, 2), keepdims=True)
     denom = second * 2.0 + third * global_sum
-    alphas = second / (denom + tf.cast(second == 0.0, second.dtype))
-    norm = tf.reduce_sum(alphas, axis=(1, 2), keepdims=True)
-    alphas = alphas / (norm + tf.cast(norm == 0.0, norm.dtype))
-    weights = tf.reduce_sum(tf.nn.relu(first) * alphas, axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * conv, axis=-1))
+    alphas = second / (denom + (second == 0.0))
+    norm = alphas.sum(axis=(1, 2), keepdims=True)
+    alphas = alphas / (norm + (norm == 0.0))
+    weights = (_relu(first) * alphas).sum(axis=(1, 2), keepdims=True)
+    return _relu((weights * conv).sum(axis=-1))
 
 
 def _expand(cam: np.ndarray) -> np.ndarray:
@@ -83,9 +57,9 @@ def explain_all(predictor, tile: np.ndarray) -> dict[str, np.ndarray]:
     tile = np.asarray(tile)
     if tile.shape != (TILE, TILE, 3):
         raise ValueError(f"a tile must have shape (96, 96, 3), got {tile.shape}")
-    if predictor._explainer is None:
-        predictor._explainer = Explainer(predictor.logit_model)
-    return predictor._explainer(tile)
+    score, grads, conv = predictor.engine.cam_inputs(tile)
+    return {method: _expand(cam) for method, cam in cams(score.astype(np.float64), grads.astype(np.float64),
+                                                          conv.astype(np.float64)).items()}
 
 
 def explain(predictor, tile: np.ndarray, method: str = "gradcam") -> np.ndarray:

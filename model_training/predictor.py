@@ -1,13 +1,17 @@
 """The one way to score tiles: load a verified bundle, run a compiled inference function, calibrate."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .bundle import MODEL_FILE, verify
+from .bundle import MODEL_FILE, BundleError, verified_onnx, verify
 from .data import TILE
+from .engines import KerasEngine, OnnxEngine
+
+ENGINES = ("keras", "onnx", "auto")
 
 N_VIEWS = 8
 # A tile needs a second look when its probability is this close to the threshold or its TTA views disagree.
@@ -50,54 +54,70 @@ class Prediction:
         return needs_review(self.p, self.spread, self.threshold)
 
 
+def onnx_runtime_installed() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def auto_engine(card: dict) -> str:
+    """The engine ``load(..., engine="auto")`` picks for a bundle with this card (files not yet checked)."""
+    return "onnx" if card.get("onnx") and onnx_runtime_installed() else "keras"
+
+
 class Predictor:
-    """Loads a model bundle once and scores uint8 tiles with the bundle's calibration and threshold."""
+    """Loads a model bundle once and scores uint8 tiles with the bundle's calibration and threshold.
 
-    def __init__(self, model, card: dict, bundle: Path):
-        import keras
+    Scoring runs on ``engine``: Keras by default, or ONNX Runtime on the bundle's verified ``model.onnx``
+    (``load(..., engine="onnx"|"auto")``), which needs no TensorFlow. ``model`` is always the Keras model of
+    record; with the ONNX engine it is loaded on first use.
+    """
 
-        from .architectures import LOGIT
-
-        self.model, self.card, self.bundle = model, card, Path(bundle)
-        self.logit_model = keras.Model(model.inputs, model.get_layer(LOGIT).output, name="logit_model")
+    def __init__(self, model, card: dict, bundle: Path, engine=None):
+        self._model, self.card, self.bundle = model, card, Path(bundle)
         cal = card.get("calibration", {})
         # (temperature, bias, threshold) per scoring mode; older cards carry a temperature only
         self._cal = {mode: tuple(float(cal.get(mode, {}).get(key, card.get(key, default)))
                                  for key, default in (("temperature", 1.0), ("bias", 0.0), ("threshold", 0.5)))
                      for mode in ("single", "tta")}
-        self._fn = self._compile()
-        self._explainer = None  # built on the first explain() call
+        self.engine = engine if engine is not None else KerasEngine(model)
+        self._keras_engine = self.engine if isinstance(self.engine, KerasEngine) else None
 
     @classmethod
-    def load(cls, bundle: str | Path, warm_up: bool = True) -> "Predictor":
-        """Verify the bundle's sha256 against its card, load in safe mode, compile and warm up."""
-        import keras
+    def load(cls, bundle: str | Path, warm_up: bool = True, engine: str = "keras") -> "Predictor":
+        """Verify the bundle's sha256 against its card, load, compile and warm up.
 
-        from . import architectures  # noqa: F401  (registers custom layers for safe-mode loading)
-
+        ``engine``: "keras" (the default), "onnx" (the bundle must carry a verified model.onnx), or "auto"
+        (ONNX when the bundle carries one and ONNX Runtime is installed, else Keras).
+        """
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
         bundle = Path(bundle)
         card = verify(bundle)
-        model = keras.saving.load_model(bundle / MODEL_FILE, compile=False, safe_mode=True)
-        pred = cls(model, card, bundle)
+        onnx_path = verified_onnx(bundle, card) if engine != "keras" else None
+        if engine == "onnx" and onnx_path is None:
+            raise BundleError(f"{bundle}: no model.onnx; export one with python -m model_training.onnx_export "
+                              f"{bundle}")
+        if onnx_path is not None and (engine == "onnx" or onnx_runtime_installed()):
+            pred = cls(None, card, bundle, OnnxEngine(onnx_path))
+        else:
+            pred = cls(_load_keras(bundle), card, bundle)
         if warm_up:
             pred.logits(np.zeros((1, TILE, TILE, 3), np.uint8))
             pred.logits(np.zeros((N_VIEWS, TILE, TILE, 3), np.uint8))
         return pred
 
-    def _compile(self):
-        import keras
+    @property
+    def model(self):
+        """The Keras model of record (loaded from the already verified bundle on first use)."""
+        if self._model is None:
+            self._model = _load_keras(self.bundle)
+        return self._model
 
-        if keras.backend.backend() != "tensorflow":
-            return lambda x: np.asarray(self.logit_model(x.astype(np.float32), training=False))
-        import tensorflow as tf
-
-        def compiled(dtype):
-            # uint8 tiles are cast inside the graph: a float32 copy of a TTA batch is 4x its size
-            return tf.function(lambda x: self.logit_model(tf.cast(x, tf.float32), training=False),
-                               autograph=False, input_signature=[tf.TensorSpec((None, TILE, TILE, 3), dtype)])
-
-        fns = {np.dtype(np.uint8): compiled(tf.uint8), np.dtype(np.float32): compiled(tf.float32)}
-        return lambda x: fns[x.dtype](tf.constant(x)).numpy()
+    @property
+    def logit_model(self):
+        """The Keras model up to the pre-sigmoid ``logit``."""
+        if self._keras_engine is None:
+            self._keras_engine = KerasEngine(self.model)
+        return self._keras_engine.logit_model
 
     @property
     def sha256(self) -> str:
@@ -119,7 +139,7 @@ class Predictor:
             raise ValueError(f"tiles must have shape (N, 96, 96, 3), got {tiles.shape}")
         if tiles.dtype != np.uint8:
             tiles = tiles.astype(np.float32, copy=False)
-        out = [self._fn(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
+        out = [self.engine.logits(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
         return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
 
     def calibrate(self, logits: np.ndarray, tta: bool = True) -> np.ndarray:
@@ -155,3 +175,12 @@ class Predictor:
         from .explain import explain_all
 
         return explain_all(self, tile)
+
+
+def _load_keras(bundle: Path):
+    """model.keras of an already verified bundle, in safe mode."""
+    import keras
+
+    from . import architectures  # noqa: F401  (registers custom layers for safe-mode loading)
+
+    return keras.saving.load_model(Path(bundle) / MODEL_FILE, compile=False, safe_mode=True)

@@ -13,9 +13,12 @@ from model_training.predictor import Predictor, dihedral_views
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def predictor(tiny_bundle) -> Predictor:
-    return Predictor.load(tiny_bundle)
+@pytest.fixture(scope="module", params=["keras", "onnx"])
+def predictor(tiny_bundle, request) -> Predictor:
+    """The tiny bundle scored by either engine: every test below must hold for both."""
+    pred = Predictor.load(tiny_bundle, engine=request.param)
+    assert pred.engine.name == request.param
+    return pred
 
 
 def test_refuses_a_tampered_model(tiny_bundle, tmp_path):

@@ -44,6 +44,10 @@ def test_bundle_is_complete(tiny_bundle):
     for fig in ("roc", "confusion", "reliability", "training_curves"):
         assert (tiny_bundle / "figures" / f"{fig}.html").stat().st_size > 1000
     assert card["tile_px"] == 96 and 0.9 < card["mpp"] < 1.0 and "level 2" in card["mpp_source"]
+    # the ONNX export of this model.keras, checked against it on real validation tiles
+    assert card["onnx"]["sha256"] == sha256(tiny_bundle / "model.onnx")
+    assert card["onnx"]["source_sha256"] == card["sha256"]
+    assert card["onnx"]["check_tiles"] >= 256 and card["onnx"]["max_abs_logit_diff"] < 1e-3
 
 
 def test_weight_average_ships_and_both_candidates_are_recorded(tiny_bundle):

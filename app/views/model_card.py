@@ -1,6 +1,7 @@
 """Page 5: the model card — data, splits, metrics with CIs, threshold and calibration, use, versions, hashes."""
 import json
 import platform
+from importlib import metadata
 
 import pandas as pd
 import streamlit as st
@@ -43,6 +44,13 @@ st.dataframe(kv({"bundle": str(state.bundle_path()), "created": card.get("create
                  "output": card.get("output"),
                  "tile scale": f"{card['tile_px']} px at {card['mpp']} µm/px" if "mpp" in card else None,
                  "scale source": card.get("mpp_source")}), hide_index=True)
+onnx = card.get("onnx")
+if onnx:
+    engine = pred.engine.name if pred is not None else None
+    st.markdown(f"Scored by **{'ONNX Runtime' if engine == 'onnx' else 'Keras'}**. `{onnx['file']}` is exported "
+                f"from this model.keras (largest logit difference {onnx['max_abs_logit_diff']:.1g} on "
+                f"{onnx['check_tiles']} check tiles); its sha256:")
+    st.code(onnx["sha256"], language=None)
 
 st.subheader("Validation metrics")
 rows = []
@@ -103,14 +111,11 @@ if recal:
 
 st.subheader("Library versions")
 running = {"python": platform.python_version()}
-try:
-    import keras
-    import numpy
-    import tensorflow
-
-    running.update(keras=keras.__version__, numpy=numpy.__version__, tensorflow=tensorflow.__version__)
-except ImportError:
-    pass
+for dist in ("keras", "numpy", "scikit-learn", "tensorflow", "onnxruntime"):
+    try:  # the installed versions, without importing TensorFlow into a process that scores with ONNX
+        running[dist] = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        pass
 trained = card.get("library_versions", {})
 st.dataframe(pd.DataFrame([{"library": k, "trained with": trained.get(k, "—"), "running": running.get(k, "—")}
                            for k in dict.fromkeys([*trained, *running])]), hide_index=True)
