@@ -94,3 +94,33 @@ def test_performance_page_evaluates_the_examples(fresh):
     assert f"TP {m['tp']} · FP {m['fp']} · FN {m['fn']} · TN {m['tn']}" in caption
     assert f"(n = {N_FILES}," in caption
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_the_app_never_imports_tensorflow(tmp_path):
+    """With the shipped bundle's model.onnx the app scores, explains and shows every page without TensorFlow,
+    whose import alone takes 4-8 s on a 2-core machine (a fresh process: pytest has imported it already)."""
+    import os
+    import subprocess
+    import sys
+
+    pages = ["views/analyze.py", "views/region.py", "views/slide.py", "views/validation.py", "views/queue.py",
+             "views/agreement.py", "views/performance.py", "views/model_card.py", "views/teach.py",
+             "views/quiz.py"]
+    code = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(MAIN)!r}, default_timeout=300).run()
+at.button(key="analyze-examples").click().run()
+assert any(s.value.startswith("Tile detail") for s in at.subheader), "no detail view"
+for page in {pages!r}:
+    at.switch_page(page).run()
+    assert not at.exception and not at.error, (page, [e.value for e in at.error])
+print("loaded:", sorted(m for m in ("tensorflow", "keras", "tf_keras_vis") if m in sys.modules))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("PATHREVIEW_DATA", "PATHREVIEW_MODEL")}
+    env.update(PATHREVIEW_DEBUG="1", PATHREVIEW_DB_URL=f"sqlite:///{tmp_path / 'reviews.db'}",
+               PYTHONPATH=str(MAIN.parent.parent))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "loaded: []", out.stdout
