@@ -1,6 +1,7 @@
 # PathReview: the review app with the shipped model baked in.
-#   CPU (default):  docker build -t pathreview .
-#   GPU:            docker build --build-arg GPU=true -t pathreview:gpu .
+#   App (default):  docker build -t pathreview .                 scores with ONNX Runtime, no TensorFlow
+#   Full, CPU:      docker build --build-arg FULL=true -t pathreview:full .   + training and evaluation CLIs
+#   Full, GPU:      docker build --build-arg GPU=true -t pathreview:gpu .     the same with tensorflow[and-cuda]
 #   Run:            docker run -p 8501:8501 -v /path/to/pcam:/data:ro -v /path/to/slides:/slides:ro \
 #                     -v pathreview-reviews:/audit pathreview
 # BASE is any image with Python 3.11 and its venv module: the official python:3.11-slim (Python in /usr/local)
@@ -8,6 +9,7 @@
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 
+ARG FULL=false
 ARG GPU=false
 # A venv works on both bases: Debian marks its own Python as externally managed.
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,15 +24,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATHREVIEW_DB_URL=sqlite:////audit/pathreview.db
 
 WORKDIR /app
-COPY requirements.txt .
-# The CPU image takes tensorflow-cpu (same release, about 600 MB smaller: no CUDA kernels); the GPU image takes
-# tensorflow[and-cuda]. Swapping the line keeps one pinned version and installs only one of the two.
-# TensorFlow's C++ headers (about 290 MB) serve only to compile custom ops, so they are dropped.
+COPY requirements.txt requirements-app.txt ./
+# The app image takes requirements-app.txt only: the shipped bundle's model.onnx is scored by ONNX Runtime, and
+# TensorFlow would be about 1.5 GB of the image. The full images add requirements.txt's training stack, as
+# tensorflow-cpu (same release, no CUDA kernels) or tensorflow[and-cuda]; TensorFlow's C++ headers (about
+# 290 MB) serve only to compile custom ops, so they are dropped.
 RUN python3 -m venv "$VIRTUAL_ENV" \
-    && if [ "$GPU" = "true" ]; then tf="tensorflow[and-cuda]"; else tf="tensorflow-cpu"; fi \
-    && sed "s/^tensorflow==/${tf}==/" requirements.txt > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm -r /tmp/requirements.txt "$VIRTUAL_ENV"/lib/python3*/site-packages/tensorflow/include \
+    && if [ "$GPU" = "true" ]; then tf="tensorflow[and-cuda]"; elif [ "$FULL" = "true" ]; then tf="tensorflow-cpu"; fi \
+    && if [ -n "${tf:-}" ]; then sed "s/^tensorflow==/${tf}==/" requirements.txt > requirements-image.txt; \
+       else cp requirements-app.txt requirements-image.txt; fi \
+    && pip install --no-cache-dir -r requirements-image.txt \
+    && rm -rf requirements-image.txt "$VIRTUAL_ENV"/lib/python3*/site-packages/tensorflow/include \
     && groupadd --gid 10001 pathreview \
     && useradd --create-home --uid 10001 --gid 10001 pathreview \
     && mkdir -p /data /slides /audit \

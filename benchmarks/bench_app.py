@@ -55,9 +55,17 @@ def wait_model_ready(page) -> None:
 
 
 def upload(page, files: list[Path], n: int, *, detail: bool) -> float:
-    """Seconds from handing the uploader ``files`` to the results table (and the detail view's maps)."""
+    """Seconds from handing the uploader ``files`` to the results table (and the detail view's maps).
+
+    For a batch it also prints where the time went: until the page shows its scoring progress bar, the
+    browser uploads the files and the server decodes them; after it, the server scores and the browser draws.
+    """
     t0 = time.perf_counter()
     page.locator(UPLOADER).set_input_files([str(f) for f in files])
+    if not detail:
+        page.get_by_text(f"Scoring {n} tile(s)").wait_for()
+        print(f"  {n} tiles: upload and decoding {time.perf_counter() - t0:.2f} s, then scoring "
+              f"{n} x 8 views and drawing the results", flush=True)
     page.get_by_text(f"{n} tile(s) scored").wait_for()
     page.locator(TABLE).first.wait_for(state="visible")
     if detail:

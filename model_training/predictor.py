@@ -99,6 +99,10 @@ class Predictor:
         if onnx_path is not None and (engine == "onnx" or onnx_runtime_installed()):
             pred = cls(None, card, bundle, OnnxEngine(onnx_path))
         else:
+            if importlib.util.find_spec("keras") is None:
+                raise BundleError(f"{bundle}: no model.onnx, and Keras is not installed to load model.keras; "
+                                  f"export one with python -m model_training.onnx_export {bundle} where "
+                                  "requirements.txt is installed")
             pred = cls(_load_keras(bundle), card, bundle)
         if warm_up:
             pred.logits(np.zeros((1, TILE, TILE, 3), np.uint8))
