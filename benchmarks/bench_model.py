@@ -1,4 +1,5 @@
-"""Model speed figures on this machine: training img/s, inference img/s, single-tile and TTA/Grad-CAM latency.
+"""Model speed figures on this machine: training img/s, inference img/s, single-tile and TTA/Grad-CAM latency,
+for both engines (Keras, which the commands use, and ONNX Runtime, which the app uses).
 
     python benchmarks/bench_model.py [--bundle assets/pathcnn-v4] [--arch pathcnn] [--train-tiles 3200]
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,39 @@ def _budget(name: str, value: float, target: float, unit: str, higher_is_better:
     ok = value >= target if higher_is_better else value <= target
     sign = ">=" if higher_is_better else "<="
     print(f"budget {name}: {value:.1f} {unit} (target {sign} {target:g}) {'met' if ok else 'MISSED'}")
+
+
+def scoring_figures(pred, tiles) -> tuple[float, float, float]:
+    """Print the scoring figures of one engine; return (single-tile ms, detail-view ms, batch tiles/s)."""
+    name = pred.engine.name
+    batch_rate = len(tiles) / _timeit(lambda: pred.predict(tiles), 3)
+    print(f"{name}: inference, batches of 256: {batch_rate:.0f} img/s")
+    print(f"{name}: inference with 8-view TTA: {len(tiles) / _timeit(lambda: pred.predict(tiles, tta=True), 2):.0f} "
+          "tiles/s")
+    one = tiles[:1]
+    single_ms = _timeit(lambda: pred.predict(one), 50) * 1e3
+    print(f"{name}: single tile: {single_ms:.1f} ms")
+    print(f"{name}: single tile with TTA: {_timeit(lambda: pred.predict(one, tta=True), 20) * 1e3:.1f} ms")
+    print(f"{name}: Grad-CAM + Grad-CAM++ (one pass) per tile: "
+          f"{_timeit(lambda: pred.explain_all(one[0]), 10) * 1e3:.1f} ms")
+
+    def detail_view():  # what the app's detail view computes for one tile
+        pred.predict(one, tta=True)
+        pred.explain_all(one[0])
+
+    detail_ms = _timeit(detail_view, 10) * 1e3
+    print(f"{name}: tile + 8 views + Grad-CAM + Grad-CAM++: {detail_ms:.1f} ms")
+    return single_ms, detail_ms, batch_rate
+
+
+def fresh_load_seconds(bundle: Path, engine: str) -> float:
+    """Seconds from a new Python process to a warmed-up Predictor: what a server start waits for."""
+    code = ("import sys, time; t = time.perf_counter(); from model_training.predictor import Predictor; "
+            f"Predictor.load(sys.argv[1], engine={engine!r}); print(time.perf_counter() - t)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code, str(bundle)], capture_output=True, text=True, env=env,
+                         check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -71,31 +106,17 @@ def main() -> None:
     # make train: 20 epochs, plus about 2 minutes of decoding, calibration and figures
     make_train_min = 20 * 31420 / train_rate / 60 + 2
 
-    pred = Predictor.load(args.bundle)
     tiles = x[:512]
-    batch_rate = len(tiles) / _timeit(lambda: pred.predict(tiles), 3)
-    print(f"inference, batches of 256: {batch_rate:.0f} img/s")
-    print(f"inference with 8-view TTA: {len(tiles) / _timeit(lambda: pred.predict(tiles, tta=True), 2):.0f} tiles/s")
-    one = tiles[:1]
-    single_ms = _timeit(lambda: pred.predict(one), 50) * 1e3
-    print(f"single tile, compiled call: {single_ms:.1f} ms")
-    print(f"single tile, model.predict: {_timeit(lambda: pred.model.predict(one.astype('float32'), verbose=0), 10) * 1e3:.1f} ms")
-    print(f"single tile with TTA: {_timeit(lambda: pred.predict(one, tta=True), 20) * 1e3:.1f} ms")
-    print(f"Grad-CAM + Grad-CAM++ (one pass) per tile: {_timeit(lambda: pred.explain_all(one[0]), 10) * 1e3:.1f} ms")
-
-    def detail_view():  # what the app's detail view computes for one tile
-        pred.predict(one, tta=True)
-        pred.explain_all(one[0])
-
-    detail_ms = _timeit(detail_view, 10) * 1e3
-    print(f"tile + 8 views + Grad-CAM + Grad-CAM++: {detail_ms:.1f} ms")
-    t = time.perf_counter()
-    Predictor.load(args.bundle)
-    print(f"bundle load (hash check + compile + warm-up): {time.perf_counter() - t:.2f} s")
+    figures = {engine: scoring_figures(Predictor.load(args.bundle, engine=engine), tiles)
+               for engine in ("keras", "onnx")}
+    for engine in ("keras", "onnx"):
+        print(f"{engine}: model ready in a fresh process (imports, hash checks, load, warm-up): "
+              f"{fresh_load_seconds(args.bundle, engine):.2f} s")
     size_mb = sum(f.stat().st_size for f in Path(args.bundle).rglob("*") if f.is_file()) / 2**20
-    _budget("single tile without TTA", single_ms, 5, "ms", False)
-    _budget("tile + 8 views + Grad-CAM + Grad-CAM++", detail_ms, 100, "ms", False)
-    _budget("batch scoring", batch_rate, 500, "tiles/s", True)
+    for engine, (single_ms, detail_ms, batch_rate) in figures.items():
+        _budget(f"single tile without TTA ({engine})", single_ms, 5, "ms", False)
+        _budget(f"tile + 8 views + Grad-CAM + Grad-CAM++ ({engine})", detail_ms, 100, "ms", False)
+        _budget(f"batch scoring ({engine})", batch_rate, 500, "tiles/s", True)
     _budget("make train (20 epochs, estimated from this run)", make_train_min, 100, "min", False)
     _budget("bundle size", size_mb, 20, "MB", False)
 
