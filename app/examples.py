@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from model_training.data import IMAGE_EXTS
 from model_training.examples import EXAMPLES_DIR, LABELS_FILE
+
+if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
+    import pandas as pd
 
 NAME = "example tiles"
 NOTE = ("The example tiles are PCam validation tiles (CC0 1.0, Veeling et al. 2018) with known labels, shipped "

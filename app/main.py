@@ -20,7 +20,7 @@ import streamlit as st  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 # all light: the model loader imports TensorFlow
-from app import frontend_preload, identity, reviewing, state, store  # noqa: E402
+from app import frontend_preload, identity, reviewing, state, store, warmup  # noqa: E402
 
 
 def sidebar(pred, error: str | None) -> None:
@@ -69,7 +69,10 @@ def main() -> None:
     # imports from running alongside the loader's (concurrent imports of one package can deadlock).
     predictor, load_error = state.load_predictor()
     sidebar(predictor, load_error)
-    state.run_page(nav)
+    try:
+        state.run_page(nav)
+    finally:  # also after st.stop(), which the Analyze page calls while it waits for tiles
+        warmup.after_first_page()
 
 
 @asynccontextmanager

@@ -1,8 +1,9 @@
 """Putting the tiles a page scored into the review queue: those the model calls tumour or flags for review."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -10,6 +11,9 @@ from model_training.data import TileError
 from model_training.predictor import needs_review
 
 from . import data_roots, reviewing, store
+
+if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
+    import pandas as pd
 
 MAX_QUEUE = 500  # per click: reading and hashing the tiles takes a moment
 

@@ -98,7 +98,8 @@ def test_performance_page_evaluates_the_examples(fresh):
 
 def test_the_app_never_imports_tensorflow(tmp_path):
     """With the shipped bundle's model.onnx the app scores, explains and shows every page without TensorFlow,
-    whose import alone takes 4-8 s on a 2-core machine (a fresh process: pytest has imported it already)."""
+    whose import alone takes 4-8 s on a 2-core machine (a fresh process: pytest has imported it already).
+    The first page does not import pandas either (0.3 s); app.warmup imports it after that page."""
     import os
     import subprocess
     import sys
@@ -107,8 +108,14 @@ def test_the_app_never_imports_tensorflow(tmp_path):
     assert len(pages) >= 10
     code = f"""
 import sys
+sys.path.insert(0, {str(MAIN.parent.parent)!r})
+from app import warmup
+warmup.LATER = ()  # the background import would race the check below
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({str(MAIN)!r}, default_timeout=300).run()
+assert not at.exception and any(b.label == "Try the example tiles" for b in at.button)
+first_page = sorted(m for m in ("pandas", "tensorflow", "keras") if m in sys.modules)
+assert first_page == [], first_page
 at.button(key="analyze-examples").click().run()
 assert any(s.value.startswith("Tile detail") for s in at.subheader), "no detail view"
 for page in {pages!r}:

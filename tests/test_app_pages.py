@@ -249,6 +249,9 @@ def test_model_card_shows_the_verified_sha256(app, tiny_bundle):
     sha = file_sha256(tiny_bundle / "model.keras")
     assert sha in [c.value for c in at.code]
     assert any("verified when loaded" in md.value for md in at.markdown)
+    # the app scores with the bundle's ONNX export, whose own hash is shown too
+    assert file_sha256(tiny_bundle / "model.onnx") in [c.value for c in at.code]
+    assert any("Scored by **ONNX Runtime**" in md.value for md in at.markdown)
 
 
 def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):

@@ -1,12 +1,16 @@
 """Reading the store: the review queue of one reviewer, and the reviews with their provenance as a frame."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 from sqlalchemy import or_, select
 
 from . import db
 from .reviews import _superseded
 from .schema import Item, Review
+
+if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
+    import pandas as pd
 
 STATUSES = ("pending", "done", "others", "all")
 ITEM_COLUMNS = ["item_id", "name", "source", "upload_name", "dataset_root", "dataset_id", "slide", "x", "y",
@@ -25,6 +29,8 @@ def _needs_a_look():
 def reviews_frame(*, reviewer: str | None = None, current_only: bool = True, source: str | None = None,
                   url: str | None = None) -> pd.DataFrame:
     """One row per review with its item's provenance; ``current_only`` drops superseded reviews."""
+    import pandas as pd
+
     sup = _superseded()
     q = (select(Review.id, Review.created_at, Review.reviewer, Review.reviewer_verified, Review.reviewer_subject,
                 Review.decision, Review.comment, Review.pixel_sha256, Review.model_sha256, Review.threshold,
@@ -54,6 +60,8 @@ def queue(reviewer: str, *, status: str = "pending", source: str | None = None,
     ``my_decision`` (the reviewer's own current decision, else empty). Other readers' decisions are never
     included, so nobody sees them before recording their own.
     """
+    import pandas as pd
+
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     items_q = select(Item.id, Item.name, Item.source, Item.p, Item.spread, Item.threshold, Item.model_decision,

@@ -1,0 +1,31 @@
+"""Libraries the results need, imported in the background once the first page has been drawn.
+
+pandas takes about 0.3 s to import on a 2-core machine. The first page does not need it, so it is left out of
+everything that page imports and the server answers sooner; the results table of the first upload does, so it
+is imported in a background thread as soon as the first script run is over, while the reader is still looking
+at the page. A script run that needs it before that waits for the import on Python's own import lock.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+
+log = logging.getLogger("pathreview.app")
+LATER = ("pandas",)
+_started = threading.Event()
+
+
+def _import_later() -> None:
+    for name in LATER:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the page that needs it will import it again and report the problem
+            log.warning("background import of %s failed", name, exc_info=True)
+
+
+def after_first_page() -> None:
+    """Start the background imports (once per process)."""
+    if not _started.is_set():
+        _started.set()
+        threading.Thread(target=_import_later, name="pathreview-import-later", daemon=True).start()
