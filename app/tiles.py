@@ -10,6 +10,7 @@ import numpy as np
 from model_training.data import TileError, read_tile
 from model_training.predictor import Prediction
 
+from . import tile_archives
 from .audit import pixel_sha256
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
@@ -19,6 +20,7 @@ MAX_FILES = 500
 MAX_FILE_MB = 5
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
 UPLOAD_TYPES = ["tif", "tiff", "png", "jpg", "jpeg"]
+BATCH_UPLOAD_TYPES = UPLOAD_TYPES + tile_archives.ARCHIVE_TYPES  # the Analyze page also takes a .zip of tiles
 
 
 @dataclass
@@ -76,30 +78,32 @@ def decode_uploads(files: Iterable[tuple[str, object]], *, crop: bool = False,
     """Decode ``(name, data)`` pairs with ``read_tile``; bad files become messages, the rest are kept.
 
     ``data`` is bytes or an uploaded file (``.size``, ``.getvalue()``), read only once it passed the checks.
+    A .zip stands for its image members (``tile_archives``); their ``upload_name`` is ``archive/member``.
 
     With ``crop``, images larger than 96x96 are centre-cropped (and noted); without it they are errors
     that point to the centre-crop option and the region view.
     """
-    files = list(files)
+    expanded = tile_archives.expand(list(files), max_member_bytes=max_bytes, max_members=max_files)
     batch = DecodedBatch()
-    names = unique_names(n for n, _ in files)
-    for (upload_name, data), name in zip(files, names):
+    names = unique_names(n for n, _, _ in expanded.files)
+    for (sent, data, upload_name), name in zip(expanded.files, names):
         if name != PurePath(upload_name).name:
             batch.renamed.append((upload_name, name))
+        label = upload_name if upload_name != sent else name  # an archive member: archive/member
         if len(batch.records) + len(batch.errors) >= max_files:
             batch.skipped.append(name)
             continue
         if _size(data) > max_bytes:
-            batch.errors.append(f"{name}: is {_size(data) / 2**20:.1f} MB; the limit for a tile is "
+            batch.errors.append(f"{label}: is {_size(data) / 2**20:.1f} MB; the limit for a tile is "
                                 f"{max_bytes / 2**20:.0f} MB")
             continue
         if not isinstance(data, (bytes, bytearray, memoryview)):
             data = data.getvalue()
         try:
-            tile, note = read_tile(data, name), ""
+            tile, note = read_tile(data, label), ""
         except TileError as exc:
             try:  # succeeds only when the size was the problem
-                tile, note = read_tile(data, name, crop=True), "centre-cropped to 96x96"
+                tile, note = read_tile(data, label, crop=True), "centre-cropped to 96x96"
             except TileError:
                 tile = None
             if tile is not None and not crop:
@@ -109,12 +113,14 @@ def decode_uploads(files: Iterable[tuple[str, object]], *, crop: bool = False,
                 batch.errors.append(str(exc))
                 continue
         batch.records.append(TileRecord(name, upload_name, tile, pixel_sha256(tile), note))
+    batch.errors.extend(expanded.errors)  # after the loop: only decoded files count towards max_files
     return batch
 
 
 def results_table(records: list[TileRecord], pred: Prediction) -> pd.DataFrame:
     """One row per scored tile, in upload order."""
     import pandas as pd
+
     return pd.DataFrame({
         "file": [r.name for r in records],
         "P(tumour)": np.round(pred.p.astype(float), 4),

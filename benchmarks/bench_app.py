@@ -9,7 +9,8 @@ Playwright (only 127.0.0.1 is contacted). It measures the three app budgets:
   loaded model and the tile uploader is shown);
 * one tile: from handing the uploader one real tile to its result row and the detail view with both
   Grad-CAM maps drawn;
-* 200 tiles: from handing the uploader 200 real validation tiles to the results table.
+* 200 tiles: from handing the uploader 200 real validation tiles to the results table; then the same 200
+  tiles as one .zip archive.
 
 Prints each figure against its budget (met / MISSED); nothing is asserted. The browser is launched before
 the server, so the first figure is the app's own start.
@@ -21,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +102,14 @@ def run(bundle: Path, data: Path, n_batch: int) -> None:
             page.goto(url)  # a fresh session: the batch replaces nothing
             wait_model_ready(page)
             budget(f"{n_batch} tiles -> results table", upload(page, tiles[:n_batch], n_batch, detail=False),
+                   "batch")
+            archive = tmp / f"{n_batch}-tiles.zip"  # the same tiles as one upload
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in tiles[:n_batch]:
+                    z.write(f, f"tiles/{f.name}")
+            page.goto(url)
+            wait_model_ready(page)
+            budget(f"{n_batch} tiles as one .zip -> results table", upload(page, [archive], n_batch, detail=False),
                    "batch")
         except Exception:
             print(f"server log ({log}):\n" + log.read_text(errors="replace")[-3000:], file=sys.stderr)

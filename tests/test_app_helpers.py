@@ -130,3 +130,59 @@ def test_every_heatmap_cell_is_clickable_and_maps_back_to_its_tile(valid_tiles):
         event = {"selection": {"points": [{"x": trace.x[idx], "y": trace.y[idx], "customdata": [idx]}]}}
         assert tiling.clicked_tile(event) == idx
     assert tiling.clicked_tile({"selection": {"points": []}}) is None and tiling.clicked_tile(None) is None
+
+
+def _zip(entries: list[tuple[str, bytes]], *, compression=None) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression or zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_a_zip_of_tiles_is_decoded_like_the_files_in_it(tifs):
+    """A folder of tiles sent as one archive: same pixels as the files, every unusable member named."""
+    archive = _zip([("case 12/" + p.name, p.read_bytes()) for p in tifs[:3]]
+                   + [("case 12/more/" + tifs[0].name, tifs[3].read_bytes()),  # same name, another folder
+                      ("case 12/notes.txt", b"stain batch 7"), ("case 12/cut.tif", tifs[4].read_bytes()[:500]),
+                      ("__MACOSX/case 12/._" + tifs[0].name, b"\0\5\26\7"), ("case 12/.DS_Store", b"\0")])
+    batch = tiles.decode_uploads([("single.tif", tifs[5].read_bytes()), ("case12.zip", archive)])
+    assert [r.name for r in batch.records] == ["single.tif", *(p.name for p in tifs[:3]),
+                                                tifs[0].stem + " (2)" + tifs[0].suffix]
+    for record, path in zip(batch.records[1:], [*tifs[:3], tifs[3]]):
+        assert np.array_equal(record.tile, read_tile(path))
+    assert batch.records[1].upload_name == f"case12.zip/case 12/{tifs[0].name}"
+    assert batch.records[0].upload_name == "single.tif"
+    assert batch.renamed == [(f"case12.zip/case 12/more/{tifs[0].name}", batch.records[4].name)]
+    reasons = dict(e.split(": ", 1) for e in batch.errors)
+    assert list(reasons) == ["case12.zip/case 12/cut.tif", "case12.zip/case 12/notes.txt"]
+    assert "corrupt or truncated" in reasons["case12.zip/case 12/cut.tif"]
+    assert "not a tile image" in reasons["case12.zip/case 12/notes.txt"]
+
+
+def test_a_bad_archive_is_a_message_and_loses_nothing_else(tifs):
+    good = (tifs[0].name, tifs[0].read_bytes())
+    big = _zip([("big.tif", tifs[1].read_bytes() + b"\0" * 4096)], compression=0)
+    empty = _zip([("readme.md", b"# nothing here")])
+    batch = tiles.decode_uploads([good, ("broken.zip", b"PK\3\4 not really"), ("big.zip", big),
+                                  ("empty.zip", empty), ("truncated.zip", _zip([good])[:-30])],
+                                 max_bytes=len(tifs[1].read_bytes()) + 100)
+    assert [r.name for r in batch.records] == [tifs[0].name]
+    reasons = dict(e.split(": ", 1) for e in batch.errors)
+    assert "not a readable .zip archive" in reasons["broken.zip"]
+    assert "uncompressed; the limit for a tile" in reasons["big.zip/big.tif"]
+    assert "not a tile image" in reasons["empty.zip/readme.md"]
+    assert "not a readable .zip archive" in reasons["truncated.zip"]
+    from app import tile_archives
+
+    over = tile_archives.expand([("huge.zip", b"\0" * 2048)], max_member_bytes=10, max_members=5,
+                                max_archive_bytes=1024)
+    assert not over.files and "the limit for an archive of tiles is" in over.errors[0]
+
+
+def test_a_zip_counts_towards_the_batch_limit_and_is_read_no_further(tifs):
+    archive = _zip([(f"t{i}.tif", tifs[i % len(tifs)].read_bytes()) for i in range(10)])
+    batch = tiles.decode_uploads([(tifs[0].name, tifs[0].read_bytes()), ("many.zip", archive)], max_files=4)
+    assert len(batch.records) == 4 and batch.skipped == [f"t{i}.tif" for i in range(3, 10)]

@@ -117,6 +117,26 @@ def test_analyze_scores_good_tiles_and_reports_each_bad_file(app, tif_paths, pre
     np.testing.assert_allclose(view_scores, ref.views[best], atol=1e-3)
 
 
+def test_analyze_takes_a_zip_of_tiles(app, tif_paths, predictor):
+    """A folder of tiles zipped into one upload: every tile scored, the one unusable member named."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in tif_paths[:4]:
+            z.write(p, f"slide 3/{p.name}")
+        z.writestr("slide 3/notes.txt", "stain batch 7")
+    at = app()
+    at.file_uploader(key="analyze-upload").set_value([("slide3.zip", buf.getvalue(), "application/zip")]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["file"]) == [p.name for p in tif_paths[:4]]
+    ref = predictor.predict(np.stack([read_tile(p) for p in tif_paths[:4]]), tta=True)
+    np.testing.assert_allclose(table["P(tumour)"], ref.p, atol=1e-3)
+    assert errors(at) == ["slide3.zip/slide 3/notes.txt: not a tile image (.tif .png .jpg); skipped"]
+
+
 def test_duplicates_are_renamed_and_large_images_can_be_centre_cropped(app, tif_paths, data_root):
     at = app()
     big = mosaic(data_root, 2, 2)[48:176, 48:176]  # 128x128 real H&E

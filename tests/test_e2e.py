@@ -173,6 +173,24 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     assert row["source"] == "upload" and row["upload_name"] == detail_name
 
 
+def test_a_zip_of_tiles_uploads_in_the_browser(page, server, data_root, tmp_path):
+    """The uploader takes a .zip (type and size limits are enforced by the browser too) and scores its tiles."""
+    import zipfile
+
+    tifs = sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:5]
+    archive = tmp_path / "case 7.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in tifs:
+            z.write(p, f"case 7/{p.name}")
+    open_page(page, server)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(archive)])
+    page.get_by_text("5 tile(s) scored").wait_for()
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')"
+                           ".length >= 5 * 7")
+    texts = cells(page)
+    assert all(p.name in texts for p in tifs)
+
+
 def test_region_heatmap(page, server, data_root, shots):
     labels = pd.read_csv(data_root / "valid_labels.csv")
     ids = [i for pair in zip(labels[labels.label == 1].id, labels[labels.label == 0].id) for i in pair][:12]

@@ -2,7 +2,8 @@
 import streamlit as st
 
 from app import detail, examples, queueing, state
-from app.tiles import MAX_FILE_MB, MAX_FILES, UPLOAD_TYPES, decode_uploads, results_table, table_csv
+from app.tile_archives import MAX_ARCHIVE_MB
+from app.tiles import BATCH_UPLOAD_TYPES, MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
 from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
 
 BATCH = "analyze_batch"
@@ -11,8 +12,9 @@ MAX_LISTED = 20
 
 st.title("Analyze tiles")
 st.markdown(f"Upload up to {MAX_FILES} H&E tiles of 96×96 pixels (PCam / Kaggle *Histopathologic Cancer "
-            f"Detection* style, .tif .png .jpg, at most {MAX_FILE_MB} MB each). Each tile is scored on its "
-            "eight dihedral views; the label concerns the centre 32×32 pixels.")
+            f"Detection* style, .tif .png .jpg, at most {MAX_FILE_MB} MB each), or a .zip of them (up to "
+            f"{MAX_ARCHIVE_MB} MB; a few hundred tiles upload much faster as one archive). Each tile is scored on "
+            "its eight dihedral views; the label concerns the centre 32×32 pixels.")
 pred = state.predictor()
 
 
@@ -22,8 +24,9 @@ def show_examples(on: bool) -> None:
 
 crop = st.checkbox("Centre-crop larger images to 96×96", key="analyze-crop",
                    help="Otherwise images of another size are rejected; the Region view tiles larger images.")
-uploads = st.file_uploader("Tiles", type=UPLOAD_TYPES, accept_multiple_files=True, key="analyze-upload",
-                           max_upload_size=MAX_FILE_MB)
+# The browser-side limit is the archive's; decode_uploads holds single tiles and archive members to MAX_FILE_MB.
+uploads = st.file_uploader("Tiles", type=BATCH_UPLOAD_TYPES, accept_multiple_files=True, key="analyze-upload",
+                           max_upload_size=MAX_ARCHIVE_MB)
 if uploads:  # an upload replaces the examples
     st.session_state[EXAMPLES] = False
 if not uploads and not st.session_state.get(EXAMPLES):
@@ -72,7 +75,7 @@ if batch.renamed:
     st.info("Duplicate file names were renamed: " + "; ".join(f"{a} → {b}" for a, b in batch.renamed),
             icon=":material/content_copy:")
 if batch.skipped:
-    st.warning(f"Only the first {MAX_FILES} files of a batch are processed; {len(batch.skipped)} were not "
+    st.warning(f"Only the first {MAX_FILES} tiles of a batch are processed; {len(batch.skipped)} were not "
                "(upload them as another batch).", icon=":material/warning:")
 if not n_ok:
     st.stop()
