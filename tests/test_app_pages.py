@@ -208,6 +208,9 @@ def test_region_view_rejects_unusable_images(app):
     at.file_uploader(key="region-upload").set_value(("tiny.png", png(np.zeros((50, 80, 3), np.uint8)),
                                                      "image/png")).run()
     assert not at.exception and "at least 96x96" in errors(at)[0]
+    # over the 50 MB limit: refused by the page as well (a client need not be a browser), before decoding
+    at.file_uploader(key="region-upload").set_value(("scan.png", b"\0" * (51 * 2**20), "image/png")).run()
+    assert not at.exception and errors(at) == ["scan.png: is 51 MB; the limit for a region is 50 MB"]
 
 
 def test_validation_browser_filters_outcomes_and_opens_a_tile(app):

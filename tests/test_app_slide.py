@@ -143,6 +143,16 @@ def test_refusals_name_the_file_and_the_reason(app):
     assert any("node.tiff: is scanned at 4 µm/px, coarser than" in e for e in errors(coarse))
 
 
+def test_an_upload_over_the_limit_is_refused_by_the_server_too(app, monkeypatch):
+    """The browser enforces the uploader's limit, but the page checks it again: a client need not be a browser."""
+    monkeypatch.setenv("PATHREVIEW_SLIDE_UPLOAD_MB", "1")
+    at = app("node.tiff")
+    at.radio(key="slide-source").set_value("Upload").run()
+    at.file_uploader(key="slide-upload").set_value(("big.svs", b"\0" * (2 * 2**20), "image/tiff")).run()
+    assert not at.exception and not at.metric
+    assert any("big.svs: is 2 MB; the limit for an uploaded slide is 1 MB" in e for e in errors(at)), errors(at)
+
+
 def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
     from app.tiling import clicked_point, clicked_tile
 

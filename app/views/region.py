@@ -23,6 +23,10 @@ if upload is None:
     st.info("Drop an image above. It stays in this browser session only.", icon=":material/upload_file:")
     st.stop()
 
+if upload.size > MAX_REGION_MB * 2**20:  # the browser enforces the limit too, but a client need not be a browser
+    st.error(f"{upload.name}: is {upload.size / 2**20:.0f} MB; the limit for a region is {MAX_REGION_MB} MB",
+             icon=":material/block:")
+    st.stop()
 file_sig = (upload.file_id, upload.name, upload.size)
 held = st.session_state.get(IMAGE)
 if held is None or held["signature"] != file_sig:

@@ -61,6 +61,10 @@ else:
         st.info("Drop a slide above (SVS, TIFF, NDPI, … or a PNG/JPEG at known resolution).",
                 icon=":material/upload_file:")
         st.stop()
+    if up.size > limit * 2**20:  # the browser enforces the limit too, but a client need not be a browser
+        st.error(f"{up.name}: is {up.size / 2**20:.0f} MB; the limit for an uploaded slide is {limit} MB",
+                 icon=":material/block:")
+        st.stop()
     kept = st.session_state.get(UPLOADED)
     if kept is None or kept[0] != up.file_id:  # hash and store a large upload once, not on every rerun
         kept = (up.file_id, slides.save_upload(up.name, up.getvalue()))
