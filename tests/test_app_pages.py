@@ -326,3 +326,25 @@ def test_tampered_model_is_refused_with_a_message(app, monkeypatch, tmp_path, ti
     at = app()
     assert not at.exception
     assert any("does not match the model card" in e for e in errors(at))
+
+
+def test_a_bundle_without_onnx_is_scored_by_keras(app, monkeypatch, tmp_path, tiny_bundle, tif_paths, predictor):
+    """An older bundle (no model.onnx) still works: the app loads Keras for it, with the same scores."""
+    import shutil
+
+    older = tmp_path / "older"
+    shutil.copytree(tiny_bundle, older, ignore=shutil.ignore_patterns("model.onnx", "figures"))
+    card = json.loads((older / "model_card.json").read_text())
+    del card["onnx"]
+    (older / "model_card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(older))
+    at = app()
+    at.file_uploader(key="analyze-upload").set_value([upload(p) for p in tif_paths[:2]]).run()
+    assert not at.exception and not errors(at)
+    ref = predictor.predict(np.stack([read_tile(p) for p in tif_paths[:2]]), tta=True)
+    np.testing.assert_allclose(at.dataframe[0].value["P(tumour)"], ref.p, atol=1e-3)
+    at.switch_page("views/model_card.py").run()
+    assert not at.exception and not any("ONNX Runtime" in md.value for md in at.markdown)
+    from app import model_loader
+
+    assert model_loader.start(str(older.resolve())).result().engine.name == "keras"
