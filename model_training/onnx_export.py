@@ -17,14 +17,15 @@ position, so Grad-CAM needs no gradient machinery at run time.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .bundle import MODEL_FILE, ONNX_FILE, read_card, sha256, verify, write_card
+from .bundle import MODEL_FILE, ONNX_FILE, BundleError, sha256, write_card
 from .data import TILE
-from .engines import INPUT
+from .engines import INPUT, OnnxEngine
 
 OPSET = 17
 # Export refuses a graph whose logits differ from Keras by more than this on the check tiles.
@@ -248,18 +249,14 @@ def check_tiles(data: Path | None, n: int = 256) -> np.ndarray:
     return np.concatenate(tiles)
 
 
-def export_bundle(bundle: Path, tiles: np.ndarray) -> dict:
-    """Write ``bundle/model.onnx`` from its verified model.keras, compare both on ``tiles``, record it in the card."""
-    from .predictor import Predictor
+def write_onnx(bundle: Path, keras_pred, tiles: np.ndarray) -> dict:
+    """Write ``bundle/model.onnx`` from ``keras_pred`` (a Keras-engine Predictor of this bundle's model.keras),
+    compare both on ``tiles``, and return the card's ``onnx`` entry; the card itself is the caller's to write."""
+    import onnxruntime
 
-    bundle = Path(bundle)
-    keras_pred = Predictor.load(bundle, warm_up=False, engine="keras")
-    proto = to_onnx(keras_pred.model)
-    path = bundle / ONNX_FILE
+    path = Path(bundle) / ONNX_FILE
     tmp = path.with_suffix(".onnx.part")
-    tmp.write_bytes(proto.SerializeToString())
-    from .engines import OnnxEngine
-
+    tmp.write_bytes(to_onnx(keras_pred.model).SerializeToString())
     onnx_engine = OnnxEngine(tmp)
     diff = float(np.abs(onnx_engine.logits(tiles) - keras_pred.logits(tiles)).max())
     grads = [np.abs(onnx_engine.cam_inputs(t)[1] - keras_pred.engine.cam_inputs(t)[1]).max() for t in tiles[:8]]
@@ -268,23 +265,27 @@ def export_bundle(bundle: Path, tiles: np.ndarray) -> dict:
         raise ExportError(f"{bundle}: ONNX logits differ from Keras by {diff:.2g} (gradient {max(grads):.2g}); "
                           f"more than {MAX_LOGIT_DIFF:g}, so model.onnx was not written")
     tmp.replace(path)
-    card = read_card(bundle)
-    import onnxruntime
+    return {"file": ONNX_FILE, "sha256": sha256(path), "opset": OPSET, "onnxruntime": onnxruntime.__version__,
+            "check_tiles": int(len(tiles)), "max_abs_logit_diff": diff,
+            "source_sha256": keras_pred.sha256, "command": "python -m model_training.onnx_export BUNDLE"}
 
-    card["onnx"] = {"file": ONNX_FILE, "sha256": sha256(path), "opset": OPSET, "onnxruntime": onnxruntime.__version__,
-                    "check_tiles": int(len(tiles)), "max_abs_logit_diff": diff,
-                    "source_sha256": card["sha256"], "command": "python -m model_training.onnx_export BUNDLE"}
+
+def export_bundle(bundle: Path, tiles: np.ndarray) -> dict:
+    """Export an existing bundle: load its verified model.keras, write model.onnx, record it in the card."""
+    from .predictor import Predictor
+
+    keras_pred = Predictor.load(bundle, warm_up=False, engine="keras")
+    card = keras_pred.card
+    card["onnx"] = write_onnx(bundle, keras_pred, tiles)
     write_card(bundle, card)
     return card["onnx"]
 
 
-def export_if_supported(bundle: Path, tiles: np.ndarray) -> dict | None:
-    """``export_bundle``, or None with one warning line when the model has a layer the export does not convert
+def export_if_supported(bundle: Path, keras_pred, tiles: np.ndarray) -> dict | None:
+    """``write_onnx``, or None with one warning line when the model has a layer the export does not convert
     (such a bundle is scored by Keras, as before)."""
-    import logging
-
     try:
-        return export_bundle(bundle, tiles)
+        return write_onnx(bundle, keras_pred, tiles)
     except ExportError as exc:
         logging.getLogger("pathreview").warning("no model.onnx written (the app will load TensorFlow): %s", exc)
         return None
@@ -301,9 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quiet_cli(args.verbose)
     try:
-        verify(args.bundle)
-        info = export_bundle(args.bundle, check_tiles(args.data))
-    except (ExportError, OSError, ValueError) as exc:
+        info = export_bundle(args.bundle, check_tiles(args.data))  # Predictor.load verifies the bundle
+    except (BundleError, ExportError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{args.bundle / ONNX_FILE}: sha256 {info['sha256'][:12]}…, largest logit difference from "

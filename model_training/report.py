@@ -13,8 +13,8 @@ from . import figures
 from .architectures import count_flops
 from .bundle import FIGURES_DIR, HISTORY_FILE, MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
 from .data import TILE_MPP
-from .onnx_export import export_if_supported
 from .metrics import crossfit_nll, fit_platt, fit_temperature, nll, rates_ci, summary, threshold_with_margin
+from .onnx_export import export_if_supported
 from .predictor import N_VIEWS, Predictor, dihedral_views
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,10 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     card["library_versions"] = library_versions()
     card["intended_use"] = INTENDED_USE
     card["limitations"] = LIMITATIONS
-    write_card(out, card)
-    onnx_info = export_if_supported(out, val_x[:256])
+    onnx_info = export_if_supported(out, pred, val_x[:256])  # the model in memory: no reload from disk
     if onnx_info is not None:
         card["onnx"] = onnx_info
+    write_card(out, card)
 
     pd.DataFrame({"id": val_ids, "label": val_y.astype(int), "p": p_tta, "p_single": p_single,
                   "logit": views.mean(axis=1), "spread": p_views.std(axis=1)}).to_csv(out / VAL_PRED_FILE, index=False)

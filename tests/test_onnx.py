@@ -95,6 +95,13 @@ def test_cli_exports_an_older_bundle(tmp_path, data_root):
     assert Predictor.load(copy, engine="onnx").engine.name == "onnx"
 
 
+def test_cli_names_a_folder_that_is_not_a_bundle(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "model_training.onnx_export", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 1, out.stderr
+    assert "not a PathReview model bundle" in out.stderr and "Traceback" not in out.stderr
+
+
 def _toy(head: str = "gap"):
     """A small functional model that uses every converted layer type, with random non-trivial BN statistics."""
     import keras
