@@ -19,7 +19,7 @@ import streamlit as st  # noqa: E402
 
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
-# all light: the model loader imports TensorFlow
+# The server answers nothing until these are imported: keep pandas and TensorFlow out of them (app.warmup)
 from app import frontend_preload, identity, reviewing, state, store, warmup  # noqa: E402
 
 

@@ -3,8 +3,8 @@
 ``streamlit run app/main.py`` asks when the server starts (see main.py), so loading and warming the model up
 overlap with the server start and the browser's first page load; a page that needs the model before it is
 ready waits for it. A bundle with a ``model.onnx`` is scored by ONNX Runtime (about 0.2 s to load); one
-without is scored by Keras, and importing TensorFlow then takes several seconds. A load that failed is tried again on the next request, as before: the page
-tells the user to fix the bundle and reload.
+without is scored by Keras, and importing TensorFlow then takes several seconds. A load that failed is tried
+again on the next request, as before: the page tells the user to fix the bundle and reload.
 """
 from __future__ import annotations
 

@@ -92,11 +92,11 @@ class Predictor:
             raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
         bundle = Path(bundle)
         card = verify(bundle)
-        onnx_path = verified_onnx(bundle, card) if engine != "keras" else None
-        if engine == "onnx" and onnx_path is None:
-            raise BundleError(f"{bundle}: no model.onnx; export one with python -m model_training.onnx_export "
-                              f"{bundle}")
-        if onnx_path is not None and (engine == "onnx" or onnx_runtime_installed()):
+        if (auto_engine(card) if engine == "auto" else engine) == "onnx":
+            onnx_path = verified_onnx(bundle, card)
+            if onnx_path is None:
+                raise BundleError(f"{bundle}: no model.onnx; export one with python -m model_training.onnx_export "
+                                  f"{bundle}")
             pred = cls(None, card, bundle, OnnxEngine(onnx_path))
         else:
             if importlib.util.find_spec("keras") is None:
