@@ -115,6 +115,38 @@ def store_url(request, tmp_path, monkeypatch):
     db.dispose_all()
 
 
+@pytest.fixture
+def app_session(monkeypatch, tmp_path, data_root):
+    """``make(page=None, name=None)``: a fresh AppTest session on the shipped model with its own SQLite store
+    (``make.url``), optionally under a typed reviewer name and switched to ``page``; page errors raise."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.store import db, service
+    from model_training.bundle import DEFAULT_BUNDLE
+
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    monkeypatch.setenv("PATHREVIEW_DB_URL", url)
+    monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
+    monkeypatch.delenv("PATHREVIEW_DATA_ROOTS", raising=False)
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+    monkeypatch.chdir(tmp_path)  # no secrets.toml here: names are typed, not signed in
+
+    def make(page: str | None = None, name: str | None = None):
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"),
+                               default_timeout=300)
+        if name:
+            at.session_state["reviewer"] = name
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        return at
+    make.url = url
+    yield make
+    service.forget()
+    db.dispose_all()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium driven by Playwright, one per test module; skips without it."""

@@ -12,14 +12,12 @@ import pytest
 from PIL import Image
 
 from app import store
-from app.store import db, service
 from model_training.bundle import DEFAULT_BUNDLE
 from test_store_pages import errors, record
 from test_slides import SVS
 
 pytestmark = pytest.mark.slow  # loads the shipped model
 
-MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 
 
 @pytest.fixture(scope="module")
@@ -49,29 +47,17 @@ def folder(tmp_path_factory, data_root) -> Path:
 
 
 @pytest.fixture
-def app(monkeypatch, tmp_path, folder):
-    from streamlit.testing.v1 import AppTest
-
-    url = f"sqlite:///{tmp_path / 'reviews.db'}"
-    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
-    monkeypatch.setenv("PATHREVIEW_DB_URL", url)
+def app(app_session, monkeypatch, folder):
+    """``make(slide, name)``: conftest's ``app_session`` on the Slide page with ``slide`` of the fixture folder."""
     monkeypatch.setenv("PATHREVIEW_SLIDES", str(folder))
-    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
-    monkeypatch.chdir(tmp_path)
 
     def make(slide: str, name: str | None = "dr. slide"):
-        at = AppTest.from_file(str(MAIN), default_timeout=300)
-        if name:
-            at.session_state["reviewer"] = name
-        at.run()
-        at.switch_page("views/slide.py").run()
+        at = app_session("views/slide.py", name)
         if at.selectbox(key="slide-name").value != slide:
             at.selectbox(key="slide-name").select(slide).run()
         return at
-    make.url = url
-    yield make
-    service.forget()
-    db.dispose_all()
+    make.url = app_session.url
+    return make
 
 
 def metric(at, label: str) -> str:

@@ -4,45 +4,19 @@ store leaves scoring working."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from app import data_roots, store
-from app.store import db, service
-from model_training.bundle import DEFAULT_BUNDLE
 from model_training.data import read_tile
 
 pytestmark = pytest.mark.slow  # loads the shipped model
 
-MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
-
 
 @pytest.fixture
-def app(monkeypatch, tmp_path, data_root):
-    """A fresh AppTest session with its own SQLite store; page errors raise."""
-    from streamlit.testing.v1 import AppTest
-
-    url = f"sqlite:///{tmp_path / 'reviews.db'}"
-    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
-    monkeypatch.setenv("PATHREVIEW_DB_URL", url)
-    monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
-    monkeypatch.delenv("PATHREVIEW_DATA_ROOTS", raising=False)
-    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
-    monkeypatch.chdir(tmp_path)  # no secrets.toml here: names are typed, not signed in
-
-    def make(page: str | None = None, name: str | None = None):
-        at = AppTest.from_file(str(MAIN), default_timeout=300)
-        if name:
-            at.session_state["reviewer"] = name
-        at.run()
-        if page:
-            at.switch_page(page).run()
-        return at
-    make.url = url
-    yield make
-    service.forget()
-    db.dispose_all()
+def app(app_session):
+    """A fresh AppTest session with its own SQLite store; page errors raise (conftest's ``app_session``)."""
+    return app_session
 
 
 def errors(at) -> list[str]:
