@@ -1,10 +1,8 @@
-"""Tiles sent as one .zip archive: a folder of tiles exported from a slide viewer, uploaded in one request.
+"""Tiles sent as one .zip archive: a folder of tiles exported from a slide viewer, dropped as one file.
 
-Uploading a few hundred separate files costs the browser about 12 ms each in Streamlit's uploader (2.5 s for
-200 tiles on a 2-core machine) before the server sees the first; one archive arrives at once. Each member is
-then decoded exactly as an uploaded file would be. Nothing is extracted to disk, members are read only after
-their declared size passed the per-tile limit, and every problem becomes a message naming the archive and
-the member.
+Each member is decoded exactly as a dropped file would be. Nothing is extracted to disk, members are read
+only after their declared size passed the per-tile limit, and every problem becomes a message naming the
+archive and the member.
 """
 from __future__ import annotations
 
@@ -14,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 ARCHIVE_TYPES = ["zip"]
-MAX_ARCHIVE_MB = 200
+MAX_ARCHIVE_MB = 100  # a drop is one WebSocket message (tile_drop.MAX_DROP_MB)
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
 

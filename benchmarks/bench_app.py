@@ -6,11 +6,11 @@ One run starts a real ``streamlit run app/main.py`` server and drives it with De
 Playwright (only 127.0.0.1 is contacted). It measures the three app budgets:
 
 * server start: from spawning the server to the Analyze page showing the model ready (the sidebar names the
-  loaded model and the tile uploader is shown);
-* one tile: from handing the uploader one real tile to its result row and the detail view with both
-  Grad-CAM maps drawn;
-* 200 tiles: from handing the uploader 200 real validation tiles to the results table; then the same 200
-  tiles as one .zip archive.
+  loaded model and the drop zone is shown);
+* one tile: from choosing one real tile in the drop zone ("Browse files") to its result row and the detail
+  view with both Grad-CAM maps drawn;
+* 200 tiles: from choosing 200 real validation tiles as separate files to the results table; then the same
+  200 tiles as one .zip archive.
 
 Prints each figure against its budget (met / MISSED); nothing is asserted. The browser is launched before
 the server, so the first figure is the app's own start.
@@ -29,10 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server, wait_healthy  # noqa: E402
+from test_e2e import CHROMIUM, CHROMIUM_ARGS, DROP_INPUT, start_server, stop_server, wait_healthy  # noqa: E402
 
 BUDGETS = {"start": 3.0, "one": 0.8, "batch": 2.5}  # seconds
-UPLOADER = '[data-testid="stFileUploaderDropzoneInput"]'
 TABLE = '[data-testid="stDataFrame"]'
 # Both heat maps of the detail view are on screen: their <img> is loaded and has a size.
 CAMS_DRAWN = """() => ['Grad-CAM', 'Grad-CAM++'].every(name =>
@@ -51,22 +50,23 @@ def budget(name: str, seconds: float, key: str) -> None:
 
 
 def wait_model_ready(page) -> None:
-    """The Analyze page with the model ready: the sidebar names the loaded model, the uploader is there."""
+    """The Analyze page with the model ready: the sidebar names the loaded model, the drop zone is there."""
     page.locator('[data-testid="stSidebar"]').get_by_text("sha256").first.wait_for()
-    page.locator(UPLOADER).wait_for(state="attached")
+    page.locator(DROP_INPUT).wait_for(state="attached")
 
 
 def upload(page, files: list[Path], n: int, *, detail: bool) -> float:
-    """Seconds from handing the uploader ``files`` to the results table (and the detail view's maps).
+    """Seconds from choosing ``files`` in the drop zone to the results table (and the detail view's maps).
 
     For a batch it also prints where the time went: until the page shows its scoring progress bar, the
-    browser uploads the files and the server decodes them; after it, the server scores and the browser draws.
+    browser reads and sends the files and the server decodes them; after it, the server scores and the
+    browser draws.
     """
     t0 = time.perf_counter()
-    page.locator(UPLOADER).set_input_files([str(f) for f in files])
+    page.locator(DROP_INPUT).set_input_files([str(f) for f in files])
     if not detail:
         page.get_by_text(f"Scoring {n} tile(s)").wait_for()
-        print(f"  {n} tiles: upload and decoding {time.perf_counter() - t0:.2f} s, then scoring "
+        print(f"  {n} tiles: reading, sending and decoding {time.perf_counter() - t0:.2f} s, then scoring "
               f"{n} x 8 views and drawing the results", flush=True)
     page.get_by_text(f"{n} tile(s) scored").wait_for()
     page.locator(TABLE).first.wait_for(state="visible")

@@ -59,6 +59,17 @@ def upload(path: Path, name: str | None = None) -> tuple[str, bytes, str]:
     return (name or path.name, path.read_bytes(), "image/tiff")
 
 
+def drop(at, files: list[tuple[str, bytes, str]]):
+    """Files dropped on the Analyze page, as the drop zone hands them over (tile_drop.parse's result).
+
+    AppTest has no browser to run the drop zone's script; tests/test_e2e.py drops files in Chromium.
+    """
+    from app.tile_drop import Dropped
+
+    at.session_state["analyze_files"] = Dropped.of([(name, data) for name, data, _ in files])
+    return at.run()
+
+
 def mosaic(data_root: Path, rows: int, cols: int) -> np.ndarray:
     """A larger H&E image stitched from real validation tiles (tumour and normal alternating)."""
     labels = pd.read_csv(data_root / "valid_labels.csv")
@@ -94,7 +105,7 @@ def test_analyze_scores_good_tiles_and_reports_each_bad_file(app, tif_paths, pre
     at = app()
     files = [upload(p) for p in tif_paths[:3]] + [("empty.tif", b"", "image/tiff"),
                                                   ("notes.png", b"these are my notes, not a tile\n", "image/png")]
-    at.file_uploader(key="analyze-upload").set_value(files).run()
+    drop(at, files)
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["file"]) == [p.name for p in tif_paths[:3]]
@@ -128,7 +139,7 @@ def test_analyze_takes_a_zip_of_tiles(app, tif_paths, predictor):
             z.write(p, f"slide 3/{p.name}")
         z.writestr("slide 3/notes.txt", "stain batch 7")
     at = app()
-    at.file_uploader(key="analyze-upload").set_value([("slide3.zip", buf.getvalue(), "application/zip")]).run()
+    drop(at, [("slide3.zip", buf.getvalue(), "application/zip")])
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["file"]) == [p.name for p in tif_paths[:4]]
@@ -137,11 +148,33 @@ def test_analyze_takes_a_zip_of_tiles(app, tif_paths, predictor):
     assert errors(at) == ["slide3.zip/slide 3/notes.txt: not a tile image (.tif .png .jpg); skipped"]
 
 
+def test_files_the_browser_refused_are_named_beside_the_scores_and_clear_empties_the_page(app, tif_paths):
+    import base64
+
+    from app import tile_drop
+
+    good = [{"name": p.name, "size": p.stat().st_size, "data": base64.b64encode(p.read_bytes()).decode()}
+            for p in tif_paths[:2]]
+    at = app()
+    at.session_state["analyze_files"] = tile_drop.parse({"files": good + [
+        {"name": "case 4/slide.svs", "size": 2**30, "data": None, "reason": "type"},
+        {"name": "case 4/scan.png", "size": 6 * 2**20, "data": None, "reason": "size"}]})
+    at.run()
+    assert list(at.dataframe[0].value["file"]) == [p.name for p in tif_paths[:2]]
+    assert errors(at) == ["case 4/slide.svs: not a tile image (.tif .png .jpg) or a .zip of tiles; skipped",
+                          "case 4/scan.png: is 6.0 MB; the limit for a tile is 5 MB"]
+    assert any("2 tile(s) scored" in m.value and "2 file(s) could not be used" in m.value for m in at.markdown)
+
+    at.button(key="analyze-clear").click().run()
+    assert not at.dataframe and not errors(at)
+    assert any("Drop tiles above" in i.value for i in at.info)
+
+
 def test_duplicates_are_renamed_and_large_images_can_be_centre_cropped(app, tif_paths, data_root):
     at = app()
     big = mosaic(data_root, 2, 2)[48:176, 48:176]  # 128x128 real H&E
     files = [upload(tif_paths[0]), upload(tif_paths[1], tif_paths[0].name), ("big.png", png(big), "image/png")]
-    at.file_uploader(key="analyze-upload").set_value(files).run()
+    drop(at, files)
     dup = tif_paths[0].stem + " (2).tif"
     assert list(at.dataframe[0].value["file"]) == [tif_paths[0].name, dup]
     assert any(f"→ {dup}" in i.value for i in at.info)
@@ -159,7 +192,7 @@ def test_duplicates_are_renamed_and_large_images_can_be_centre_cropped(app, tif_
 def test_review_goes_to_the_store_with_real_hashes(app, tif_paths, tiny_bundle, tmp_path, predictor):
     at = app()
     at.text_input(key="reviewer").input("dr. test")
-    at.file_uploader(key="analyze-upload").set_value([upload(p) for p in tif_paths[:2]]).run()
+    drop(at, [upload(p) for p in tif_paths[:2]])
     name = at.dataframe[0].value["file"][at.selectbox(key="analyze-pick").value]
     at.radio(key="analyze-choice").set_value("disagree")
     at.text_area(key="analyze-comment").input("=looks reactive")
@@ -339,7 +372,7 @@ def test_a_bundle_without_onnx_is_scored_by_keras(app, monkeypatch, tmp_path, ti
     (older / "model_card.json").write_text(json.dumps(card))
     monkeypatch.setenv("PATHREVIEW_MODEL", str(older))
     at = app()
-    at.file_uploader(key="analyze-upload").set_value([upload(p) for p in tif_paths[:2]]).run()
+    drop(at, [upload(p) for p in tif_paths[:2]])
     assert not at.exception and not errors(at)
     ref = predictor.predict(np.stack([read_tile(p) for p in tif_paths[:2]]), tta=True)
     np.testing.assert_allclose(at.dataframe[0].value["P(tumour)"], ref.p, atol=1e-3)

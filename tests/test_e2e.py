@@ -30,6 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 LONG = 120_000  # ms: first scoring on 2 busy CPU cores can be slow
+DROP_INPUT = ".tile-drop input[type=file]"  # the Analyze page's drop zone (app/tile_drop.js): "Browse files"
 
 
 def free_port() -> int:
@@ -124,7 +125,7 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     open_page(pg, server)
     pg.get_by_label("Reviewer name (required to record reviews)", exact=True).fill("e2e reviewer")
     pg.get_by_label("Reviewer name (required to record reviews)", exact=True).press("Enter")
-    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(p) for p in tifs])
+    pg.locator(DROP_INPUT).set_input_files([str(p) for p in tifs])
     pg.get_by_text("4 tile(s) scored").wait_for()
     pg.get_by_text("Tile detail ·").wait_for()
     pg.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')"
@@ -174,7 +175,7 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
 
 
 def test_a_zip_of_tiles_uploads_in_the_browser(page, server, data_root, tmp_path):
-    """The uploader takes a .zip (type and size limits are enforced by the browser too) and scores its tiles."""
+    """The drop zone takes a .zip and the page scores its tiles."""
     import zipfile
 
     tifs = sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:5]
@@ -183,12 +184,47 @@ def test_a_zip_of_tiles_uploads_in_the_browser(page, server, data_root, tmp_path
         for p in tifs:
             z.write(p, f"case 7/{p.name}")
     open_page(page, server)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(archive)])
+    page.locator(DROP_INPUT).set_input_files([str(archive)])
     page.get_by_text("5 tile(s) scored").wait_for()
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')"
                            ".length >= 5 * 7")
     texts = cells(page)
     assert all(p.name in texts for p in tifs)
+
+
+def drag_and_drop(page, paths: list[Path], target: str = ".tile-drop") -> None:
+    """Drag files and folders from the desktop onto ``target``, as the operating system would hand them over."""
+    box = page.locator(target).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp = page.context.new_cdp_session(page)
+    drag = {"items": [], "files": [str(p) for p in paths], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": drag})
+    cdp.detach()
+
+
+def test_a_dropped_folder_is_walked_and_oversized_or_foreign_files_are_named(page, server, data_root, tmp_path):
+    """A folder dragged onto the drop zone: tiles in it and below it are scored, the rest named with a reason."""
+    import shutil
+
+    tifs = sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:3]
+    folder = tmp_path / "case 9"
+    (folder / "level 2").mkdir(parents=True)
+    shutil.copy(tifs[0], folder)
+    shutil.copy(tifs[1], folder / "level 2")
+    (folder / "notes.txt").write_text("stain batch 7")
+    (folder / "overview.png").write_bytes(b"\0" * (6 * 2**20))  # over the 5 MB tile limit: never sent
+    open_page(page, server)
+    drag_and_drop(page, [folder, tifs[2]])
+    page.get_by_text("3 tile(s) scored").wait_for()
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')"
+                           ".length >= 3 * 7")
+    assert {p.name for p in tifs} <= set(cells(page))
+    alerts = [t.split("\n")[-1] for t in page.locator('[data-testid="stAlertContentError"]').all_inner_texts()]
+    assert sorted(alerts) == ["case 9/notes.txt: not a tile image (.tif .png .jpg) or a .zip of tiles; skipped",
+                              "case 9/overview.png: is 6.0 MB; the limit for a tile is 5 MB"]
+    page.get_by_role("button", name="Clear the 5 dropped file(s)").click()
+    page.get_by_text("Drop tiles above to score them.").wait_for()
 
 
 def test_region_heatmap(page, server, data_root, shots):

@@ -1,20 +1,21 @@
-"""Page 1: upload a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
+"""Page 1: drop a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
 import streamlit as st
 
-from app import detail, examples, queueing, state
+from app import detail, examples, queueing, state, tile_drop
 from app.tile_archives import MAX_ARCHIVE_MB
-from app.tiles import BATCH_UPLOAD_TYPES, MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
+from app.tiles import MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
 from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
 
 BATCH = "analyze_batch"
-EXAMPLES = "analyze_examples"  # session flag: score the shipped example tiles instead of an upload
+EXAMPLES = "analyze_examples"  # session flag: score the shipped example tiles instead of a drop
+FILES = "analyze_files"  # the last drop (tile_drop.Dropped); the component sends it only once
 MAX_LISTED = 20
 
 st.title("Analyze tiles")
-st.markdown(f"Upload up to {MAX_FILES} H&E tiles of 96×96 pixels (PCam / Kaggle *Histopathologic Cancer "
-            f"Detection* style, .tif .png .jpg, at most {MAX_FILE_MB} MB each), or a .zip of them (up to "
-            f"{MAX_ARCHIVE_MB} MB; a few hundred tiles upload much faster as one archive). Each tile is scored on "
-            "its eight dihedral views; the label concerns the centre 32×32 pixels.")
+st.markdown(f"Drop up to {MAX_FILES} H&E tiles of 96×96 pixels (PCam / Kaggle *Histopathologic Cancer "
+            f"Detection* style, .tif .png .jpg, at most {MAX_FILE_MB} MB each), a folder of them, or a .zip "
+            f"(up to {MAX_ARCHIVE_MB} MB). Each tile is scored on its eight dihedral views; the label concerns "
+            "the centre 32×32 pixels.")
 pred = state.predictor()
 
 
@@ -22,14 +23,19 @@ def show_examples(on: bool) -> None:
     st.session_state[EXAMPLES] = on
 
 
+def clear_drop() -> None:
+    st.session_state.pop(FILES, None)
+    st.session_state.pop(BATCH, None)
+
+
 crop = st.checkbox("Centre-crop larger images to 96×96", key="analyze-crop",
                    help="Otherwise images of another size are rejected; the Region view tiles larger images.")
-# The browser-side limit is the archive's; decode_uploads holds single tiles and archive members to MAX_FILE_MB.
-uploads = st.file_uploader("Tiles", type=BATCH_UPLOAD_TYPES, accept_multiple_files=True, key="analyze-upload",
-                           max_upload_size=MAX_ARCHIVE_MB)
-if uploads:  # an upload replaces the examples
+new_drop = tile_drop.drop_zone("analyze-drop")
+if new_drop is not None:  # a drop replaces the examples and the previous drop
+    st.session_state[FILES] = new_drop
     st.session_state[EXAMPLES] = False
-if not uploads and not st.session_state.get(EXAMPLES):
+dropped: tile_drop.Dropped | None = st.session_state.get(FILES)
+if dropped is None and not st.session_state.get(EXAMPLES):
     st.info("Drop tiles above to score them. Files stay in this browser session only.",
             icon=":material/upload_file:")
     if examples.available():
@@ -38,9 +44,11 @@ if not uploads and not st.session_state.get(EXAMPLES):
         st.caption(examples.NOTE)
     st.stop()
 
-if uploads:
-    files = [(f.name, f) for f in uploads]
-    signature = (tuple((f.file_id, f.name, f.size) for f in uploads), crop, pred.sha256)
+if dropped is not None:
+    files = dropped.files
+    signature = (dropped.drop_id, crop, pred.sha256)
+    st.button(f"Clear the {len(dropped.files) + len(dropped.errors)} dropped file(s)", key="analyze-clear",
+              icon=":material/close:", on_click=clear_drop)
 else:
     files = examples.files()
     signature = (tuple((name, len(data)) for name, data in files), crop, pred.sha256, "examples")
@@ -50,12 +58,14 @@ else:
 result = st.session_state.get(BATCH)
 if result is None or result["signature"] != signature:
     batch = decode_uploads(files, crop=crop)
+    if dropped is not None:
+        batch.errors[:0] = dropped.errors
     bar = st.progress(0.0, text=f"Scoring {len(batch.records)} tile(s) × 8 views…")
     prediction = state.predict(pred, batch.tiles, tta=True, progress=lambda f: bar.progress(f))
     bar.empty()
     table = results_table(batch.records, prediction)
     result = {"signature": signature, "batch": batch, "prediction": prediction,
-              "table": table if uploads else examples.with_truth(table)}
+              "table": table if dropped is not None else examples.with_truth(table)}
     st.session_state[BATCH] = result
 batch, prediction, table = result["batch"], result["prediction"], result["table"]
 
@@ -94,7 +104,7 @@ st.download_button("Download results (CSV)", table_csv(table, pred.sha256, predi
                    file_name="pathreview_scores.csv", mime="text/csv", icon=":material/download:",
                    on_click="ignore", key="analyze-download")
 
-if uploads:  # the example tiles are for trying the app, not for the team's queue
+if dropped is not None:  # the example tiles are for trying the app, not for the team's queue
     queueing.upload_button(batch.records, prediction, pred)
 
 st.divider()
@@ -107,4 +117,4 @@ if choice is not None:
                   source={"source": "upload", "upload_name": record.upload_name},
                   context=(f"Uploaded as {record.upload_name}. " if record.upload_name != record.name else "")
                   + (record.note.capitalize() + ". " if record.note else "")
-                  + (f"Example tile, known label: {table.at[choice, 'true label']}." if not uploads else ""))
+                  + (f"Example tile, known label: {table.at[choice, 'true label']}." if dropped is None else ""))
