@@ -53,7 +53,8 @@ def _load(bundle: str, job: Future) -> None:
         return
     job.set_result(pred)
     log.info("model ready (%s) %.1f s after the load started", pred.engine.name, time.perf_counter() - t0)
-    _warm_up_explainer(pred)
+    if pred.engine.name == "keras":  # ONNX Runtime has nothing to compile; scipy comes with app.warmup
+        _warm_up_explainer(pred)
 
 
 def _import_keras() -> None:
@@ -75,7 +76,7 @@ def _import_keras() -> None:
 
 
 def _warm_up_explainer(pred) -> None:
-    """Compile Grad-CAM now, so that the first detail view does not pay for it."""
+    """Compile the Keras Grad-CAM graph now, so that the first detail view does not pay for it."""
     try:
         with INFERENCE_LOCK:
             pred.explain_all(np.full((96, 96, 3), 200, np.uint8))

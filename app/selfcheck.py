@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 MAIN = Path(__file__).resolve().parent / "main.py"
-# pandas is kept off the first page (app.warmup imports it after); TensorFlow is never needed with model.onnx
-FIRST_PAGE_HEAVY = ("pandas", "tensorflow", "keras")
+# pandas and scipy.ndimage are kept off the first page (app.warmup imports them after); TensorFlow is never
+# needed with model.onnx
+FIRST_PAGE_HEAVY = ("pandas", "scipy.ndimage", "tensorflow", "keras")
 NEVER_WITH_ONNX = ("tensorflow", "keras", "tf_keras_vis")
 
 

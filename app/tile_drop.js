@@ -3,16 +3,15 @@
 // Files that must not be sent (over a size limit, not a tile type) go as a name and size only: the server
 // names each of them and the reason.
 export default function (component) {
-  const { parentElement, setTriggerValue, data } = component;
+  const { parentElement, setTriggerValue } = component;
   const zone = parentElement.querySelector(".tile-drop");
   const input = parentElement.querySelector("input[type=file]");
   const browse = parentElement.querySelector("button");
   const status = parentElement.querySelector(".tile-drop-status");
-  const limits = data;
+  const limits = JSON.parse(zone.dataset.limits);
   const suffix = (name) => (name.match(/\.[^./]+$/) || [""])[0].toLowerCase();
 
   input.accept = limits.accept.join(",");
-  parentElement.querySelector(".tile-drop-limits").textContent = limits.caption;
 
   const readBase64 = (file) => new Promise((resolve, reject) => {
     const reader = new FileReader();

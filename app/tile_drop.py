@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -28,12 +30,12 @@ ACCEPT = [f".{t}" for t in UPLOAD_TYPES + ARCHIVE_TYPES]
 MAX_NAME = 255
 _drop_ids = itertools.count(1)
 
-_HTML = """<div class="tile-drop" role="group" aria-label="Tiles">
+_HTML = """<div class="tile-drop" role="group" aria-label="Tiles" data-limits="{limits}">
   <svg class="tile-drop-icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M19.35 10.04A7.49 7.49 0 0 0 12 4
     C9.11 4 6.6 5.64 5.35 8.04A5.994 5.994 0 0 0 0 14c0 3.31 2.69 6 6 6h13c2.76 0 5-2.24 5-5 0-2.64-2.05-4.78-4.65-4.96
     zM14 13v4h-4v-4H7l5-5 5 5h-3z"/></svg>
   <div class="tile-drop-text"><span>Drag and drop tiles or a folder of tiles here</span>
-    <small class="tile-drop-limits"></small><small class="tile-drop-status" aria-live="polite"></small></div>
+    <small class="tile-drop-limits">{caption}</small><small class="tile-drop-status" aria-live="polite"></small></div>
   <button type="button">Browse files</button>
   <input type="file" multiple hidden aria-label="Tiles">
 </div>"""
@@ -127,21 +129,24 @@ def parse(payload: object) -> Dropped:
     return dropped
 
 
-@st.cache_resource(show_spinner=False)
-def _component():
-    js = (Path(__file__).with_name("tile_drop.js")).read_text(encoding="utf-8")
-    return st.components.v2.component("pathreview_tile_drop", html=_HTML, css=_CSS, js=js)
-
-
 def caption() -> str:
     return (f"Up to {MAX_FILES} tiles · {MAX_FILE_MB} MB per tile · {MAX_ARCHIVE_MB} MB per .zip · "
             + " ".join(t.upper() for t in UPLOAD_TYPES + ARCHIVE_TYPES))
 
 
+@st.cache_resource(show_spinner=False)
+def _component():
+    # The limits travel in the HTML, registered once: passing them as the mount's `data` would make Streamlit
+    # look for data frames in them, which imports pandas on the first page.
+    limits = {"accept": ACCEPT, "maxFileBytes": MAX_FILE_MB * 2**20, "maxArchiveBytes": MAX_ARCHIVE_MB * 2**20,
+              "maxTotalBytes": MAX_DROP_MB * 2**20}
+    markup = _HTML.format(limits=html.escape(json.dumps(limits), quote=True), caption=html.escape(caption()))
+    js = (Path(__file__).with_name("tile_drop.js")).read_text(encoding="utf-8")
+    return st.components.v2.component("pathreview_tile_drop", html=markup, css=_CSS, js=js)
+
+
 def drop_zone(key: str) -> Dropped | None:
     """Show the drop zone; returns the files of a drop that just happened, else None."""
-    result = _component()(key=key, on_dropped_change=lambda: None, data={
-        "accept": ACCEPT, "caption": caption(), "maxFileBytes": MAX_FILE_MB * 2**20,
-        "maxArchiveBytes": MAX_ARCHIVE_MB * 2**20, "maxTotalBytes": MAX_DROP_MB * 2**20})
+    result = _component()(key=key, on_dropped_change=lambda: None)
     payload = result.dropped
     return None if payload is None else parse(payload)

@@ -99,7 +99,8 @@ def test_performance_page_evaluates_the_examples(fresh):
 def test_the_app_never_imports_tensorflow(tmp_path):
     """With the shipped bundle's model.onnx the app scores, explains and shows every page without TensorFlow,
     whose import alone takes 4-8 s on a 2-core machine (a fresh process: pytest has imported it already).
-    The first page does not import pandas either (0.3 s); app.warmup imports it after that page."""
+    The first page does not import pandas or scipy.ndimage either (0.3 s each); app.warmup imports them after
+    that page."""
     import os
     import subprocess
     import sys

@@ -1,7 +1,7 @@
 """Page 1: drop a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
 import streamlit as st
 
-from app import detail, examples, queueing, state, tile_drop
+from app import detail, examples, queueing, scoring, state, tile_drop
 from app.tile_archives import MAX_ARCHIVE_MB
 from app.tiles import MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
 from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
@@ -61,7 +61,7 @@ if result is None or result["signature"] != signature:
     if dropped is not None:
         batch.errors[:0] = dropped.errors
     bar = st.progress(0.0, text=f"Scoring {len(batch.records)} tile(s) × 8 views…")
-    prediction = state.predict(pred, batch.tiles, tta=True, progress=lambda f: bar.progress(f))
+    prediction = state.predict(pred, batch.tiles, tta=True, progress=scoring.throttled(bar.progress))
     bar.empty()
     table = results_table(batch.records, prediction)
     result = {"signature": signature, "batch": batch, "prediction": prediction,

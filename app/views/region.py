@@ -1,7 +1,7 @@
 """Page 2: tile a larger H&E image at a stride, score every tile (single view), map P(tumour) over it."""
 import streamlit as st
 
-from app import detail, state
+from app import detail, scoring, state
 from app.tiles import UPLOAD_TYPES
 from app.tiling import MAX_SIDE, STRIDES, RegionError, check_region, clicked_tile, heatmap_figure, score_region
 from model_training.data import TileError, read_image
@@ -48,7 +48,7 @@ if scores is None:
     h, w = img.shape[:2]
     bar = st.progress(0.0, text=f"Scoring {name} ({w}×{h}) at stride {stride}…")
     scores = score_region(img, stride, lambda t: state.predict(pred, t, tta=False).p, pred.threshold(False),
-                          progress=lambda f: bar.progress(f))
+                          progress=scoring.throttled(bar.progress))
     bar.empty()
     st.session_state[SCORES] = {"signature": score_sig, "scores": scores}
 
