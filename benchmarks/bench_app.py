@@ -117,6 +117,30 @@ def run(bundle: Path, data: Path, n_batch: int) -> None:
         finally:
             stop_server(proc)
             browser.close()
+    scoring_alone(bundle, tiles[:n_batch])
+
+
+def scoring_alone(bundle: Path, files: list[Path]) -> None:
+    """The machine's own pace, for reading the batch figures: the same tiles scored in this process, as the
+    app scores them (ONNX Runtime, 8 views, chunked), with no server or browser running."""
+    import statistics
+
+    import numpy as np
+
+    from app import scoring
+    from model_training.data import read_tile
+    from model_training.predictor import Predictor
+
+    pred = Predictor.load(bundle, engine="auto")
+    tiles = np.stack([read_tile(f) for f in files])
+    scoring.predict(pred, tiles[:8], tta=True)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        scoring.predict(pred, tiles, tta=True)
+        times.append(time.perf_counter() - t0)
+    print(f"for reference: scoring the {len(files)} tiles x 8 views alone ({pred.engine.name}, no server or "
+          f"browser running): {statistics.median(times):.2f} s (median of 3)", flush=True)
 
 
 def main() -> None:
