@@ -78,7 +78,13 @@ def test_gradcam_is_a_real_map(predictor, valid_tiles, method):
 
 
 def test_gradcam_matches_tf_keras_vis(predictor, valid_tiles):
-    """The one compiled pass gives the maps tf-keras-vis computes eagerly, one method at a time."""
+    """The one compiled pass gives the maps tf-keras-vis computes eagerly, one method at a time.
+
+    Float32 sums taken in another order (a compiled graph, or ONNX Runtime) move the last conv features by
+    about 1e-5 and the min-max-normalised maps by up to a few 1e-5 (7e-6 with Keras, 2e-5 with ONNX Runtime
+    on one freshly trained tiny bundle); a different method would differ by tenths. Hence 1e-4, as in
+    test_onnx.py.
+    """
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 
@@ -90,7 +96,7 @@ def test_gradcam_matches_tf_keras_vis(predictor, valid_tiles):
             want = reference(lambda out: out[:, 0], tile[None].astype(np.float32), penultimate_layer=LAST_CONV,
                              seek_penultimate_conv_layer=False, normalize_cam=True)
             want = np.clip(np.nan_to_num(np.asarray(want, np.float32)[0]), 0.0, 1.0)
-            assert np.allclose(predictor.explain(tile, method), want, atol=1e-5), method
+            assert np.allclose(predictor.explain(tile, method), want, atol=1e-4), method
     both = predictor.explain_all(valid_tiles[0][0])
     assert set(both) == {"gradcam", "gradcam++"}
 
