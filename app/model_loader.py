@@ -53,7 +53,7 @@ def _load(bundle: str, job: Future) -> None:
         return
     job.set_result(pred)
     log.info("model ready (%s) %.1f s after the load started", pred.engine.name, time.perf_counter() - t0)
-    if pred.engine.name == "keras":  # ONNX Runtime has nothing to compile; scipy comes with app.warmup
+    if pred.engine.name == "keras":  # ONNX Runtime has nothing to compile
         _warm_up_explainer(pred)
 
 

@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 MAIN = Path(__file__).resolve().parent / "main.py"
-# pandas and scipy.ndimage are kept off the first page (app.warmup imports them after); TensorFlow is never
-# needed with model.onnx
+# pandas is kept off the first page (app.warmup imports it after), scipy.ndimage off the tile pages
+# (explain.linear_zoom); TensorFlow is never needed with model.onnx
 FIRST_PAGE_HEAVY = ("pandas", "scipy.ndimage", "tensorflow", "keras")
+# Scoring a tile and its detail view need neither scipy module (0.3 s each to import on a 2-core machine):
+# Predictor.calibrate and explain.linear_zoom are plain numpy.
+TILE_PATH_HEAVY = ("scipy.special", "scipy.ndimage", "tensorflow", "keras")
 NEVER_WITH_ONNX = ("tensorflow", "keras", "tf_keras_vis")
 
 
@@ -36,6 +39,7 @@ def main() -> int:
     problems += _problems(at, "example tiles")
     if not any(s.value.startswith("Tile detail") for s in at.subheader):
         problems.append("example tiles: no detail view")
+    tile_path = sorted(m for m in TILE_PATH_HEAVY if m in sys.modules)
     pages = sorted((MAIN.parent / "views").glob("*.py"))
     for page in pages:
         at.switch_page(f"views/{page.name}").run()
@@ -46,6 +50,7 @@ def main() -> int:
     pred = model_loader.start(str(state.bundle_path())).result()  # the predictor the pages scored with
     print(f"pages shown: {len(pages)}")
     print("first page loaded:", first_page)
+    print("scoring and detail view loaded:", tile_path)
     print("loaded:", sorted(m for m in NEVER_WITH_ONNX if m in sys.modules))
     print(pred.engine.name, pred.sha256)
     return 0

@@ -1,10 +1,10 @@
 """Libraries the results need, imported in the background once the first page has been drawn.
 
-pandas (for the results table) and scipy.ndimage (for the Grad-CAM maps of the detail view) take about 0.3 s
-each to import on a 2-core machine. The first page needs neither, so they are left out of everything that page
-imports, and the server and the browser do not compete for the cores while the page loads; they are imported
-in a background thread as soon as the first script run is over, while the reader is still looking at the
-page. A script run that needs one before that waits for the import on Python's own import lock.
+pandas takes about 0.3 s to import on a 2-core machine. The first page does not need it, so it is left out of
+everything that page imports, and the server and the browser do not compete for the cores while the page
+loads; the results table of the first drop does, so it is imported in a background thread as soon as the first
+script run is over, while the reader is still looking at the page. A script run that needs it before that
+waits for the import on Python's own import lock.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import logging
 import threading
 
 log = logging.getLogger("pathreview.app")
-LATER = ("pandas", "scipy.ndimage")
+LATER = ("pandas",)
 _started = threading.Event()
 
 

@@ -148,10 +148,10 @@ class Predictor:
 
     def calibrate(self, logits: np.ndarray, tta: bool = True) -> np.ndarray:
         """P(tumour) = sigmoid(logit / temperature + bias), with the card's values for the scoring mode."""
-        from scipy.special import expit
-
-        z = np.asarray(logits, np.float64)
-        return expit(z / self.temperature(tta) + self.bias(tta)).astype(np.float32)
+        z = np.asarray(logits, np.float64) / self.temperature(tta) + self.bias(tta)
+        # sigmoid(z) = (1 + tanh(z / 2)) / 2: scipy.special.expit to float64 rounding, without overflow, and
+        # without importing scipy.special (0.3 s of CPU on the app's first scored tile)
+        return (0.5 + 0.5 * np.tanh(0.5 * z)).astype(np.float32)
 
     def predict(self, tiles: np.ndarray, tta: bool = False, batch: int = 256) -> Prediction:
         """Calibrated P(tumour) for uint8 tiles; with ``tta`` also the 8 dihedral views and their spread."""

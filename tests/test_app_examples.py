@@ -99,8 +99,8 @@ def test_performance_page_evaluates_the_examples(fresh):
 def test_the_app_never_imports_tensorflow(tmp_path):
     """With the shipped bundle's model.onnx the app scores, explains and shows every page without TensorFlow,
     whose import alone takes 4-8 s on a 2-core machine (a fresh process: pytest has imported it already).
-    The first page does not import pandas or scipy.ndimage either (0.3 s each); app.warmup imports them after
-    that page."""
+    The first page does not import pandas or scipy.ndimage either (0.3 s each; app.warmup imports pandas after
+    that page), and scoring tiles with their detail view imports neither scipy.special nor scipy.ndimage."""
     import os
     import subprocess
     import sys
@@ -114,7 +114,8 @@ def test_the_app_never_imports_tensorflow(tmp_path):
                          text=True, timeout=600)  # what CI also runs inside the container image
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
-    assert int(lines[-4].removeprefix("pages shown: ")) >= 10
-    assert lines[-3] == "first page loaded: []", out.stdout
+    assert int(lines[-5].removeprefix("pages shown: ")) >= 10
+    assert lines[-4] == "first page loaded: []", out.stdout
+    assert lines[-3] == "scoring and detail view loaded: []", out.stdout
     assert lines[-2] == "loaded: []", out.stdout
     assert lines[-1] == f"onnx {read_card(DEFAULT_BUNDLE)['sha256']}", out.stdout

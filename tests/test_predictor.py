@@ -101,6 +101,17 @@ def test_gradcam_matches_tf_keras_vis(predictor, valid_tiles):
     assert set(both) == {"gradcam", "gradcam++"}
 
 
+def test_linear_zoom_is_the_zoom_tf_keras_vis_uses():
+    from scipy.ndimage import zoom
+
+    from model_training.explain import linear_zoom
+
+    rng = np.random.default_rng(0)
+    for h, w in [(12, 12), (6, 6), (3, 5), (24, 24), (1, 1)]:
+        cam = rng.random((1, h, w)) * 10
+        np.testing.assert_allclose(linear_zoom(cam), zoom(cam, (1.0, 96 / h, 96 / w), order=1), rtol=0, atol=1e-12)
+
+
 def test_unknown_explanation_method(predictor, valid_tiles):
     with pytest.raises(ValueError, match="choose from"):
         predictor.explain(valid_tiles[0][0], "lime")
