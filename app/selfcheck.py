@@ -29,7 +29,7 @@ def main() -> int:
 
     from app import model_loader, state, warmup
 
-    warmup.LATER = ()  # the background import would race the first-page check
+    warmup.LATER, warmup.WARM_STORE = (), False  # the background work would race the first-page check
     at = AppTest.from_file(str(MAIN), default_timeout=300).run()
     problems = _problems(at, "first page")
     if not any(b.label == "Try the example tiles" for b in at.button):
