@@ -20,13 +20,13 @@ from pathlib import Path, PurePosixPath
 
 import streamlit as st
 
-from .tile_archives import ARCHIVE_TYPES, MAX_ARCHIVE_MB
-from .tiles import MAX_FILE_MB, MAX_FILES, UPLOAD_TYPES
+from .tile_archives import MAX_ARCHIVE_MB, is_archive
+from .tiles import BATCH_UPLOAD_TYPES, MAX_FILE_MB, MAX_FILES
 
 # One drop travels as one WebSocket message, base64 inflates it by a third, and Streamlit closes the connection
 # above server.maxMessageSize (200 MB by default).
 MAX_DROP_MB = 100
-ACCEPT = [f".{t}" for t in UPLOAD_TYPES + ARCHIVE_TYPES]
+ACCEPT = [f".{t}" for t in BATCH_UPLOAD_TYPES]
 MAX_NAME = 255
 _drop_ids = itertools.count(1)
 
@@ -82,8 +82,7 @@ def _reason(name: str, size: int, reason: object) -> str:
     if reason == "type":
         return f"{name}: not a tile image (.tif .png .jpg) or a .zip of tiles; skipped"
     if reason == "size":
-        is_zip = PurePosixPath(name).suffix.lower() == ".zip"
-        limit, what = (MAX_ARCHIVE_MB, "an archive of tiles") if is_zip else (MAX_FILE_MB, "a tile")
+        limit, what = (MAX_ARCHIVE_MB, "an archive of tiles") if is_archive(name) else (MAX_FILE_MB, "a tile")
         return f"{name}: is {size / 2**20:.1f} MB; the limit for {what} is {limit} MB"
     if reason == "total":
         return (f"{name}: skipped, the files dropped together passed {MAX_DROP_MB} MB; drop the rest as "
@@ -131,7 +130,7 @@ def parse(payload: object) -> Dropped:
 
 def caption() -> str:
     return (f"Up to {MAX_FILES} tiles · {MAX_FILE_MB} MB per tile · {MAX_ARCHIVE_MB} MB per .zip · "
-            + " ".join(t.upper() for t in UPLOAD_TYPES + ARCHIVE_TYPES))
+            + " ".join(t.upper() for t in BATCH_UPLOAD_TYPES))
 
 
 @st.cache_resource(show_spinner=False)

@@ -20,7 +20,7 @@ MAX_FILES = 500
 MAX_FILE_MB = 5
 MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
 UPLOAD_TYPES = ["tif", "tiff", "png", "jpg", "jpeg"]
-BATCH_UPLOAD_TYPES = UPLOAD_TYPES + tile_archives.ARCHIVE_TYPES  # the Analyze page also takes a .zip of tiles
+BATCH_UPLOAD_TYPES = UPLOAD_TYPES + tile_archives.ARCHIVE_TYPES  # the Analyze page's drop zone also takes a .zip
 
 
 @dataclass
