@@ -2,13 +2,15 @@
 
 ``streamlit run app/main.py`` asks when the server starts (see main.py), so loading and warming the model up
 overlap with the server start and the browser's first page load; a page that needs the model before it is
-ready waits for it. A bundle with a ``model.onnx`` is scored by ONNX Runtime (about 0.2 s to load); one
-without is scored by Keras, and importing TensorFlow then takes several seconds. A load that failed is tried
+ready waits for it. A bundle with a ``model.onnx`` is scored by ONNX Runtime (about 0.2 s to load), on its
+int8 copy ``model.int8.onnx`` when it has one (PATHREVIEW_ENGINE=onnx keeps float32); one without is scored by
+Keras, and importing TensorFlow then takes several seconds. A load that failed is tried
 again on the next request, as before: the page tells the user to fix the bundle and reload.
 """
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -19,18 +21,20 @@ import numpy as np
 from . import keras_session
 
 log = logging.getLogger("pathreview.app")
+ENGINE_ENV = "PATHREVIEW_ENGINE"
 # One lock for the shared model: sessions take turns chunk by chunk, and the warm-up below takes its turn too.
 INFERENCE_LOCK = threading.Lock()
-_jobs: dict[str, Future] = {}
+_jobs: dict[tuple[str, str], Future] = {}
 _jobs_lock = threading.Lock()
 
 
 def start(bundle: str) -> Future:
     """The load of ``bundle`` (a resolved path): started now unless it is under way, done, or failed earlier."""
+    key = (bundle, os.environ.get(ENGINE_ENV, ""))  # one predictor per bundle and engine setting
     with _jobs_lock:
-        job = _jobs.get(bundle)
+        job = _jobs.get(key)
         if job is None or (job.done() and job.exception() is not None):
-            job = _jobs[bundle] = Future()
+            job = _jobs[key] = Future()
             threading.Thread(target=_load, args=(bundle, job), name="pathreview-model-load", daemon=True).start()
         return job
 
@@ -42,12 +46,13 @@ def _load(bundle: str, job: Future) -> None:
         from model_training.bundle import read_card
         from model_training.predictor import Predictor, auto_engine
 
-        if auto_engine(read_card(bundle)) == "keras":
+        engine = engine_setting()
+        if (auto_engine(read_card(bundle)) if engine == "auto" else engine) == "keras":
             _import_keras()
         log.info("loading model bundle %s", bundle)
-        # verifies sha256 (of model.onnx too), loads and warms up the scorer; ONNX Runtime when the bundle has
-        # a model.onnx, which spares the app importing TensorFlow at all
-        pred = Predictor.load(bundle, engine="auto")
+        # verifies sha256 (of model.onnx and its int8 copy too), loads and warms up the scorer; ONNX Runtime
+        # when the bundle has a model.onnx, which spares the app importing TensorFlow at all
+        pred = Predictor.load(bundle, engine=engine)
     except BaseException as exc:  # handed to the page, which reports it
         job.set_exception(exc)
         return
@@ -55,6 +60,16 @@ def _load(bundle: str, job: Future) -> None:
     log.info("model ready (%s) %.1f s after the load started", pred.engine.name, time.perf_counter() - t0)
     if pred.engine.name == "keras":  # ONNX Runtime has nothing to compile
         _warm_up_explainer(pred)
+
+
+def engine_setting() -> str:
+    """PATHREVIEW_ENGINE: what the app scores with ("auto" unless set)."""
+    from model_training.predictor import ENGINES
+
+    value = os.environ.get(ENGINE_ENV, "").strip().lower() or "auto"
+    if value not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={value!r} is not one of {', '.join(ENGINES)}")
+    return value
 
 
 def _import_keras() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # optional: derived from model.keras by model_training.onnx_export
+INT8_FILE = "model.int8.onnx"  # optional: derived from model.onnx by model_training.quantize
 CARD_FILE = "model_card.json"
 HISTORY_FILE = "history.csv"
 VAL_PRED_FILE = "val_predictions.csv"
@@ -76,6 +77,25 @@ def verified_onnx(bundle: Path, card: dict) -> Path | None:
     if info.get("source_sha256") != card.get("sha256"):
         raise BundleError(f"{path}: exported from another model.keras; run python -m model_training.onnx_export "
                           f"{bundle} again")
+    if not path.exists():
+        raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
+    actual = sha256(path)
+    if actual != info.get("sha256"):
+        raise BundleError(f"{path}: sha256 {actual[:12]}… does not match the model card "
+                          f"({str(info.get('sha256'))[:12]}…); the file was changed or corrupted, refusing to load it")
+    return path
+
+
+def verified_int8(bundle: Path, card: dict) -> Path | None:
+    """The bundle's model.int8.onnx when its card lists one made from the listed model.onnx; None when it has
+    none. As for model.onnx, a listed file that is missing, altered or stale is an error."""
+    info = card.get("onnx_int8")
+    if not info:
+        return None
+    path = Path(bundle) / info.get("file", INT8_FILE)
+    if info.get("source_sha256") != (card.get("onnx") or {}).get("sha256"):
+        raise BundleError(f"{path}: made from another model.onnx; run python -m model_training.quantize {bundle} "
+                          "--data PCAM_ROOT again")
     if not path.exists():
         raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
     actual = sha256(path)

@@ -103,3 +103,17 @@ class OnnxEngine:
         x = np.asarray(tile, np.float32)[None]
         logit, conv, grad = self.session.run(["logit", "last_conv", "logit_grad"], {INPUT: x})
         return logit[:, 0], np.broadcast_to(grad, conv.shape).copy(), conv
+
+
+class Int8Engine(OnnxEngine):
+    """Scores with the int8 copy of model.onnx (model_training.quantize); Grad-CAM runs on model.onnx itself,
+    since the int8 graph has only the ``logit`` output."""
+
+    name = "onnx-int8"
+
+    def __init__(self, path: Path, explain_path: Path, threads: int | None = None):
+        super().__init__(path, threads)
+        self.explainer = OnnxEngine(explain_path, threads)
+
+    def cam_inputs(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.explainer.cam_inputs(tile)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import MODEL_FILE, BundleError, verified_onnx, verify
+from .bundle import INT8_FILE, MODEL_FILE, BundleError, verified_int8, verified_onnx, verify
 from .data import TILE
-from .engines import KerasEngine, OnnxEngine
+from .engines import Int8Engine, KerasEngine, OnnxEngine
 
-ENGINES = ("keras", "onnx", "auto")
+ENGINES = ("keras", "onnx", "onnx-int8", "auto")
 
 N_VIEWS = 8
 # A tile needs a second look when its probability is this close to the threshold or its TTA views disagree.
@@ -59,16 +59,19 @@ def onnx_runtime_installed() -> bool:
 
 
 def auto_engine(card: dict) -> str:
-    """The engine ``load(..., engine="auto")`` picks for a bundle with this card (files not yet checked)."""
-    return "onnx" if card.get("onnx") and onnx_runtime_installed() else "keras"
+    """The engine ``load(..., engine="auto")`` picks for a bundle with this card (files not yet checked): the
+    int8 copy when there is one, else model.onnx, else Keras (and Keras when ONNX Runtime is not installed)."""
+    if not card.get("onnx") or not onnx_runtime_installed():
+        return "keras"
+    return "onnx-int8" if card.get("onnx_int8") else "onnx"
 
 
 class Predictor:
     """Loads a model bundle once and scores uint8 tiles with the bundle's calibration and threshold.
 
-    Scoring runs on ``engine``: Keras by default, or ONNX Runtime on the bundle's verified ``model.onnx``
-    (``load(..., engine="onnx"|"auto")``), which needs no TensorFlow. ``model`` is always the Keras model of
-    record; with the ONNX engine it is loaded on first use.
+    Scoring runs on ``engine``: Keras by default, or ONNX Runtime on the bundle's verified ``model.onnx`` or on
+    its int8 copy (``load(..., engine="onnx"|"onnx-int8"|"auto")``), which need no TensorFlow. ``model`` is
+    always the Keras model of record; with an ONNX engine it is loaded on first use.
     """
 
     def __init__(self, model, card: dict, bundle: Path, engine=None):
@@ -85,19 +88,26 @@ class Predictor:
     def load(cls, bundle: str | Path, warm_up: bool = True, engine: str = "keras") -> "Predictor":
         """Verify the bundle's sha256 against its card, load, compile and warm up.
 
-        ``engine``: "keras" (the default), "onnx" (the bundle must carry a verified model.onnx), or "auto"
-        (ONNX when the bundle carries one and ONNX Runtime is installed, else Keras).
+        ``engine``: "keras" (the default), "onnx" (the bundle must carry a verified model.onnx), "onnx-int8"
+        (and a verified model.int8.onnx), or "auto" (the first of int8, ONNX and Keras the bundle and the
+        installed libraries allow).
         """
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
         bundle = Path(bundle)
         card = verify(bundle)
-        if (auto_engine(card) if engine == "auto" else engine) == "onnx":
+        chosen = auto_engine(card) if engine == "auto" else engine
+        if chosen in ("onnx", "onnx-int8"):
             onnx_path = verified_onnx(bundle, card)
             if onnx_path is None:
                 raise BundleError(f"{bundle}: no model.onnx; export one with python -m model_training.onnx_export "
                                   f"{bundle}")
-            pred = cls(None, card, bundle, OnnxEngine(onnx_path))
+            int8_path = verified_int8(bundle, card) if chosen == "onnx-int8" else None
+            if chosen == "onnx-int8" and int8_path is None:
+                raise BundleError(f"{bundle}: no {INT8_FILE}; make one with python -m model_training.quantize "
+                                  f"{bundle} --data PCAM_ROOT")
+            runtime = Int8Engine(int8_path, onnx_path) if int8_path is not None else OnnxEngine(onnx_path)
+            pred = cls(None, card, bundle, runtime)
         else:
             if importlib.util.find_spec("keras") is None:
                 raise BundleError(f"{bundle}: no model.onnx, and Keras is not installed to load model.keras; "

@@ -16,6 +16,7 @@ from .data import TILE_MPP
 from .metrics import crossfit_nll, fit_platt, fit_temperature, nll, rates_ci, summary, threshold_with_margin
 from .onnx_export import export_if_supported
 from .predictor import N_VIEWS, Predictor, dihedral_views
+from .quantize import CALIBRATION_TILES, quantize_if_supported
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,13 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     onnx_info = export_if_supported(out, pred, val_x[:256])  # the model in memory: no reload from disk
     if onnx_info is not None:
         card["onnx"] = onnx_info
+        # The int8 copy the app scores with; its activation ranges need unlabelled tiles only, so a spread
+        # of validation tiles serves here (the CLI, model_training.quantize, takes training tiles).
+        calibration = val_x[np.linspace(0, len(val_x) - 1, min(len(val_x), CALIBRATION_TILES)).astype(int)]
+        int8_info = quantize_if_supported(out, card, calibration, val_x, val_y,
+                                          f"{len(calibration)} validation tiles (ranges only, labels unused)")
+        if int8_info is not None:
+            card["onnx_int8"] = int8_info
     write_card(out, card)
 
     pd.DataFrame({"id": val_ids, "label": val_y.astype(int), "p": p_tta, "p_single": p_single,

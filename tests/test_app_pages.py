@@ -27,9 +27,10 @@ PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/qu
 
 @pytest.fixture(scope="module")
 def predictor(tiny_bundle):
+    """The tiny bundle on the engine the app picks for it (its int8 copy when it has one)."""
     from model_training.predictor import Predictor
 
-    return Predictor.load(tiny_bundle)
+    return Predictor.load(tiny_bundle, engine="auto")
 
 
 @pytest.fixture
@@ -307,7 +308,32 @@ def test_model_card_shows_the_verified_sha256(app, tiny_bundle):
     assert any("verified when loaded" in md.value for md in at.markdown)
     # the app scores with the bundle's ONNX export, whose own hash is shown too
     assert file_sha256(tiny_bundle / "model.onnx") in [c.value for c in at.code]
-    assert any("Scored by **ONNX Runtime**" in md.value for md in at.markdown)
+    assert any("Scored by **ONNX Runtime" in md.value for md in at.markdown)
+
+
+def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monkeypatch):
+    """The shipped bundle is scored by its int8 copy, which the card page describes with its check;
+    PATHREVIEW_ENGINE=onnx scores with the float32 model.onnx instead, and a wrong value is named."""
+    from app import model_loader
+    from model_training.bundle import DEFAULT_BUNDLE
+
+    card = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    at = app("views/model_card.py")
+    assert not at.exception and not errors(at)
+    assert any("Scored by **ONNX Runtime, int8 copy**" in md.value for md in at.markdown)
+    text = next(md.value for md in at.markdown if "is an int8 copy of" in md.value)
+    assert f"the same decision for **{card['onnx_int8']['check']['same_decision']:.2%}**" in text
+    assert card["onnx_int8"]["sha256"] in [c.value for c in at.code]
+    monkeypatch.setenv("PATHREVIEW_ENGINE", "onnx")
+    assert model_loader.engine_setting() == "onnx"
+    at.run()
+    assert any("Scored by **ONNX Runtime**." in md.value for md in at.markdown)
+    monkeypatch.setenv("PATHREVIEW_ENGINE", " ")
+    assert model_loader.engine_setting() == "auto"
+    monkeypatch.setenv("PATHREVIEW_ENGINE", "fastest")
+    with pytest.raises(ValueError, match="PATHREVIEW_ENGINE='fastest' is not one of keras, onnx, onnx-int8, auto"):
+        model_loader.engine_setting()
 
 
 def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
@@ -366,15 +392,18 @@ def test_a_bundle_without_onnx_is_scored_by_keras(app, monkeypatch, tmp_path, ti
     import shutil
 
     older = tmp_path / "older"
-    shutil.copytree(tiny_bundle, older, ignore=shutil.ignore_patterns("model.onnx", "figures"))
+    shutil.copytree(tiny_bundle, older, ignore=shutil.ignore_patterns("model*.onnx", "figures"))
     card = json.loads((older / "model_card.json").read_text())
     del card["onnx"]
+    card.pop("onnx_int8", None)
     (older / "model_card.json").write_text(json.dumps(card))
     monkeypatch.setenv("PATHREVIEW_MODEL", str(older))
     at = app()
     drop(at, [upload(p) for p in tif_paths[:2]])
     assert not at.exception and not errors(at)
-    ref = predictor.predict(np.stack([read_tile(p) for p in tif_paths[:2]]), tta=True)
+    from model_training.predictor import Predictor
+
+    ref = Predictor.load(older).predict(np.stack([read_tile(p) for p in tif_paths[:2]]), tta=True)
     np.testing.assert_allclose(at.dataframe[0].value["P(tumour)"], ref.p, atol=1e-3)
     at.switch_page("views/model_card.py").run()
     assert not at.exception and not any("ONNX Runtime" in md.value for md in at.markdown)

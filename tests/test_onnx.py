@@ -51,7 +51,7 @@ def test_the_onnx_engine_never_imports_tensorflow():
             "print(p.engine.name, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code, str(DEFAULT_BUNDLE)], cwd=ROOT, capture_output=True,
                          text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert out.stdout.strip() == "onnx []", out.stdout + out.stderr
+    assert out.stdout.strip() == "onnx-int8 []", out.stdout + out.stderr  # "auto" takes the int8 copy
 
 
 def test_refuses_a_tampered_missing_or_stale_export(tmp_path):
@@ -82,9 +82,9 @@ def test_refuses_a_tampered_missing_or_stale_export(tmp_path):
 
 def test_cli_exports_an_older_bundle(tmp_path, data_root):
     copy = tmp_path / "b"
-    shutil.copytree(DEFAULT_BUNDLE, copy, ignore=shutil.ignore_patterns("figures", "model.onnx"))
+    shutil.copytree(DEFAULT_BUNDLE, copy, ignore=shutil.ignore_patterns("figures", "model*.onnx"))
     card = json.loads((copy / "model_card.json").read_text())
-    del card["onnx"]
+    del card["onnx"], card["onnx_int8"]
     (copy / "model_card.json").write_text(json.dumps(card))
     out = subprocess.run([sys.executable, "-m", "model_training.onnx_export", str(copy), "--data", str(data_root)],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -48,6 +48,14 @@ def test_bundle_is_complete(tiny_bundle):
     assert card["onnx"]["sha256"] == sha256(tiny_bundle / "model.onnx")
     assert card["onnx"]["source_sha256"] == card["sha256"]
     assert card["onnx"]["check_tiles"] >= 256 and card["onnx"]["max_abs_logit_diff"] < 1e-3
+    # its int8 copy, checked on all 400 validation tiles; training keeps it only when it agrees (a briefly
+    # trained model has many tiles near its threshold, so a refused copy is possible and leaves no file)
+    int8 = card.get("onnx_int8")
+    assert (int8 is None) == (not (tiny_bundle / "model.int8.onnx").exists())
+    if int8 is not None:
+        assert int8["sha256"] == sha256(tiny_bundle / "model.int8.onnx")
+        assert int8["source_sha256"] == card["onnx"]["sha256"] and int8["check"]["tiles"] == 400
+        assert int8["check"]["same_decision"] >= 0.99
 
 
 def test_weight_average_ships_and_both_candidates_are_recorded(tiny_bundle):

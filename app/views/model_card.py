@@ -44,13 +44,26 @@ st.dataframe(kv({"bundle": str(state.bundle_path()), "created": card.get("create
                  "output": card.get("output"),
                  "tile scale": f"{card['tile_px']} px at {card['mpp']} µm/px" if "mpp" in card else None,
                  "scale source": card.get("mpp_source")}), hide_index=True)
-onnx = card.get("onnx")
+onnx, int8 = card.get("onnx"), card.get("onnx_int8")
+engine = pred.engine.name if pred is not None else None
+RUNTIMES = {"onnx": "ONNX Runtime", "onnx-int8": "ONNX Runtime, int8 copy", "keras": "Keras"}
 if onnx:
-    engine = pred.engine.name if pred is not None else None
-    st.markdown(f"Scored by **{'ONNX Runtime' if engine == 'onnx' else 'Keras'}**. `{onnx['file']}` is exported "
+    st.markdown(f"Scored by **{RUNTIMES.get(engine, 'Keras')}**. `{onnx['file']}` is exported "
                 f"from this model.keras (largest logit difference {onnx['max_abs_logit_diff']:.1g} on "
                 f"{onnx['check_tiles']} check tiles); its sha256:")
     st.code(onnx["sha256"], language=None)
+if onnx and int8:
+    c = int8["check"]
+    auc = (f"AUC {num(c['int8']['auc'], 4)} against {num(c['float']['auc'], 4)}, "
+           if c["int8"].get("auc") is not None else "")
+    st.markdown(f"`{int8['file']}` is an int8 copy of `{onnx['file']}` for fast scoring on CPUs "
+                f"({int8['method']}; ranges from {int8['calibration_source']}). On {c['tiles']:,} validation "
+                f"tiles scored with TTA it gives the same decision for **{c['same_decision']:.2%}** "
+                f"({c['decisions_changed']} changed), {auc}sensitivity {num(c['int8']['sensitivity'])} against "
+                f"{num(c['float']['sensitivity'])}, and probabilities within {c['max_abs_p_diff']:.3f}. "
+                f"The metrics below are the model of record's; `PATHREVIEW_ENGINE=onnx` scores with it exactly. "
+                f"Its sha256:")
+    st.code(int8["sha256"], language=None)
 
 st.subheader("Validation metrics")
 rows = []
