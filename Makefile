@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_slides.py
+	$(BIN)/python benchmarks/bench_slides.py --engine onnx-int8
 	$(BIN)/python benchmarks/bench_quiz.py
 
 # Reproduces the shipped model (assets/pathcnn-v4): 20 epochs of about 3.5 minutes on an idle 2-core machine.

@@ -1,5 +1,5 @@
 """Model speed figures on this machine: training img/s, inference img/s, single-tile and TTA/Grad-CAM latency,
-for both engines (Keras, which the commands use, and ONNX Runtime, which the app uses).
+for each engine (Keras, which the commands use; ONNX Runtime on model.onnx; and its int8 copy, which the app uses).
 
     python benchmarks/bench_model.py [--bundle assets/pathcnn-v4] [--arch pathcnn] [--train-tiles 3200]
 
@@ -108,8 +108,8 @@ def main() -> None:
 
     tiles = x[:512]
     figures = {engine: scoring_figures(Predictor.load(args.bundle, engine=engine), tiles)
-               for engine in ("keras", "onnx")}
-    for engine in ("keras", "onnx"):
+               for engine in ("keras", "onnx", "onnx-int8")}
+    for engine in ("keras", "onnx", "onnx-int8"):
         print(f"{engine}: model ready in a fresh process (imports, hash checks, load, warm-up): "
               f"{fresh_load_seconds(args.bundle, engine):.2f} s")
     size_mb = sum(f.stat().st_size for f in Path(args.bundle).rglob("*") if f.is_file()) / 2**20

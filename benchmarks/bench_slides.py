@@ -51,6 +51,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(epilog=DEBUG_EPILOG)
     ap.add_argument("--bundle", type=Path, default=default_bundle())
     ap.add_argument("--grid", default="48x40", help="COLSxROWS patches on the fixture slide")
+    ap.add_argument("--engine", default="keras",
+                    help="keras (the commands' default), onnx, onnx-int8 (what the app's Slide page uses) or auto")
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args()
     quiet_cli(args.verbose)
@@ -67,14 +69,14 @@ def main() -> None:
     from model_training.train import stratified_subset
 
     cols, rows = (int(v) for v in args.grid.split("x"))
-    pred = Predictor.load(args.bundle)
+    pred = Predictor.load(args.bundle, engine=args.engine)
     target = model_mpp(pred.card)
     tiles, labels, ids = stratified_subset(open_source(data, "valid"), cols * rows, seed=0).load_all()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fixture.tiff"
         build(tiles, labels, ids, cols, path, upsample=2, mpp=target)
         del tiles
-        print(f"fixture slide: {cols * rows} patches at {target / 2:.3f} µm/px, "
+        print(f"engine {pred.engine.name}; fixture slide: {cols * rows} patches at {target / 2:.3f} µm/px, "
               f"{path.stat().st_size / 2 ** 20:.1f} MB deflate-compressed pyramidal TIFF")
         for tta in (False, True):
             with open_slide(path, target_mpp=target) as slide:

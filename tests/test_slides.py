@@ -194,6 +194,14 @@ def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path
     assert slides_cli([str(svs), "--out", str(out), "--stride", "48"]) == 0
     assert summary.stat().st_mtime_ns != first
     assert json.loads(summary.read_text())["stride"] == 48
+    # the int8 copy is another scorer: the slide is scored again, and its tiles score as the model of record's
+    keras_tiles = pd.read_csv(out / f"{SVS}.tiles.csv")
+    assert slides_cli([str(svs), "--out", str(out), "--stride", "48", "--engine", "onnx-int8"]) == 0
+    assert json.loads(summary.read_text())["settings"]["engine"] == "onnx-int8"
+    int8_tiles = pd.read_csv(out / f"{SVS}.tiles.csv")
+    assert len(int8_tiles) == len(keras_tiles) > 100
+    assert (int8_tiles["p"] - keras_tiles["p"]).abs().max() < 0.1
+    assert (int8_tiles["decision"] == keras_tiles["decision"]).mean() >= 0.98
 
 
 def test_an_interrupted_scoring_run_continues_where_it_stopped(labelled, pred):
