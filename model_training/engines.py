@@ -105,6 +105,18 @@ class OnnxEngine:
         return logit[:, 0], np.broadcast_to(grad, conv.shape).copy(), conv
 
 
+PROBE_SEED, PROBE_TILES = 0, 8
+# Largest logit difference from the card's probe logits that the int8 graph may show on another CPU. Integer
+# kernels differ only in float rounding when they rescale; an int8 graph that overflows 16-bit sums (CPUs
+# without VNNI and full-range weights) is off by whole logits.
+PROBE_TOLERANCE = 0.05
+
+
+def probe_tiles() -> np.ndarray:
+    """Fixed noise tiles (N, 96, 96, 3) whose int8 logits the card records when the copy is made."""
+    return np.random.default_rng(PROBE_SEED).integers(0, 256, (PROBE_TILES, TILE, TILE, 3), dtype=np.uint8)
+
+
 class Int8Engine(OnnxEngine):
     """Scores with the int8 copy of model.onnx (model_training.quantize); Grad-CAM runs on model.onnx itself,
     since the int8 graph has only the ``logit`` output."""
@@ -117,3 +129,9 @@ class Int8Engine(OnnxEngine):
 
     def cam_inputs(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.explainer.cam_inputs(tile)
+
+    def probe_difference(self, expected) -> float:
+        """Largest difference between this CPU's logits for ``probe_tiles()`` and ``expected`` (the card's)."""
+        got = self.logits(probe_tiles())
+        expected = np.asarray(expected, np.float32)
+        return float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import numpy as np
 
 from .bundle import INT8_FILE, MODEL_FILE, BundleError, verified_int8, verified_onnx, verify
 from .data import TILE
-from .engines import Int8Engine, KerasEngine, OnnxEngine
+from .engines import PROBE_TOLERANCE, Int8Engine, KerasEngine, OnnxEngine
 
+log = logging.getLogger("pathreview")
 ENGINES = ("keras", "onnx", "onnx-int8", "auto")
 
 N_VIEWS = 8
@@ -107,6 +109,13 @@ class Predictor:
                 raise BundleError(f"{bundle}: no {INT8_FILE}; make one with python -m model_training.quantize "
                                   f"{bundle} --data PCAM_ROOT")
             runtime = Int8Engine(int8_path, onnx_path) if int8_path is not None else OnnxEngine(onnx_path)
+            if int8_path is not None:
+                problem = _int8_problem(runtime, card["onnx_int8"])
+                if problem and engine == "onnx-int8":
+                    raise BundleError(f"{int8_path}: {problem}; score with engine onnx")
+                if problem:
+                    log.warning("%s: %s; scoring with %s instead", int8_path, problem, onnx_path.name)
+                    runtime = runtime.explainer
             pred = cls(None, card, bundle, runtime)
         else:
             if importlib.util.find_spec("keras") is None:
@@ -189,6 +198,18 @@ class Predictor:
         from .explain import explain_all
 
         return explain_all(self, tile)
+
+
+def _int8_problem(engine: Int8Engine, info: dict) -> str | None:
+    """Why this CPU must not use the int8 copy (its probe logits differ from the card's), or None."""
+    expected = (info.get("probe") or {}).get("logits")
+    if not expected:
+        return "the model card records no probe logits for it"
+    diff = engine.probe_difference(expected)
+    if diff > PROBE_TOLERANCE:
+        return (f"on this CPU it scores the probe tiles differently from the model card (largest logit difference "
+                f"{diff:.3g}, more than {PROBE_TOLERANCE:g})")
+    return None
 
 
 def _load_keras(bundle: Path):

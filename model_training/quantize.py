@@ -9,12 +9,14 @@ record, and every CLI scores with Keras unless told otherwise.
 
 How: ONNX Runtime's static quantization (QDQ) of the ``logit`` part of model.onnx, int8 weights per output
 channel, uint8 activations whose ranges come from real training tiles. Weights use 7 of their 8 bits
-(``reduce_range``): CPUs without VNNI multiply uint8 by int8 pairs into 16-bit sums, which full-range weights
-can overflow; with 7 bits the graph gives the same scores on any x86 CPU. Grad-CAM still runs on model.onnx.
+(``reduce_range``), as ONNX Runtime advises: CPUs without VNNI multiply uint8 by int8 in pairs summed into
+16 bits, which full-range weights can overflow. Grad-CAM still runs on model.onnx.
 
 The copy is kept only if it agrees with the float model on labelled validation tiles, scored with TTA as the
 app scores: at most 1% of decisions at the card's threshold may change and the AUC may drop by at most 0.005.
-What it measured goes into the card's ``onnx_int8`` entry, which the Model card page shows.
+What it measured goes into the card's ``onnx_int8`` entry, which the Model card page shows, with the copy's
+logits for a few fixed noise tiles: the Predictor scores those again when it loads the copy, and a CPU that
+gives other logits gets model.onnx instead.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundle import INT8_FILE, BundleError, sha256, write_card
-from .engines import INPUT, Int8Engine, OnnxEngine
+from .engines import INPUT, PROBE_SEED, PROBE_TILES, Int8Engine, OnnxEngine, probe_tiles
 
 MAX_CHANGED = 0.01  # largest fraction of check tiles whose decision may change
 MAX_AUC_DROP = 0.005
@@ -118,10 +120,12 @@ def write_int8(bundle: Path, float_pred, calibration: np.ndarray, tiles: np.ndar
             f"{bundle}: the int8 copy changes {check['decisions_changed']} of {check['tiles']} decisions "
             f"({changed:.1%}; at most {max_changed:.1%}) and its AUC differs by {-auc_drop:+.4f} "
             f"(at most -{max_auc_drop:g}), so {INT8_FILE} was not written")
+    probe = Int8Engine(tmp, source).logits(probe_tiles())
     tmp.replace(path)
     return {"file": INT8_FILE, "sha256": sha256(path), "source_sha256": float_pred.card["onnx"]["sha256"],
             "method": METHOD, "calibration_tiles": int(len(calibration)), "calibration_source": calibration_source,
             "onnxruntime": onnxruntime.__version__, "check": check,
+            "probe": {"seed": PROBE_SEED, "tiles": PROBE_TILES, "logits": [float(v) for v in probe]},
             "command": "python -m model_training.quantize BUNDLE --data PCAM_ROOT"}
 
 

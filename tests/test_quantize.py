@@ -84,6 +84,30 @@ def test_refuses_a_tampered_missing_or_stale_int8_copy(tmp_path):
         Predictor.load(copy, engine="onnx-int8")
 
 
+def test_a_cpu_that_scores_the_probe_tiles_differently_gets_model_onnx(tmp_path, caplog):
+    """The card records the copy's logits for fixed noise tiles; where this CPU's int8 kernels give others
+    (as an overflowing one would), "auto" scores with model.onnx and says why, and "onnx-int8" refuses."""
+    from model_training.engines import probe_tiles
+
+    copy = _copy(tmp_path)
+    card = json.loads((copy / "model_card.json").read_text())
+    probe = card["onnx_int8"]["probe"]
+    assert probe["tiles"] == len(probe["logits"]) == len(probe_tiles())
+    assert Predictor.load(copy, engine="auto").engine.name == "onnx-int8"  # this CPU reproduces them
+    probe["logits"][3] += 1.0
+    (copy / "model_card.json").write_text(json.dumps(card))
+    with caplog.at_level("WARNING", logger="pathreview"):
+        assert Predictor.load(copy, engine="auto").engine.name == "onnx"
+    assert "scores the probe tiles differently from the model card (largest logit difference 1" in caplog.text
+    assert "scoring with model.onnx instead" in caplog.text
+    with pytest.raises(BundleError, match="largest logit difference 1.*; score with engine onnx"):
+        Predictor.load(copy, engine="onnx-int8")
+    del card["onnx_int8"]["probe"]
+    (copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="the model card records no probe logits for it"):
+        Predictor.load(copy, engine="onnx-int8")
+
+
 def test_cli_quantizes_a_bundle_and_records_what_it_measured(tmp_path, data_root):
     copy = _copy(tmp_path, int8=False)
     out = subprocess.run([sys.executable, "-m", "model_training.quantize", str(copy), "--data", str(data_root),
