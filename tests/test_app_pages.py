@@ -329,6 +329,7 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
     assert model_loader.engine_setting() == "onnx"
     at.run()
     assert any("Scored by **ONNX Runtime**." in md.value for md in at.markdown)
+    assert any("This server scores with `model.onnx` instead" in c.value for c in at.caption)
     monkeypatch.setenv("PATHREVIEW_ENGINE", " ")
     assert model_loader.engine_setting() == "auto"
     monkeypatch.setenv("PATHREVIEW_ENGINE", "fastest")

@@ -64,6 +64,9 @@ if onnx and int8:
                 f"The metrics below are the model of record's; `PATHREVIEW_ENGINE=onnx` scores with it exactly. "
                 f"Its sha256:")
     st.code(int8["sha256"], language=None)
+    if engine == "onnx":
+        st.caption("This server scores with `model.onnx` instead: `PATHREVIEW_ENGINE` says so, or the int8 copy "
+                   "scored its probe tiles differently on this CPU (the server log says which).")
 
 st.subheader("Validation metrics")
 rows = []
