@@ -129,7 +129,12 @@ def test_truth_is_hidden_until_the_student_answers(env):
     got = {m.label: m.value for m in at.metric}
     assert got["Truth"] == ("tumour" if truth.loc[0, "label"] == 1 else "no tumour")
     assert got["Your answer"] == "tumour"
-    assert abs(float(got["Model P(tumour)"]) - truth.loc[0, "p"]) < 2e-3  # the Predictor, live = stored
+    # live: the app's engine (the int8 copy); stored: the model of record's TTA score, when the quiz was made.
+    # They differ by no more than the card's check of the copy found on all validation tiles.
+    from model_training.bundle import DEFAULT_BUNDLE, read_card
+
+    bound = read_card(DEFAULT_BUNDLE)["onnx_int8"]["check"]["max_abs_p_diff"]
+    assert abs(float(got["Model P(tumour)"]) - truth.loc[0, "p"]) <= bound + 1e-3
     assert [k for k in feedback._views._items if k[2] == tid]
     assert len(at.image) == 2 and any("Grad-CAM" in c for img in at.image for c in img.captions)
     assert any(feedback.EXPLANATION == c.value for c in at.caption)
