@@ -131,15 +131,16 @@ def write_int8(bundle: Path, float_pred, calibration: np.ndarray, tiles: np.ndar
 
 def quantize_if_supported(bundle: Path, card: dict, calibration: np.ndarray, tiles: np.ndarray,
                           labels: np.ndarray, calibration_source: str) -> dict | None:
-    """``write_int8`` for a freshly written bundle, or None with one warning line when the copy is refused
-    (the app then scores with model.onnx, as before)."""
+    """``write_int8`` for a freshly written bundle, or None with one warning line when the copy is refused or
+    cannot be made (the app then scores with model.onnx): a finished training run must not fail over it."""
     from .predictor import Predictor
 
     try:
         float_pred = Predictor(None, card, bundle, OnnxEngine(Path(bundle) / card["onnx"]["file"]))
         return write_int8(bundle, float_pred, calibration, tiles, labels, calibration_source=calibration_source)
-    except QuantizeError as exc:
-        logging.getLogger("pathreview").warning("no %s written (the app will score model.onnx): %s", INT8_FILE, exc)
+    except Exception as exc:  # noqa: BLE001 (the quantizer's own errors are not typed)
+        why = exc if isinstance(exc, QuantizeError) else f"{type(exc).__name__}: {exc}"
+        logging.getLogger("pathreview").warning("no %s written (the app will score model.onnx): %s", INT8_FILE, why)
         return None
 
 

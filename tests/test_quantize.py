@@ -145,3 +145,16 @@ def test_cli_names_a_bundle_without_model_onnx(tmp_path, data_root):
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 1
     assert "no model.onnx; export one" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_training_keeps_its_bundle_when_the_copy_cannot_be_made(tmp_path, valid_tiles, caplog):
+    """After a finished training run a failing quantizer costs the int8 copy only, with one warning line."""
+    from model_training.quantize import quantize_if_supported
+
+    copy = _copy(tmp_path, int8=False)
+    card = json.loads((copy / "model_card.json").read_text())
+    x, y, _ = valid_tiles
+    with caplog.at_level("WARNING", logger="pathreview"):
+        assert quantize_if_supported(copy, card, x[:0], x, y, "no tiles") is None  # nothing to set ranges from
+    assert "no model.int8.onnx written (the app will score model.onnx)" in caplog.text
+    assert not list(copy.glob("*int8*"))
