@@ -64,6 +64,17 @@ def verify(bundle: Path) -> dict:
     return card
 
 
+def _listed_file(bundle: Path, path: Path, expected: str | None) -> Path:
+    """``path``, which the card lists with sha256 ``expected``; an error when it is missing or altered."""
+    if not path.exists():
+        raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
+    actual = sha256(path)
+    if actual != expected:
+        raise BundleError(f"{path}: sha256 {actual[:12]}… does not match the model card "
+                          f"({str(expected)[:12]}…); the file was changed or corrupted, refusing to load it")
+    return path
+
+
 def verified_onnx(bundle: Path, card: dict) -> Path | None:
     """The bundle's model.onnx when its card lists one exported from this model.keras; None when it has none.
 
@@ -77,13 +88,7 @@ def verified_onnx(bundle: Path, card: dict) -> Path | None:
     if info.get("source_sha256") != card.get("sha256"):
         raise BundleError(f"{path}: exported from another model.keras; run python -m model_training.onnx_export "
                           f"{bundle} again")
-    if not path.exists():
-        raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
-    actual = sha256(path)
-    if actual != info.get("sha256"):
-        raise BundleError(f"{path}: sha256 {actual[:12]}… does not match the model card "
-                          f"({str(info.get('sha256'))[:12]}…); the file was changed or corrupted, refusing to load it")
-    return path
+    return _listed_file(bundle, path, info.get("sha256"))
 
 
 def verified_int8(bundle: Path, card: dict) -> Path | None:
@@ -96,13 +101,7 @@ def verified_int8(bundle: Path, card: dict) -> Path | None:
     if info.get("source_sha256") != (card.get("onnx") or {}).get("sha256"):
         raise BundleError(f"{path}: made from another model.onnx; run python -m model_training.quantize {bundle} "
                           "--data PCAM_ROOT again")
-    if not path.exists():
-        raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
-    actual = sha256(path)
-    if actual != info.get("sha256"):
-        raise BundleError(f"{path}: sha256 {actual[:12]}… does not match the model card "
-                          f"({str(info.get('sha256'))[:12]}…); the file was changed or corrupted, refusing to load it")
-    return path
+    return _listed_file(bundle, path, info.get("sha256"))
 
 
 def library_versions() -> dict:
