@@ -112,7 +112,8 @@ def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source:
     if choice is None:
         st.warning("Choose agree, disagree or unsure before recording.")
         return
-    seen = store.Seen(p=a["p"], spread=a["spread"], threshold=a["threshold"], model_sha256=pred.sha256)
+    seen = store.Seen(p=a["p"], spread=a["spread"], threshold=a["threshold"], model_sha256=pred.sha256,
+                      scorer=pred.engine.name)
     try:
         rid = store.record_review(item, who, choice, comment, seen=seen, supersedes=mine["id"] if mine else None)
     except store.ReviewRefused as exc:

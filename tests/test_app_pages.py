@@ -211,6 +211,7 @@ def test_review_goes_to_the_store_with_real_hashes(app, tif_paths, tiny_bundle, 
     assert row["comment"] == "'=looks reactive" and row["source"] == "upload" and row["upload_name"] == name
     assert row["pixel_sha256"] == hashlib.sha256(tile.tobytes()).hexdigest()
     assert row["model_sha256"] == file_sha256(tiny_bundle / "model.keras")
+    assert row["scorer"] == predictor.engine.name  # the engine whose P the reviewer saw
     ref = predictor.predict(tile[None], tta=True)
     assert float(row["p"]) == pytest.approx(float(ref.p[0]), abs=1e-4)
     assert float(row["threshold"]) == pytest.approx(predictor.threshold(True), abs=1e-6)

@@ -39,3 +39,26 @@ def test_import_audit_once(store_url, tmp_path):
     out = subprocess.run([sys.executable, "-m", "app.store", "--db", store_url, "export"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("# Research use only") and out.stdout.count("\n") == 4
+
+
+def test_the_scorer_of_a_review_survives_export_and_import(store_url, tmp_path):
+    """Which engine gave the P a reviewer saw (the app's int8 copy, model.onnx or Keras) is kept by the store,
+    written by the export and read back by the import; logs that do not say leave it empty."""
+    tile = np.full((96, 96, 3), 30, np.uint8)
+    item = store.ItemIn.from_tile(tile, source="upload", name="c.tif", upload_name="c.tif", model_sha256="cd" * 32,
+                                  p=0.7, spread=0.02, threshold=0.185)
+    store.record_review(item, "dr. b", "agree", seen=store.Seen(0.71, 0.02, 0.185, scorer="onnx-int8"),
+                        url=store_url)
+    store.record_review(item, "dr. c", "unsure", url=store_url)  # the item's own scores: no engine given
+    rows = store.reviews_frame(url=store_url)
+    assert rows["scorer"].fillna("").tolist() == ["onnx-int8", ""]
+    log = tmp_path / "export.csv"
+    log.write_bytes(store.export_csv(rows))
+    exported = audit.read_csv_export(log.read_bytes())
+    assert exported["scorer"].tolist() == ["onnx-int8", ""]
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert store.open_store(other).ok
+    from app.store.importer import import_audit
+
+    assert import_audit(log, url=other)["imported"] == 2
+    assert store.reviews_frame(url=other)["scorer"].fillna("").tolist() == ["onnx-int8", ""]

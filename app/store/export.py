@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's fi
     import pandas as pd
 
 PROVENANCE = ["review_id", "supersedes", "reviewer_verified", "source", "upload_name", "dataset_root",
-              "dataset_id", "slide", "x", "y", "width", "height", "label"]
+              "dataset_id", "slide", "x", "y", "width", "height", "label", "scorer"]
 COLUMNS = AUDIT_COLUMNS + PROVENANCE
 
 
@@ -50,8 +50,9 @@ def export_frame(reviews: pd.DataFrame) -> pd.DataFrame:
         "x": reviews.get("x", []), "y": reviews.get("y", []), "width": reviews.get("width", []),
         "height": reviews.get("height", []),
         "label": [("" if pd.isna(v) else str(int(v))) for v in reviews.get("label", [])],
+        "scorer": reviews.get("scorer", []),
     }, columns=COLUMNS)
-    for col in ("reviewer", "file", "comment", "upload_name", "dataset_root", "dataset_id", "slide"):
+    for col in ("reviewer", "file", "comment", "upload_name", "dataset_root", "dataset_id", "slide", "scorer"):
         df[col] = df[col].map(_safe)
     for col in ("x", "y", "width", "height"):
         df[col] = df[col].map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))

@@ -50,7 +50,8 @@ def import_audit(path: str | Path, *, url: str | None = None) -> dict:
             item_id = add_item(item, url=url)
             # the old log had no corrections: a later row of the same reviewer and tile supersedes the earlier
             earlier = my_review(item_id, who, url=url)
-            record_review(item_id, who, row["review"], row.get("comment", ""), seen=Seen(p, spread, thr), url=url,
+            seen = Seen(p, spread, thr, scorer=row.get("scorer") or None)  # logs before 0003 do not say
+            record_review(item_id, who, row["review"], row.get("comment", ""), seen=seen, url=url,
                           import_key=key, created_at=when, supersedes=earlier["id"] if earlier else None)
             out["imported"] += 1
         except (StoreError, ValueError, KeyError) as exc:

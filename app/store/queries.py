@@ -18,7 +18,7 @@ ITEM_COLUMNS = ["item_id", "name", "source", "upload_name", "dataset_root", "dat
                 "needs_review", "label", "queued_at"]
 REVIEW_COLUMNS = ["review_id", "created_at", "reviewer", "reviewer_verified", "reviewer_subject", "decision",
                   "comment", "pixel_sha256", "model_sha256", "threshold", "p", "spread", "model_decision",
-                  "supersedes_id", "superseded"]
+                  "supersedes_id", "superseded", "scorer"]
 
 
 def _needs_a_look():
@@ -34,7 +34,7 @@ def reviews_frame(*, reviewer: str | None = None, current_only: bool = True, sou
     sup = _superseded()
     q = (select(Review.id, Review.created_at, Review.reviewer, Review.reviewer_verified, Review.reviewer_subject,
                 Review.decision, Review.comment, Review.pixel_sha256, Review.model_sha256, Review.threshold,
-                Review.p, Review.spread, Review.model_decision, Review.supersedes_id, sup,
+                Review.p, Review.spread, Review.model_decision, Review.supersedes_id, sup, Review.scorer,
                 Item.id, Item.name, Item.source, Item.upload_name, Item.dataset_root, Item.dataset_id, Item.slide,
                 Item.x, Item.y, Item.width, Item.height, Item.p, Item.spread, Item.threshold,
                 Item.model_decision, Item.needs_review, Item.label, Item.created_at)

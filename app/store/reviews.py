@@ -37,6 +37,7 @@ class Seen:
     spread: float
     threshold: float
     model_sha256: str | None = None  # default: the item's model
+    scorer: str | None = None  # the engine that gave p (onnx-int8, onnx, keras), when known
 
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
@@ -102,7 +103,8 @@ def record_review(item: ItemIn | int, reviewer: Reviewer | str, decision: str, c
                          model_sha256=seen.model_sha256 or it.model_sha256,
                          threshold=float(seen.threshold), p=float(seen.p), spread=float(seen.spread),
                          model_decision="tumour" if seen.p >= seen.threshold else "normal",
-                         supersedes_id=supersedes, import_key=import_key)
+                         scorer=clean_text(seen.scorer, 16) or None, supersedes_id=supersedes,
+                         import_key=import_key)
             s.add(row)
             s.flush()
             return row.id

@@ -84,6 +84,7 @@ class Review(Base):
     p: Mapped[float] = mapped_column(Float)
     spread: Mapped[float] = mapped_column(Float)
     model_decision: Mapped[str] = mapped_column(String(8))
+    scorer: Mapped[str | None] = mapped_column(String(16))  # the engine that gave p; None when not known
     # unique: a review is superseded at most once, so corrections form a chain with one current review
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("reviews.id"), unique=True)
     import_key: Mapped[str | None] = mapped_column(String(64), unique=True)  # sha256 of an imported CSV row
