@@ -108,7 +108,8 @@ def write_int8(bundle: Path, float_pred, calibration: np.ndarray, tiles: np.ndar
     tmp = path.with_suffix(".onnx.part")
     try:
         quantize_onnx(source, tmp, calibration)
-        check = agreement(float_pred, Int8Engine(tmp, source), tiles, labels)
+        int8_engine = Int8Engine(tmp, source)
+        check = agreement(float_pred, int8_engine, tiles, labels)
     except Exception:
         tmp.unlink(missing_ok=True)
         raise
@@ -120,7 +121,7 @@ def write_int8(bundle: Path, float_pred, calibration: np.ndarray, tiles: np.ndar
             f"{bundle}: the int8 copy changes {check['decisions_changed']} of {check['tiles']} decisions "
             f"({changed:.1%}; at most {max_changed:.1%}) and its AUC differs by {-auc_drop:+.4f} "
             f"(at most -{max_auc_drop:g}), so {INT8_FILE} was not written")
-    probe = Int8Engine(tmp, source).logits(probe_tiles())
+    probe = int8_engine.logits(probe_tiles())
     tmp.replace(path)
     return {"file": INT8_FILE, "sha256": sha256(path), "source_sha256": float_pred.card["onnx"]["sha256"],
             "method": METHOD, "calibration_tiles": int(len(calibration)), "calibration_source": calibration_source,
