@@ -104,18 +104,8 @@ class Predictor:
             if onnx_path is None:
                 raise BundleError(f"{bundle}: no model.onnx; export one with python -m model_training.onnx_export "
                                   f"{bundle}")
-            int8_path = verified_int8(bundle, card) if chosen == "onnx-int8" else None
-            if chosen == "onnx-int8" and int8_path is None:
-                raise BundleError(f"{bundle}: no {INT8_FILE}; make one with python -m model_training.quantize "
-                                  f"{bundle} --data PCAM_ROOT")
-            runtime = Int8Engine(int8_path, onnx_path) if int8_path is not None else OnnxEngine(onnx_path)
-            if int8_path is not None:
-                problem = _int8_problem(runtime, card["onnx_int8"])
-                if problem and engine == "onnx-int8":
-                    raise BundleError(f"{int8_path}: {problem}; score with engine onnx")
-                if problem:
-                    log.warning("%s: %s; scoring with %s instead", int8_path, problem, onnx_path.name)
-                    runtime = runtime.explainer
+            runtime = (_int8_engine(bundle, card, onnx_path, strict=engine == "onnx-int8")
+                       if chosen == "onnx-int8" else OnnxEngine(onnx_path))
             pred = cls(None, card, bundle, runtime)
         else:
             if importlib.util.find_spec("keras") is None:
@@ -200,16 +190,28 @@ class Predictor:
         return explain_all(self, tile)
 
 
-def _int8_problem(engine: Int8Engine, info: dict) -> str | None:
-    """Why this CPU must not use the int8 copy (its probe logits differ from the card's), or None."""
-    expected = (info.get("probe") or {}).get("logits")
-    if not expected:
-        return "the model card records no probe logits for it"
-    diff = engine.probe_difference(expected)
-    if diff > PROBE_TOLERANCE:
-        return (f"on this CPU it scores the probe tiles differently from the model card (largest logit difference "
-                f"{diff:.3g}, more than {PROBE_TOLERANCE:g})")
-    return None
+def _int8_engine(bundle: Path, card: dict, onnx_path: Path, strict: bool) -> OnnxEngine:
+    """The engine on the bundle's verified int8 copy, checked on the card's probe tiles.
+
+    When this CPU scores them differently (or the card has none), ``strict`` (engine "onnx-int8" asked for by
+    name) refuses; otherwise ("auto") the engine on model.onnx scores instead, with a warning.
+    """
+    int8_path = verified_int8(bundle, card)
+    if int8_path is None:
+        raise BundleError(f"{bundle}: no {INT8_FILE}; make one with python -m model_training.quantize {bundle} "
+                          "--data PCAM_ROOT")
+    runtime = Int8Engine(int8_path, onnx_path)
+    expected = (card["onnx_int8"].get("probe") or {}).get("logits")
+    diff = runtime.probe_difference(expected) if expected else None
+    if diff is not None and diff <= PROBE_TOLERANCE:
+        return runtime
+    problem = ("the model card records no probe logits for it" if diff is None else
+               f"on this CPU it scores the probe tiles differently from the model card (largest logit difference "
+               f"{diff:.3g}, more than {PROBE_TOLERANCE:g})")
+    if strict:
+        raise BundleError(f"{int8_path}: {problem}; score with engine onnx")
+    log.warning("%s: %s; scoring with %s instead", int8_path, problem, onnx_path.name)
+    return runtime.explainer
 
 
 def _load_keras(bundle: Path):
