@@ -14,6 +14,8 @@ from .engines import PROBE_TOLERANCE, Int8Engine, KerasEngine, OnnxEngine
 
 log = logging.getLogger("pathreview")
 ENGINES = ("keras", "onnx", "onnx-int8", "auto")
+ENGINE_HELP = ("what scores: keras (the model of record, default), onnx (its float32 export, same scores), "
+               "onnx-int8 (its int8 copy, 2-3x faster on CPUs; see the card's onnx_int8 check) or auto")
 
 N_VIEWS = 8
 # A tile needs a second look when its probability is this close to the threshold or its TTA views disagree.

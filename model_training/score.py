@@ -14,7 +14,7 @@ import pandas as pd
 
 from .bundle import default_bundle
 from .data import DatasetError, TileSource, iter_batches, open_source
-from .predictor import ENGINES
+from .predictor import ENGINE_HELP, ENGINES
 
 log = logging.getLogger("pathreview.score")
 
@@ -62,10 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tta", action="store_true", help="average the 8 dihedral views (8x slower)")
     ap.add_argument("--kaggle", action="store_true", help="write Kaggle's id,label submission format")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--engine", choices=ENGINES, default="keras",
-                    help="what scores: keras (the model of record, default), onnx (its float32 export, same "
-                         "scores), onnx-int8 (its int8 copy, 2-3x faster on CPUs; see the card's onnx_int8 "
-                         "check) or auto")
+    ap.add_argument("--engine", choices=ENGINES, default="keras", help=ENGINE_HELP)
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
     quiet_cli(args.verbose)

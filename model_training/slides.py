@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .bundle import default_bundle
 from .data import TILE, TILE_MPP
-from .predictor import ENGINES
+from .predictor import ENGINE_HELP, ENGINES
 from .slide_grid import MIN_TISSUE, STRIDES
 from .slide_outputs import write_all
 from .slide_reader import SlideError, open_slide
@@ -96,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-saturation", type=float, default=TissueParams.max_saturation,
                     help="cap on the tissue threshold (HSV saturation)")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--engine", choices=ENGINES, default="keras",
-                    help="what scores: keras (the model of record, default), onnx (its float32 export, same "
-                         "scores), onnx-int8 (its int8 copy, 2-3x faster on CPUs; see the card's onnx_int8 "
-                         "check) or auto")
+    ap.add_argument("--engine", choices=ENGINES, default="keras", help=ENGINE_HELP)
     ap.add_argument("--force", action="store_true", help="score again even when outputs exist")
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
