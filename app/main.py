@@ -20,7 +20,7 @@ import streamlit as st  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 # The server answers nothing until these are imported: keep pandas and TensorFlow out of them (app.warmup)
-from app import frontend_preload, identity, reviewing, state, store, warmup  # noqa: E402
+from app import frontend_preload, identity, reviewing, server_socket, state, store, warmup  # noqa: E402
 
 
 def sidebar(pred, error: str | None) -> None:
@@ -77,7 +77,9 @@ def main() -> None:
 
 @asynccontextmanager
 async def preload(_server):
-    """Server start: begin loading the model in the background; open (and migrate) the review store."""
+    """Server start: no Nagle delays on the server's connections; begin loading the model in the background;
+    open (and migrate) the review store."""
+    server_socket.disable_nagle()  # the socket is bound and listening, and nothing has connected yet
     state.start_loading()
     reviewing.status()
     yield

@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def run(bundle: Path, data: Path, n_batch: int) -> None:
             wait_model_ready(page)
             budget(f"{n_batch} tiles as one .zip -> results table", upload(page, [archive], n_batch, detail=False),
                    "batch")
+            page_files(url)
         except Exception:
             print(f"server log ({log}):\n" + log.read_text(errors="replace")[-3000:], file=sys.stderr)
             raise
@@ -134,6 +136,39 @@ def run(bundle: Path, data: Path, n_batch: int) -> None:
             stop_server(proc)
             browser.close()
     scoring_alone(bundle, tiles[:n_batch])
+
+
+def page_files(url: str, connections: int = 6) -> None:
+    """The page's own files fetched as a browser does, on six kept-alive connections (the server's answer
+    time; a response that waits for the client's delayed acknowledgement costs 40 ms each)."""
+    import re
+    import statistics
+    import urllib.parse
+    from concurrent.futures import ThreadPoolExecutor
+    from http.client import HTTPConnection
+
+    html = urllib.request.urlopen(url, timeout=30).read().decode()
+    paths = ["/" + p.lstrip("./") for p in re.findall(r'(?:src|href)="(\./static/[^"]+)"', html)]
+    host = urllib.parse.urlsplit(url)
+
+    def fetch(share: list[str]) -> None:
+        conn = HTTPConnection(host.hostname, host.port, timeout=30)
+        for path in share:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200, (path, response.status)
+        conn.close()
+
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(connections) as pool:
+            list(pool.map(fetch, [paths[i::connections] for i in range(connections)]))
+        times.append(time.perf_counter() - t0)
+    name = f"the page's {len(paths)} frontend files on {connections} kept-alive connections"
+    FIGURES.setdefault((name, "reference"), []).append(statistics.median(times))
+    print(f"for reference: {name}: {statistics.median(times):.2f} s (median of 3)", flush=True)
 
 
 def scoring_alone(bundle: Path, files: list[Path]) -> None:

@@ -1,8 +1,13 @@
-"""The app's start-up helpers: the background model load, the kept Keras session, the frontend preload."""
+"""The app's start-up helpers: the background model load, the kept Keras session, the frontend preload, the
+server's socket options."""
 from __future__ import annotations
+
+import asyncio
+import socket
 
 import pytest
 
+from app import server_socket
 from model_training.bundle import BundleError
 
 
@@ -35,3 +40,45 @@ def test_every_preloaded_frontend_module_is_in_the_installed_streamlit():
     files = frontend_preload.module_files()
     missing = [m for m in frontend_preload.MODULES if not any(f.startswith(f"{m}.") for f in files)]
     assert not missing, f"Streamlit's frontend no longer has {missing}: update MODULES"
+
+
+
+@pytest.mark.skipif(not server_socket.FDS.is_dir(), reason="finds the listening socket through /proc (Linux)")
+def test_the_server_start_turns_nagle_off_for_every_connection(tmp_path, monkeypatch):
+    """As uvicorn serves the app: asyncio accepts on a socket bound as Streamlit 1.67 binds it."""
+    from app import main
+
+    monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{tmp_path / 'reviews.db'}")
+    listener = socket.socket(family=socket.AF_INET)  # protocol 0, as Streamlit's _bind_socket makes it
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.setblocking(False)
+
+    async def serve() -> tuple[int, int]:
+        accepted: asyncio.Queue = asyncio.Queue()
+
+        async def handle(reader, writer):
+            await accepted.put(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        async def next_connection() -> int:
+            _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+            value = await asyncio.wait_for(accepted.get(), 10)
+            writer.close()
+            return value
+
+        server = await asyncio.start_server(handle, sock=listener)
+        async with server:
+            before = await next_connection()
+            async with main.preload(None):  # the app's server start
+                after = await next_connection()
+        return before, after
+
+    try:
+        before, after = asyncio.run(serve())
+    finally:
+        listener.close()
+    # asyncio turns Nagle off only on IPPROTO_TCP sockets: without the app's fix each kept-alive response
+    # waits for the browser's delayed acknowledgement (40 ms)
+    assert before == 0
+    assert after != 0
