@@ -2,7 +2,8 @@
 
 Every page view runs this file as a script (``__main__``), which draws the app. ``streamlit run`` also
 imports it once when the server starts, because it defines ``server`` (an ``st.App`` serving this same
-script): the model then starts loading in the background at once, rather than when the first browser
+script): the app's libraries are then imported, the review store opened and the model loaded in the
+background as soon as the server listens (``app.server_start``), rather than when the first browser
 connects, and the first page is ready seconds sooner.
 """
 from __future__ import annotations
@@ -17,10 +18,14 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
+# The server answers nothing until this module is imported: the rest is imported in the background
+from app import server_socket, server_start  # noqa: E402
 
-# The server answers nothing until these are imported: keep pandas and TensorFlow out of them (app.warmup)
-from app import frontend_preload, identity, reviewing, server_socket, state, store, warmup  # noqa: E402
+if __name__ == "__main__":  # a script run
+    server_start.wait_for_imports()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app import frontend_preload, identity, reviewing, state, store, warmup
 
 
 def sidebar(pred, error: str | None) -> None:
@@ -77,11 +82,9 @@ def main() -> None:
 
 @asynccontextmanager
 async def preload(_server):
-    """Server start: no Nagle delays on the server's connections; begin loading the model in the background;
-    open (and migrate) the review store."""
+    """Server start: no Nagle delays on the server's connections; the rest in the background."""
     server_socket.disable_nagle()  # the socket is bound and listening, and nothing has connected yet
-    state.start_loading()
-    reviewing.status()
+    server_start.begin()
     yield
 
 

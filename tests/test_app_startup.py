@@ -45,10 +45,12 @@ def test_every_preloaded_frontend_module_is_in_the_installed_streamlit():
 
 @pytest.mark.skipif(not server_socket.FDS.is_dir(), reason="finds the listening socket through /proc (Linux)")
 def test_the_server_start_turns_nagle_off_for_every_connection(tmp_path, monkeypatch):
-    """As uvicorn serves the app: asyncio accepts on a socket bound as Streamlit 1.67 binds it."""
-    from app import main
+    """As uvicorn serves the app: asyncio accepts on a socket bound as Streamlit 1.67 binds it. The server
+    start then opens the review store in the background, without any page view."""
+    from app import main, server_start, store
 
-    monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{tmp_path / 'reviews.db'}")
+    db = tmp_path / "reviews.db"
+    monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{db}")
     listener = socket.socket(family=socket.AF_INET)  # protocol 0, as Streamlit's _bind_socket makes it
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -82,3 +84,6 @@ def test_the_server_start_turns_nagle_off_for_every_connection(tmp_path, monkeyp
     # waits for the browser's delayed acknowledgement (40 ms)
     assert before == 0
     assert after != 0
+    server_start.join(120)
+    assert db.exists()  # created and migrated by the server start itself
+    assert store.open_store().ok
