@@ -43,6 +43,9 @@ COPY .streamlit/ .streamlit/
 COPY model_training/ model_training/
 COPY app/ app/
 COPY assets/ assets/
+# PYTHONDONTWRITEBYTECODE keeps Python from caching what it compiles, so the app's own modules are compiled
+# here once rather than at every server start.
+RUN python -m compileall -q app model_training
 
 USER 10001:10001
 VOLUME ["/data", "/audit"]

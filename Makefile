@@ -8,7 +8,7 @@ PATHREVIEW_SLIDES ?= ../shared/slides
 export PATHREVIEW_SLIDES
 PORT ?= 8501
 
-.PHONY: install run test test-fast lint bench train clean
+.PHONY: install compile run test test-fast lint bench train clean
 
 $(BIN)/.installed: requirements.txt requirements-app.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(BIN)/.installed: requirements.txt requirements-app.txt requirements-dev.txt
 
 install: $(BIN)/.installed
 
-run: install
+# The app's own modules are compiled once: where PYTHONDONTWRITEBYTECODE is set, every server start would
+# otherwise compile them again.
+compile: install
+	$(BIN)/python -m compileall -q app model_training
+
+run: compile
 	$(BIN)/streamlit run app/main.py --server.port $(PORT)
 
 test: install
@@ -32,7 +37,7 @@ lint: install
 
 # The app's start-up figure first: after bench_model's TensorFlow run the app's libraries are no longer in the
 # page cache, and the first start then measures the disk.
-bench: install
+bench: compile
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_slides.py
