@@ -47,7 +47,7 @@ def test_every_preloaded_frontend_module_is_in_the_installed_streamlit():
 def test_the_server_start_turns_nagle_off_for_every_connection(tmp_path, monkeypatch):
     """As uvicorn serves the app: asyncio accepts on a socket bound as Streamlit 1.67 binds it. The server
     start then opens the review store in the background, without any page view."""
-    from app import main, server_start, store
+    from app import main, model_loader, server_start, state, store
 
     db = tmp_path / "reviews.db"
     monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{db}")
@@ -87,3 +87,5 @@ def test_the_server_start_turns_nagle_off_for_every_connection(tmp_path, monkeyp
     server_start.join(120)
     assert db.exists()  # created and migrated by the server start itself
     assert store.open_store().ok
+    # the model load it began: let it finish, or ONNX Runtime's threads abort the interpreter's exit
+    model_loader.start(str(state.bundle_path())).result(120)
