@@ -25,7 +25,6 @@ from model_training.metrics import at_threshold
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-MAIN = ROOT / "app" / "main.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
@@ -54,14 +53,15 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120, poll: f
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
-def start_server(bundle: Path, db_url: str, data: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(bundle: Path, db_url: str, data: Path, log: Path, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """``streamlit run`` of the app in ``root`` (this checkout unless given), on a free port; its output to ``log``."""
     port = free_port()
     env = {**os.environ, "PATHREVIEW_MODEL": str(bundle), "PATHREVIEW_DB_URL": db_url,
            "PATHREVIEW_DATA": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("PATHREVIEW_DEBUG", None)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(MAIN), "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     return proc, f"http://127.0.0.1:{port}"
 
