@@ -21,7 +21,9 @@ def _start() -> None:
         import sqlalchemy.exc  # noqa: F401
 
         from app import frontend_preload, identity, reviewing, state, store, warmup  # noqa: F401
-    finally:  # a failed import is raised again, and reported, by the script run that needs it
+    except Exception:  # raised again, and reported on the page, by the script run that imports them
+        return
+    finally:
         _imported.set()
     state.start_loading()
     reviewing.status()  # connects and migrates; a failure is kept for the page to report
