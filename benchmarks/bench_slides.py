@@ -46,13 +46,13 @@ class PeakRSS:
 
 def main() -> None:
     from model_training.bundle import default_bundle
+    from model_training.predictor import ENGINE_HELP, ENGINES
     from model_training.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 
     ap = argparse.ArgumentParser(epilog=DEBUG_EPILOG)
     ap.add_argument("--bundle", type=Path, default=default_bundle())
     ap.add_argument("--grid", default="48x40", help="COLSxROWS patches on the fixture slide")
-    ap.add_argument("--engine", default="keras",
-                    help="keras (the commands' default), onnx, onnx-int8 (what the app's Slide page uses) or auto")
+    ap.add_argument("--engine", choices=ENGINES, default="keras", help=ENGINE_HELP)
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args()
     quiet_cli(args.verbose)
