@@ -46,7 +46,7 @@ bench: compile
 
 # Reproduces the shipped model (assets/pathcnn-v4): 20 epochs of about 3.5 minutes on an idle 2-core machine.
 train: install
-	$(BIN)/python -m model_training.train --data $(PATHREVIEW_DATA) --epochs 20 --patience 20 --seed 7 --out assets/pathcnn-v4
+	$(BIN)/python -m model_training.cli.train --data $(PATHREVIEW_DATA) --epochs 20 --patience 20 --seed 7 --out assets/pathcnn-v4
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

@@ -19,13 +19,15 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 # The server answers nothing until this module is imported: the rest is imported in the background
-from app import server_socket, server_start  # noqa: E402
+from app.runtime import server_socket, server_start  # noqa: E402
 
 if __name__ == "__main__":  # a script run
     server_start.wait_for_imports()
     from sqlalchemy.exc import SQLAlchemyError
 
-    from app import frontend_preload, identity, reviewing, state, store, warmup
+    from app import store
+    from app.review import identity, reviewer
+    from app.runtime import frontend_preload, state, warmup
 
 
 def sidebar(pred, error: str | None) -> None:
@@ -37,11 +39,11 @@ def sidebar(pred, error: str | None) -> None:
         else:
             st.caption("No model loaded.")
         who = identity.sidebar()
-        status = reviewing.status()
+        status = reviewer.status()
         if not status.ok:
             st.error(status.message, icon=":material/database:")
             return
-        st.caption(f"{len(reviewing.session_reviews())} review(s) recorded in this session.")
+        st.caption(f"{len(reviewer.session_reviews())} review(s) recorded in this session.")
         try:
             mine = store.reviews_frame(reviewer=who.name) if who else None
         except SQLAlchemyError as exc:

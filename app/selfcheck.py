@@ -27,7 +27,7 @@ def _problems(at, where: str) -> list[str]:
 def main() -> int:
     from streamlit.testing.v1 import AppTest
 
-    from app import model_loader, state, warmup
+    from app.runtime import model_loader, state, warmup
 
     warmup.LATER, warmup.WARM_STORE = (), False  # the background work would race the first-page check
     at = AppTest.from_file(str(MAIN), default_timeout=300).run()

@@ -179,9 +179,9 @@ def scoring_alone(bundle: Path, files: list[Path]) -> None:
 
     import numpy as np
 
-    from app import scoring
-    from model_training.data import read_tile
-    from model_training.predictor import Predictor
+    from app.runtime import scoring
+    from model_training.data.decode import read_tile
+    from model_training.inference.predictor import Predictor
 
     tiles = np.stack([read_tile(f) for f in files])
     for engine in ("auto", "onnx"):
@@ -200,7 +200,7 @@ def scoring_alone(bundle: Path, files: list[Path]) -> None:
 
 
 def main() -> None:
-    from model_training.bundle import default_bundle
+    from model_training.bundle.files import default_bundle
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=default_bundle())

@@ -50,7 +50,7 @@ def one_run(browser, root: Path, bundle: Path, data: Path, tile: Path) -> tuple[
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    from model_training.bundle import default_bundle
+    from model_training.bundle.files import default_bundle
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("old", type=Path, help="a checkout of the app (e.g. a git worktree of an older commit)")

@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
@@ -58,7 +57,7 @@ def scoring_figures(pred, tiles) -> tuple[float, float, float]:
 
 def fresh_load_seconds(bundle: Path, engine: str) -> float:
     """Seconds from a new Python process to a warmed-up Predictor: what a server start waits for."""
-    code = ("import sys, time; t = time.perf_counter(); from model_training.predictor import Predictor; "
+    code = ("import sys, time; t = time.perf_counter(); from model_training.inference.predictor import Predictor; "
             f"Predictor.load(sys.argv[1], engine={engine!r}); print(time.perf_counter() - t)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-c", code, str(bundle)], capture_output=True, text=True, env=env,
@@ -67,8 +66,8 @@ def fresh_load_seconds(bundle: Path, engine: str) -> float:
 
 
 def main() -> None:
-    from model_training.bundle import default_bundle
-    from model_training.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+    from model_training.bundle.files import default_bundle
+    from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 
     ap = argparse.ArgumentParser(epilog=DEBUG_EPILOG)
     ap.add_argument("--bundle", type=Path, default=default_bundle())
@@ -80,12 +79,12 @@ def main() -> None:
 
     import keras
 
-    from model_training import pipeline
-    from model_training.architectures import build_model, count_flops
-    from model_training.augment import AugmentConfig
-    from model_training.data import open_source
-    from model_training.predictor import Predictor
-    from model_training.train import stratified_subset
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
+    from model_training.inference.predictor import Predictor
+    from model_training.training import pipeline
+    from model_training.training.architectures import build_model, count_flops
+    from model_training.training.config import AugmentConfig
 
     data = os.environ.get("PATHREVIEW_DATA")
     if not data:

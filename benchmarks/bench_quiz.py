@@ -53,8 +53,8 @@ def make_quiz(url: str, data: Path, bundle: Path, tiles: int, seed: int) -> str:
     """Store a quiz of ``tiles`` validation tiles (balanced) straight through the store's functions."""
     from app.quiz import selection
     from app.store import open_store, quizzes
-    from model_training.bundle import read_card
-    from model_training.data import open_source
+    from model_training.bundle.files import read_card
+    from model_training.data.sources import open_source
 
     assert open_store(url).ok
     source = open_source(data, "valid")
@@ -143,7 +143,7 @@ async def run(base: str, code: str, key: str, students: int, browsers: int, tile
 
 
 def main() -> None:
-    from model_training.bundle import default_bundle
+    from model_training.bundle.files import default_bundle
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, default=default_bundle())

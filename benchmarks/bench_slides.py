@@ -45,9 +45,9 @@ class PeakRSS:
 
 
 def main() -> None:
-    from model_training.bundle import default_bundle
-    from model_training.predictor import ENGINE_HELP, ENGINES
-    from model_training.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+    from model_training.bundle.files import default_bundle
+    from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+    from model_training.inference.predictor import ENGINE_HELP, ENGINES
 
     ap = argparse.ArgumentParser(epilog=DEBUG_EPILOG)
     ap.add_argument("--bundle", type=Path, default=default_bundle())
@@ -60,13 +60,13 @@ def main() -> None:
     if not data:
         sys.exit("PATHREVIEW_DATA is not set: the fixture slide is built from its validation patches")
 
-    from model_training.data import open_source
-    from model_training.labelled_slide import build
-    from model_training.predictor import Predictor
-    from model_training.slide_reader import open_slide
-    from model_training.slide_scoring import overview, score_slide
-    from model_training.slides import model_mpp
-    from model_training.train import stratified_subset
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
+    from model_training.inference.predictor import Predictor
+    from model_training.slides.labelled import build
+    from model_training.slides.reader import open_slide
+    from model_training.slides.run import model_mpp
+    from model_training.slides.scoring import overview, score_slide
 
     cols, rows = (int(v) for v in args.grid.split("x"))
     pred = Predictor.load(args.bundle, engine=args.engine)

@@ -28,7 +28,7 @@ def png_browser() -> str:
     The search is the exporter's own: Debian's /usr/bin/chromium (what the e2e tests drive), any
     Chrome/Chromium on PATH, or BROWSER_PATH.
     """
-    from model_training.figures import find_browser
+    from model_training.evaluation.figures import find_browser
 
     path = find_browser()
     if path is None:
@@ -39,8 +39,8 @@ def png_browser() -> str:
 @pytest.fixture(scope="session")
 def valid_tiles(data_root) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """64 real validation tiles (uint8), their labels and ids."""
-    from model_training.data import open_source
-    from model_training.train import stratified_subset
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
 
     return stratified_subset(open_source(data_root, "valid"), 64, seed=0).load_all()
 
@@ -49,7 +49,7 @@ def valid_tiles(data_root) -> tuple[np.ndarray, np.ndarray, list[str]]:
 def tiny_bundle(data_root, tmp_path_factory) -> Path:
     """A small model trained briefly on 1000 real patches: it honours the full bundle contract and has
     really learned (test_train checks its validation AUC)."""
-    from model_training.train import main
+    from model_training.cli.train import main
 
     out = tmp_path_factory.mktemp("bundle") / "tiny"
     main(["--data", str(data_root), "--arch", "pathcnn-small", "--epochs", "3", "--limit", "1000",
@@ -122,7 +122,7 @@ def app_session(monkeypatch, tmp_path, data_root):
     from streamlit.testing.v1 import AppTest
 
     from app.store import db, service
-    from model_training.bundle import DEFAULT_BUNDLE
+    from model_training.bundle.files import DEFAULT_BUNDLE
 
     url = f"sqlite:///{tmp_path / 'reviews.db'}"
     monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))

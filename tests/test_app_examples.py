@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model_training.data import IMAGE_EXTS
-from model_training.examples import EXAMPLES_DIR, LABELS_FILE
-from model_training.metrics import at_threshold
+from model_training.data.decode import IMAGE_EXTS
+from model_training.evaluation.examples import EXAMPLES_DIR, LABELS_FILE
+from model_training.evaluation.metrics import at_threshold
 
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 SHIPPED = pd.read_csv(EXAMPLES_DIR / LABELS_FILE, dtype={"id": str}).set_index("id")
@@ -55,9 +55,9 @@ def test_analyze_scores_the_example_tiles_as_an_upload(fresh):
     # outcomes, and the probabilities the model of record gave to within what its int8 copy's check allows
     import numpy as np
 
-    from model_training.bundle import DEFAULT_BUNDLE
-    from model_training.data import read_tile
-    from model_training.predictor import Predictor
+    from model_training.bundle.files import DEFAULT_BUNDLE
+    from model_training.data.decode import read_tile
+    from model_training.inference.predictor import Predictor
 
     assert list(table["outcome"]) == list(SHIPPED.loc[ids, "outcome_at_selection"])
     shipped_p = SHIPPED.loc[ids, "p_at_selection"].to_numpy()
@@ -117,7 +117,7 @@ def test_the_app_never_imports_tensorflow(tmp_path):
     import subprocess
     import sys
 
-    from model_training.bundle import DEFAULT_BUNDLE, read_card
+    from model_training.bundle.files import DEFAULT_BUNDLE, read_card
 
     env = {k: v for k, v in os.environ.items() if k not in ("PATHREVIEW_DATA", "PATHREVIEW_MODEL")}
     env.update(PATHREVIEW_DEBUG="1", PATHREVIEW_DB_URL=f"sqlite:///{tmp_path / 'reviews.db'}",

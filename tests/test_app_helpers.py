@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import scoring, tiles, tiling
-from app.imaging import enlarge, outline_centre
-from model_training.data import read_tile
-from model_training.predictor import Prediction, dihedral_views
+from app.display.imaging import enlarge, outline_centre
+from app.inputs import regions, uploads
+from app.runtime import scoring
+from model_training.data.decode import read_tile
+from model_training.inference.predictor import Prediction, dihedral_views
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def tifs(data_root) -> list[Path]:
 
 
 def test_unique_names_disambiguates_without_clashing():
-    assert tiles.unique_names(["a.tif", "b.tif", "a.tif", "a (2).tif", "a.tif", "dir/c.png"]) == \
+    assert uploads.unique_names(["a.tif", "b.tif", "a.tif", "a (2).tif", "a.tif", "dir/c.png"]) == \
         ["a.tif", "b.tif", "a (3).tif", "a (2).tif", "a (4).tif", "c.png"]
 
 
@@ -29,7 +30,7 @@ def test_decode_keeps_good_tiles_and_explains_every_bad_file(tifs):
     limit = max(len(f[1]) for f in files)
     files += [("zero.tif", b""), ("readme.png", b"plain text"), ("cut.tif", tifs[3].read_bytes()[:500]),
               ("huge.tif", tifs[4].read_bytes() + b"\0" * (limit + 1 - len(tifs[4].read_bytes())))]
-    batch = tiles.decode_uploads(files, max_bytes=limit)
+    batch = uploads.decode_uploads(files, max_bytes=limit)
     assert [r.name for r in batch.records] == [p.name for p in tifs[:3]]
     assert all(r.tile.shape == (96, 96, 3) and r.tile.dtype == np.uint8 for r in batch.records)
     assert np.array_equal(batch.tiles[1], read_tile(tifs[1]))
@@ -41,7 +42,7 @@ def test_decode_keeps_good_tiles_and_explains_every_bad_file(tifs):
 
 def test_decode_limits_the_batch_size(tifs):
     files = [(p.name, p.read_bytes()) for p in tifs]
-    batch = tiles.decode_uploads(files, max_files=4)
+    batch = uploads.decode_uploads(files, max_files=4)
     assert len(batch.records) == 4 and batch.skipped == [p.name for p in tifs[4:]]
 
 
@@ -49,15 +50,15 @@ def test_wrong_size_is_rejected_unless_cropped(tifs):
     big = np.concatenate([read_tile(tifs[0]), read_tile(tifs[1])], axis=1)  # 96 x 192
     buf = io.BytesIO()
     Image.fromarray(big).save(buf, format="PNG")
-    plain = tiles.decode_uploads([("wide.png", buf.getvalue())])
+    plain = uploads.decode_uploads([("wide.png", buf.getvalue())])
     assert not plain.records and plain.wrong_size == ["wide.png"] and "192x96" in plain.errors[0]
-    cropped = tiles.decode_uploads([("wide.png", buf.getvalue())], crop=True)
+    cropped = uploads.decode_uploads([("wide.png", buf.getvalue())], crop=True)
     assert np.array_equal(cropped.records[0].tile, big[:, 48:144]) and cropped.records[0].note
 
 
 def test_region_grid_and_tile_positions():
     img = np.arange(300 * 400 * 3, dtype=np.uint32).reshape(300, 400, 3).astype(np.uint8)
-    ys, xs = tiling.grid(img.shape, 48)
+    ys, xs = regions.grid(img.shape, 48)
     assert list(ys) == [0, 48, 96, 144, 192] and list(xs) == [0, 48, 96, 144, 192, 240, 288]
     calls = []
 
@@ -65,7 +66,7 @@ def test_region_grid_and_tile_positions():
         calls.append(len(batch))
         return batch[:, 0, 0, 0] / 255.0
 
-    scores = tiling.score_region(img, 48, fake_predict, threshold=0.5, batch=16)
+    scores = regions.score_region(img, 48, fake_predict, threshold=0.5, batch=16)
     assert scores.p.shape == (5, 7) and sum(calls) == 35 and max(calls) == 16
     for flat in range(35):
         t, y, x = scores.tile_at(img, flat)
@@ -73,15 +74,15 @@ def test_region_grid_and_tile_positions():
         assert scores.p.reshape(-1)[flat] == pytest.approx(img[y, x, 0] / 255.0)
     top = scores.top_k(3)
     assert list(scores.p.reshape(-1)[top]) == sorted(scores.p.reshape(-1), reverse=True)[:3]
-    fig = tiling.heatmap_figure(img, scores, highlight=(48, 96))
+    fig = regions.heatmap_figure(img, scores, highlight=(48, 96))
     assert fig.data[0].z.shape == (5, 7) and len(fig.layout.images) == 1
 
 
 def test_region_limits():
-    with pytest.raises(tiling.RegionError, match="at least 96x96"):
-        tiling.check_region(np.zeros((95, 500, 3), np.uint8), "thin.png")
-    with pytest.raises(tiling.RegionError, match="at most 2048x2048"):
-        tiling.check_region(np.zeros((2049, 100, 3), np.uint8), "tall.png")
+    with pytest.raises(regions.RegionError, match="at least 96x96"):
+        regions.check_region(np.zeros((95, 500, 3), np.uint8), "thin.png")
+    with pytest.raises(regions.RegionError, match="at most 2048x2048"):
+        regions.check_region(np.zeros((2049, 100, 3), np.uint8), "tall.png")
 
 
 class FakePredictor:
@@ -119,17 +120,17 @@ def test_enlarged_tile_outlines_the_centre_label_region(tifs):
 
 def test_every_heatmap_cell_is_clickable_and_maps_back_to_its_tile(valid_tiles):
     img = np.concatenate([np.concatenate(list(valid_tiles[0][r * 3:(r + 1) * 3]), axis=1) for r in range(2)])
-    scores = tiling.score_region(img, 48, lambda t: t.mean(axis=(1, 2, 3)) / 255.0, 0.5)
-    fig = tiling.heatmap_figure(img, scores)
-    trace = next(t for t in fig.data if t.name == tiling.CLICK_TRACE)
+    scores = regions.score_region(img, 48, lambda t: t.mean(axis=(1, 2, 3)) / 255.0, 0.5)
+    fig = regions.heatmap_figure(img, scores)
+    trace = next(t for t in fig.data if t.name == regions.CLICK_TRACE)
     assert len(trace.customdata) == scores.n == len(scores.ys) * len(scores.xs)
     for idx in (0, scores.n - 1, 7):
         tile, y, x = scores.tile_at(img, idx)
         # the clickable point sits on the centre of the tile it opens
         assert (trace.x[idx], trace.y[idx]) == (x + 48, y + 48)
         event = {"selection": {"points": [{"x": trace.x[idx], "y": trace.y[idx], "customdata": [idx]}]}}
-        assert tiling.clicked_tile(event) == idx
-    assert tiling.clicked_tile({"selection": {"points": []}}) is None and tiling.clicked_tile(None) is None
+        assert regions.clicked_tile(event) == idx
+    assert regions.clicked_tile({"selection": {"points": []}}) is None and regions.clicked_tile(None) is None
 
 
 def _zip(entries: list[tuple[str, bytes]], *, compression=None) -> bytes:
@@ -148,7 +149,7 @@ def test_a_zip_of_tiles_is_decoded_like_the_files_in_it(tifs):
                    + [("case 12/more/" + tifs[0].name, tifs[3].read_bytes()),  # same name, another folder
                       ("case 12/notes.txt", b"stain batch 7"), ("case 12/cut.tif", tifs[4].read_bytes()[:500]),
                       ("__MACOSX/case 12/._" + tifs[0].name, b"\0\5\26\7"), ("case 12/.DS_Store", b"\0")])
-    batch = tiles.decode_uploads([("single.tif", tifs[5].read_bytes()), ("case12.zip", archive)])
+    batch = uploads.decode_uploads([("single.tif", tifs[5].read_bytes()), ("case12.zip", archive)])
     assert [r.name for r in batch.records] == ["single.tif", *(p.name for p in tifs[:3]),
                                                 tifs[0].stem + " (2)" + tifs[0].suffix]
     for record, path in zip(batch.records[1:], [*tifs[:3], tifs[3]]):
@@ -166,7 +167,7 @@ def test_a_bad_archive_is_a_message_and_loses_nothing_else(tifs):
     good = (tifs[0].name, tifs[0].read_bytes())
     big = _zip([("big.tif", tifs[1].read_bytes() + b"\0" * 4096)], compression=0)
     empty = _zip([("readme.md", b"# nothing here")])
-    batch = tiles.decode_uploads([good, ("broken.zip", b"PK\3\4 not really"), ("big.zip", big),
+    batch = uploads.decode_uploads([good, ("broken.zip", b"PK\3\4 not really"), ("big.zip", big),
                                   ("empty.zip", empty), ("truncated.zip", _zip([good])[:-30])],
                                  max_bytes=len(tifs[1].read_bytes()) + 100)
     assert [r.name for r in batch.records] == [tifs[0].name]
@@ -175,14 +176,14 @@ def test_a_bad_archive_is_a_message_and_loses_nothing_else(tifs):
     assert "uncompressed; the limit for a tile" in reasons["big.zip/big.tif"]
     assert "not a tile image" in reasons["empty.zip/readme.md"]
     assert "not a readable .zip archive" in reasons["truncated.zip"]
-    from app import tile_archives
+    from app.inputs import archives
 
-    over = tile_archives.expand([("huge.zip", b"\0" * 2048)], max_member_bytes=10, max_members=5,
+    over = archives.expand([("huge.zip", b"\0" * 2048)], max_member_bytes=10, max_members=5,
                                 max_archive_bytes=1024)
     assert not over.files and "the limit for an archive of tiles is" in over.errors[0]
 
 
 def test_a_zip_counts_towards_the_batch_limit_and_is_read_no_further(tifs):
     archive = _zip([(f"t{i}.tif", tifs[i % len(tifs)].read_bytes()) for i in range(10)])
-    batch = tiles.decode_uploads([(tifs[0].name, tifs[0].read_bytes()), ("many.zip", archive)], max_files=4)
+    batch = uploads.decode_uploads([(tifs[0].name, tifs[0].read_bytes()), ("many.zip", archive)], max_files=4)
     assert len(batch.records) == 4 and batch.skipped == [f"t{i}.tif" for i in range(3, 10)]

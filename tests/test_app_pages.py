@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_training.bundle import VAL_PRED_FILE, sha256 as file_sha256
-from model_training.data import read_tile
-from model_training.figures import DISCLAIMER
-from model_training.metrics import at_threshold
+from model_training.bundle.disclaimer import DISCLAIMER
+from model_training.bundle.files import VAL_PRED_FILE
+from model_training.bundle.files import sha256 as file_sha256
+from model_training.data.decode import read_tile
+from model_training.evaluation.metrics import at_threshold
 
 pytestmark = pytest.mark.slow  # needs the tiny bundle (trained once per session)
 
@@ -28,7 +29,7 @@ PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/qu
 @pytest.fixture(scope="module")
 def predictor(tiny_bundle):
     """The tiny bundle on the engine the app picks for it (its int8 copy when it has one)."""
-    from model_training.predictor import Predictor
+    from model_training.inference.predictor import Predictor
 
     return Predictor.load(tiny_bundle, engine="auto")
 
@@ -61,11 +62,11 @@ def upload(path: Path, name: str | None = None) -> tuple[str, bytes, str]:
 
 
 def drop(at, files: list[tuple[str, bytes, str]]):
-    """Files dropped on the Analyze page, as the drop zone hands them over (tile_drop.parse's result).
+    """Files dropped on the Analyze page, as the drop zone hands them over (drop_zone.parse's result).
 
     AppTest has no browser to run the drop zone's script; tests/test_e2e.py drops files in Chromium.
     """
-    from app.tile_drop import Dropped
+    from app.inputs.drop_zone import Dropped
 
     at.session_state["analyze_files"] = Dropped.of([(name, data) for name, data, _ in files])
     return at.run()
@@ -152,12 +153,12 @@ def test_analyze_takes_a_zip_of_tiles(app, tif_paths, predictor):
 def test_files_the_browser_refused_are_named_beside_the_scores_and_clear_empties_the_page(app, tif_paths):
     import base64
 
-    from app import tile_drop
+    from app.inputs import drop_zone
 
     good = [{"name": p.name, "size": p.stat().st_size, "data": base64.b64encode(p.read_bytes()).decode()}
             for p in tif_paths[:2]]
     at = app()
-    at.session_state["analyze_files"] = tile_drop.parse({"files": good + [
+    at.session_state["analyze_files"] = drop_zone.parse({"files": good + [
         {"name": "case 4/slide.svs", "size": 2**30, "data": None, "reason": "type"},
         {"name": "case 4/scan.png", "size": 6 * 2**20, "data": None, "reason": "size"}]})
     at.run()
@@ -201,7 +202,7 @@ def test_review_goes_to_the_store_with_real_hashes(app, tif_paths, tiny_bundle, 
     assert not at.exception and any("Recorded" in s.value for s in at.success)
 
     from app import store
-    from app.audit import read_csv_export
+    from app.store.audit_csv import read_csv_export
 
     log = read_csv_export(store.export_csv(store.reviews_frame()))
     assert list(log.columns) == store.EXPORT_COLUMNS and len(log) == 1
@@ -315,8 +316,8 @@ def test_model_card_shows_the_verified_sha256(app, tiny_bundle):
 def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monkeypatch):
     """The shipped bundle is scored by its int8 copy, which the card page describes with its check;
     PATHREVIEW_ENGINE=onnx scores with the float32 model.onnx instead, and a wrong value is named."""
-    from app import model_loader
-    from model_training.bundle import DEFAULT_BUNDLE
+    from app.runtime import model_loader
+    from model_training.bundle.files import DEFAULT_BUNDLE
 
     card = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())
     monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
@@ -339,7 +340,7 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
 
 
 def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
-    from model_training.bundle import DEFAULT_BUNDLE
+    from model_training.bundle.files import DEFAULT_BUNDLE
 
     monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
     at = app("views/model_card.py")
@@ -354,13 +355,13 @@ def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
 
 
 def test_model_card_says_validation_is_optimistic_and_how_to_recalibrate(app, monkeypatch):
-    from model_training.bundle import DEFAULT_BUNDLE
+    from model_training.bundle.files import DEFAULT_BUNDLE
 
     monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
     at = app("views/model_card.py")
     assert not at.exception and not errors(at)
     assert any("optimistic for new slides" in w.value for w in at.warning)
-    recipe = [c.value for c in at.code if "model_training.recalibrate" in c.value and "your/labelled" in c.value]
+    recipe = [c.value for c in at.code if "model_training.cli.recalibrate" in c.value and "your/labelled" in c.value]
     assert recipe and f"--bundle {DEFAULT_BUNDLE}" in recipe[0]
     metrics = next(df.value for df in at.dataframe if "sensitivity 95% CI" in df.value.columns)
     assert "colour_shifted_tta" in set(metrics["scoring"])
@@ -403,12 +404,12 @@ def test_a_bundle_without_onnx_is_scored_by_keras(app, monkeypatch, tmp_path, ti
     at = app()
     drop(at, [upload(p) for p in tif_paths[:2]])
     assert not at.exception and not errors(at)
-    from model_training.predictor import Predictor
+    from model_training.inference.predictor import Predictor
 
     ref = Predictor.load(older).predict(np.stack([read_tile(p) for p in tif_paths[:2]]), tta=True)
     np.testing.assert_allclose(at.dataframe[0].value["P(tumour)"], ref.p, atol=1e-3)
     at.switch_page("views/model_card.py").run()
     assert not at.exception and not any("ONNX Runtime" in md.value for md in at.markdown)
-    from app import model_loader
+    from app.runtime import model_loader
 
     assert model_loader.start(str(older.resolve())).result().engine.name == "keras"

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_slides import SVS
+from test_store_pages import errors, record
 
 from app import store
-from model_training.bundle import DEFAULT_BUNDLE
-from test_store_pages import errors, record
-from test_slides import SVS
+from model_training.bundle.files import DEFAULT_BUNDLE
 
 pytestmark = pytest.mark.slow  # loads the shipped model
 
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.slow  # loads the shipped model
 def folder(tmp_path_factory, data_root) -> Path:
     """The operator's slide folder: the Aperio slide, a labelled slide, one without resolution, glass, junk,
     and a symlink that leads out of the folder."""
-    from model_training.data import open_source
-    from model_training.labelled_slide import build
-    from model_training.train import stratified_subset
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
+    from model_training.slides.labelled import build
 
     src = os.environ.get("PATHREVIEW_SLIDES")
     if not src or not (Path(src) / SVS).is_file():
@@ -65,8 +65,8 @@ def metric(at, label: str) -> str:
 
 
 def test_the_folder_lists_the_slides_and_a_labelled_slide_scores_like_the_cli(app, folder, tmp_path):
-    from model_training.predictor import Predictor
-    from model_training.slides import run_slide
+    from model_training.inference.predictor import Predictor
+    from model_training.slides.run import run_slide
 
     at = app("node.tiff")
     assert not at.exception and not errors(at)
@@ -140,7 +140,7 @@ def test_an_upload_over_the_limit_is_refused_by_the_server_too(app, monkeypatch)
 
 
 def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
-    from app.tiling import clicked_point, clicked_tile
+    from app.inputs.regions import clicked_point, clicked_tile
 
     # what st.plotly_chart reports: a lattice point of the overview (x, y only), a tile of the close-up
     assert clicked_point({"selection": {"points": [{"x": 1200.5, "y": 900.0, "curve_number": 0}]}}) == (1200.5, 900.0)
@@ -151,7 +151,7 @@ def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
     assert "Place" not in [s.value for s in at.subheader]
     # what the overview's click handler stores: the slide's cache key and the clicked level-0 point, here the
     # centre of the tile in row 1, column 2 (the last slide this process scored is this one)
-    from app import slides as slide_cache
+    from app.inputs import slide_files as slide_cache
 
     entry = list(slide_cache._cache)[-1]
     assert entry[0].endswith("node.tiff")

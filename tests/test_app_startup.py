@@ -7,12 +7,12 @@ import socket
 
 import pytest
 
-from app import server_socket
-from model_training.bundle import BundleError
+from app.runtime import server_socket
+from model_training.bundle.files import BundleError
 
 
 def test_a_failed_load_is_reported_and_tried_again(tmp_path):
-    from app import model_loader
+    from app.runtime import model_loader
 
     bundle = str(tmp_path / "no-such-bundle")
     first = model_loader.start(bundle)
@@ -27,7 +27,7 @@ def test_a_failed_load_is_reported_and_tried_again(tmp_path):
 def test_streamlit_no_longer_clears_the_keras_session():
     from streamlit.runtime.scriptrunner import script_runner
 
-    from app import keras_session
+    from app.runtime import keras_session
 
     keras_session.keep()
     keras_session.keep()  # idempotent
@@ -35,7 +35,7 @@ def test_streamlit_no_longer_clears_the_keras_session():
 
 
 def test_every_preloaded_frontend_module_is_in_the_installed_streamlit():
-    from app import frontend_preload
+    from app.runtime import frontend_preload
 
     files = frontend_preload.module_files()
     missing = [m for m in frontend_preload.MODULES if not any(f.startswith(f"{m}.") for f in files)]
@@ -47,7 +47,8 @@ def test_every_preloaded_frontend_module_is_in_the_installed_streamlit():
 def test_the_server_start_turns_nagle_off_for_every_connection(tmp_path, monkeypatch):
     """As uvicorn serves the app: asyncio accepts on a socket bound as Streamlit 1.67 binds it. The server
     start then opens the review store in the background, without any page view."""
-    from app import main, model_loader, server_start, state, store
+    from app import main, store
+    from app.runtime import model_loader, server_start, state
 
     db = tmp_path / "reviews.db"
     monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{db}")

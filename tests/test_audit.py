@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import audit
-from model_training.bundle import sha256 as file_sha256
-from model_training.data import read_tile
+from app.store import audit_csv
+from model_training.bundle.files import sha256 as file_sha256
+from model_training.data.decode import read_tile
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +27,20 @@ def _row(path: Path, tile: np.ndarray, review="agree", **kw) -> dict:
     args = dict(file=path.name, tile=tile, model_sha256="ab" * 32, threshold=0.42, p=0.8, spread=0.03,
                 review=review, reviewer="dr. a", comment="clear tumour")
     args.update(kw)
-    return audit.make_row(**args)
+    return audit_csv.make_row(**args)
 
 
 def test_rows_have_the_columns_and_the_hashes_of_the_real_pixels(tmp_path, kaggle_tiles):
     log = tmp_path / "sub" / "audit.csv"
     for path, tile in kaggle_tiles[:2]:
-        audit.append(_row(path, tile), log)
-    audit.append(_row(*kaggle_tiles[2], review="disagree", p=0.1, comment="only stroma"), log)
+        audit_csv.append(_row(path, tile), log)
+    audit_csv.append(_row(*kaggle_tiles[2], review="disagree", p=0.1, comment="only stroma"), log)
 
     with open(log, newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == audit.COLUMNS  # header written once, first
-    assert len(rows) == 4 and all(len(r) == len(audit.COLUMNS) for r in rows)
-    df = audit.read_csv_export(log)
+    assert rows[0] == audit_csv.COLUMNS  # header written once, first
+    assert len(rows) == 4 and all(len(r) == len(audit_csv.COLUMNS) for r in rows)
+    df = audit_csv.read_csv_export(log)
     for (path, tile), (_, rec) in zip(kaggle_tiles[:3], df.iterrows()):
         assert rec["pixel_sha256"] == hashlib.sha256(tile.tobytes()).hexdigest()
         # the Kaggle id is the SHA-1 of the same raw pixels: the hash covers exactly the decoded RGB tile
@@ -62,14 +62,14 @@ def test_model_sha_is_the_bundle_file_hash(tmp_path, kaggle_tiles):
 
 
 def test_export_starts_with_the_disclaimer_and_round_trips(kaggle_tiles):
-    from model_training.figures import DISCLAIMER
+    from model_training.bundle.disclaimer import DISCLAIMER
 
     rows = [_row(path, tile, comment='multi\nline, "quoted"') for path, tile in kaggle_tiles]
-    data = audit.export_csv(rows)
+    data = audit_csv.export_csv(rows)
     first, _ = data.decode("utf-8").split("\n", 1)
     assert first.startswith("#") and DISCLAIMER in first
-    df = audit.read_csv_export(data)
-    assert list(df.columns) == audit.COLUMNS and len(df) == 4
+    df = audit_csv.read_csv_export(data)
+    assert list(df.columns) == audit_csv.COLUMNS and len(df) == 4
     assert df.loc[0, "comment"] == 'multi\nline, "quoted"'
 
 
@@ -89,7 +89,7 @@ def _writer(args) -> None:
     log, worker, n, tile = args
     comment = f"worker {worker} " + "x" * 3000  # long rows make torn writes visible if they happened
     for i in range(n):
-        audit.append(audit.make_row(file=f"w{worker}-{i}.tif", tile=tile, model_sha256="cd" * 32, threshold=0.5,
+        audit_csv.append(audit_csv.make_row(file=f"w{worker}-{i}.tif", tile=tile, model_sha256="cd" * 32, threshold=0.5,
                                     p=0.7, spread=0.0, review="unsure", comment=comment), log)
 
 
@@ -100,7 +100,7 @@ def test_concurrent_writers_never_interleave(tmp_path, kaggle_tiles):
         pool.map(_writer, [(log, w, n, tile) for w in range(workers)])
     with open(log, newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == audit.COLUMNS and audit.COLUMNS not in rows[1:]
+    assert rows[0] == audit_csv.COLUMNS and audit_csv.COLUMNS not in rows[1:]
     assert len(rows) == 1 + workers * n
-    assert all(len(r) == len(audit.COLUMNS) for r in rows)
+    assert all(len(r) == len(audit_csv.COLUMNS) for r in rows)
     assert {r[2] for r in rows[1:]} == {f"w{w}-{i}.tif" for w in range(workers) for i in range(n)}

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from model_training.metrics import (crossfit_nll, fit_platt, fit_temperature, nll, rates_ci, threshold_for_sensitivity,
-                                    threshold_with_margin)
+from model_training.evaluation.metrics import (crossfit_nll, fit_platt, fit_temperature, nll, rates_ci,
+                                               threshold_for_sensitivity, threshold_with_margin)
 
 
 def _shifted_labels(n: int = 20000, t: float = 1.6, b: float = 0.8, seed: int = 0):
@@ -43,7 +43,7 @@ def test_platt_on_an_unbiased_model_is_temperature_scaling():
 
 @pytest.mark.slow
 def test_card_records_calibration_and_predictor_applies_it(tiny_bundle, valid_tiles, tmp_path):
-    from model_training.predictor import Predictor
+    from model_training.inference.predictor import Predictor
 
     card = json.loads((tiny_bundle / "model_card.json").read_text())
     for mode in ("single", "tta"):
@@ -65,9 +65,9 @@ def test_card_records_calibration_and_predictor_applies_it(tiny_bundle, valid_ti
 
 @pytest.mark.slow
 def test_recalibrate_keeps_the_weights_and_training_record(tiny_bundle, data_root, valid_tiles, tmp_path):
-    from model_training.bundle import sha256
-    from model_training.predictor import Predictor
-    from model_training.recalibrate import main
+    from model_training.bundle.files import sha256
+    from model_training.cli.recalibrate import main
+    from model_training.inference.predictor import Predictor
 
     out = tmp_path / "recal"
     assert main(["--bundle", str(tiny_bundle), "--data", str(data_root), "--limit", "300", "--out", str(out)]) == 0
@@ -75,7 +75,7 @@ def test_recalibrate_keeps_the_weights_and_training_record(tiny_bundle, data_roo
     new = json.loads((out / "model_card.json").read_text())
     assert new["sha256"] == sha256(out / "model.keras")
     assert new["training"] == old["training"] and new["recalibration"]["source_sha256"] == old["sha256"]
-    assert new["recalibration"]["command"].startswith("python -m model_training.recalibrate --bundle ")
+    assert new["recalibration"]["command"].startswith("python -m model_training.cli.recalibrate --bundle ")
     assert new["validation"]["tta"]["n"] == 300 and new["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95
     assert (out / "history.csv").read_bytes() == (tiny_bundle / "history.csv").read_bytes()
     # same network: raw logits agree; only the calibration differs

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model_training import evaluate, score
+from model_training.cli import evaluate, score
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ def test_score_hdf5(tiny_bundle, data_root, tmp_path):
     assert score.main(["--model", str(tiny_bundle), "--data", str(h5), "--out", str(out), "--tta"]) == 0
     df = pd.read_csv(out)
     assert len(df) == 256 and (df["spread"] >= 0).all() and df["p"].between(0, 1).all()
-    from model_training.data import open_source
+    from model_training.data.sources import open_source
     assert df["label"].tolist() == open_source(h5).labels.tolist()
 
 
@@ -85,7 +85,7 @@ def test_evaluate_cli_is_quiet_and_a_failed_png_is_one_line(tiny_bundle, data_ro
     env = {**os.environ, "PATH": str(Path(sys.executable).parent), "BROWSER_PATH": str(fake)}
     for var in ("PATHREVIEW_DEBUG", "TF_CPP_MIN_LOG_LEVEL"):
         env.pop(var, None)
-    r = subprocess.run([sys.executable, "-m", "model_training.evaluate", "--model", str(tiny_bundle),
+    r = subprocess.run([sys.executable, "-m", "model_training.cli.evaluate", "--model", str(tiny_bundle),
                         "--data", str(data_root), "--split", "valid", "--limit", "64",
                         "--report", str(tmp_path / "rep")], cwd=REPO, env=env, capture_output=True, text=True,
                        timeout=120)

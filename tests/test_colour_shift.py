@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from model_training.augment import AugmentConfig, augment_batch
-from model_training.colour_shift import colour_shifted
+from model_training.evaluation.colour_shift import colour_shifted
+from model_training.training.augment import augment_batch
+from model_training.training.config import AugmentConfig
 
 
 def _chroma(x: np.ndarray) -> np.ndarray:
@@ -32,7 +33,7 @@ def test_shift_is_stronger_than_training_stain_jitter(valid_tiles):
 
 
 def test_evaluate_cli_scores_the_shifted_copy(tiny_bundle, data_root, capsys):
-    from model_training.evaluate import main
+    from model_training.cli.evaluate import main
 
     assert main(["--model", str(tiny_bundle), "--data", str(data_root), "--split", "valid", "--limit", "200",
                  "--colour-shift"]) == 0

@@ -10,8 +10,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from model_training.data import (DatasetError, TileError, iter_batches, open_source, read_image, read_labels_csv,
-                                 read_tile)
+from model_training.data.decode import TileError, read_image, read_tile
+from model_training.data.sources import DatasetError, iter_batches, open_source, read_labels_csv
 
 
 def test_kaggle_tif_layout(data_root):
@@ -153,7 +153,7 @@ def test_bad_layouts(tmp_path):
 
 
 def test_streamed_pipeline_skips_corrupt_tiles(real_tile, tmp_path):
-    from model_training import pipeline
+    from model_training.training import pipeline
 
     img = tmp_path / "imgs"
     img.mkdir()

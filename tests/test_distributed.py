@@ -31,7 +31,7 @@ def test_two_worker_training(data_root, tmp_path):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
                                                      "task": {"type": "worker", "index": i}}),
                "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        cmd = [sys.executable, "-m", "model_training.train", "--data", str(data_root), "--arch", "pathcnn-small",
+        cmd = [sys.executable, "-m", "model_training.cli.train", "--data", str(data_root), "--arch", "pathcnn-small",
                "--limit", "256", "--val-limit", "64", "--epochs", "1", "--batch-size", "32",
                "--distribute", "multiworker", "--out", str(tmp_path / f"worker{i}"), "--verbose", "0"]
         procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 
-from model_training.data import open_source
-from model_training.download import DownloadError, download, fetch
+from model_training.data.download import DownloadError, download, fetch
+from model_training.data.sources import open_source
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):

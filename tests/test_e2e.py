@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_training.bundle import VAL_PRED_FILE, sha256 as file_sha256
-from model_training.data import read_tile
-from model_training.metrics import at_threshold
+from model_training.bundle.files import VAL_PRED_FILE
+from model_training.bundle.files import sha256 as file_sha256
+from model_training.data.decode import read_tile
+from model_training.evaluation.metrics import at_threshold
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,7 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 LONG = 120_000  # ms: first scoring on 2 busy CPU cores can be slow
-DROP_INPUT = ".tile-drop input[type=file]"  # the Analyze page's drop zone (app/tile_drop.js): "Browse files"
+DROP_INPUT = ".tile-drop input[type=file]"  # the Analyze page's drop zone (app/inputs/drop_zone.js): "Browse files"
 
 
 def free_port() -> int:
@@ -157,7 +158,7 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     exported = Path(dl.value.path()).read_text("utf-8")
     assert exported.startswith("# Research use only — not for diagnosis.")
     from app import store
-    from app.audit import read_csv_export
+    from app.store.audit_csv import read_csv_export
 
     rows = read_csv_export(exported)
     assert list(rows.columns) == store.EXPORT_COLUMNS and len(rows) == 1

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_training.architectures import LAST_CONV, LOGIT, OUTPUT, build_model
-from model_training.bundle import MODEL_FILE, sha256, write_card
-from model_training.ensemble import build_ensemble, main
-from model_training.predictor import Predictor
+from model_training.bundle.contract import LAST_CONV, LOGIT, OUTPUT
+from model_training.bundle.files import MODEL_FILE, sha256, write_card
+from model_training.cli.ensemble import main
+from model_training.inference.predictor import Predictor
+from model_training.training.architectures import build_model
+from model_training.training.ensemble import build_ensemble
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +62,7 @@ def test_ensemble_cli_writes_a_loadable_bundle(tiny_bundle, second_bundle, data_
     assert main(["--members", str(tiny_bundle), str(second_bundle), "--data", str(data_root),
                  "--val-limit", "300", "--out", str(out)]) == 0
     card = json.loads((out / "model_card.json").read_text())
-    assert card["training"]["command"].startswith("python -m model_training.ensemble --members ")
+    assert card["training"]["command"].startswith("python -m model_training.cli.ensemble --members ")
     assert [m["sha256"] for m in card["members"]] == [json.loads((b / "model_card.json").read_text())["sha256"]
                                                       for b in (tiny_bundle, second_bundle)]
     assert card["validation"]["tta"]["n"] == 300 and card["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_training.bundle import DEFAULT_BUNDLE, VAL_PRED_FILE
-from model_training.data import IMAGE_EXTS, open_source
-from model_training.examples import EXAMPLES_DIR, LABELS_FILE, MAX_EXAMPLES, command, main, quotas
+from model_training.bundle.files import DEFAULT_BUNDLE, VAL_PRED_FILE
+from model_training.cli.examples import main
+from model_training.data.decode import IMAGE_EXTS
+from model_training.data.sources import open_source
+from model_training.evaluation.examples import EXAMPLES_DIR, LABELS_FILE, MAX_EXAMPLES, command, quotas
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,7 +42,7 @@ def test_shipped_examples_are_real_labelled_pcam_tiles():
     assert dict(zip(source.ids, source.labels.tolist())) == dict(zip(labels["id"], labels["label"]))
 
     readme = (EXAMPLES_DIR / "README.md").read_text()
-    for fact in ("CC0 1.0", "2546921", "Veeling", "validation split", "python -m model_training.examples"):
+    for fact in ("CC0 1.0", "2546921", "Veeling", "validation split", "python -m model_training.cli.examples"):
         assert fact in readme, fact
 
 

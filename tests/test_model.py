@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model_training.architectures import (LAST_CONV, LOGIT, OUTPUT, build_model, count_flops,
-                                          set_trainable_top)
-from model_training.augment import AugmentConfig, augment_batch, dihedral, hed_jitter
+from model_training.bundle.contract import LAST_CONV, LOGIT, OUTPUT
+from model_training.training.architectures import build_model, count_flops, set_trainable_top
+from model_training.training.augment import augment_batch, dihedral, hed_jitter
+from model_training.training.config import AugmentConfig
 
 
 @pytest.mark.parametrize("arch", ["pathcnn", "pathcnn-small"])

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_training.bundle import DEFAULT_BUNDLE, BundleError, sha256
-from model_training.predictor import Predictor
+from model_training.bundle.files import DEFAULT_BUNDLE, BundleError, sha256
+from model_training.inference.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def test_shipped_engines_agree_on_real_tiles(shipped, valid_tiles):
 def test_the_onnx_engine_never_imports_tensorflow():
     """The point of the export: scoring and Grad-CAM without TensorFlow in the process."""
     code = ("import sys, numpy as np\n"
-            "from model_training.predictor import Predictor\n"
+            "from model_training.inference.predictor import Predictor\n"
             "p = Predictor.load(sys.argv[1], engine='auto')\n"
             "t = np.full((96, 96, 3), 180, np.uint8)\n"
             "p.predict(t[None], tta=True); p.explain_all(t)\n"
@@ -86,7 +86,7 @@ def test_cli_exports_an_older_bundle(tmp_path, data_root):
     card = json.loads((copy / "model_card.json").read_text())
     del card["onnx"], card["onnx_int8"]
     (copy / "model_card.json").write_text(json.dumps(card))
-    out = subprocess.run([sys.executable, "-m", "model_training.onnx_export", str(copy), "--data", str(data_root)],
+    out = subprocess.run([sys.executable, "-m", "model_training.cli.onnx_export", str(copy), "--data", str(data_root)],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert "largest logit difference" in out.stdout and out.stderr == "", out.stderr
@@ -96,7 +96,7 @@ def test_cli_exports_an_older_bundle(tmp_path, data_root):
 
 
 def test_cli_names_a_folder_that_is_not_a_bundle(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "model_training.onnx_export", str(tmp_path)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "model_training.cli.onnx_export", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 1, out.stderr
     assert "not a PathReview model bundle" in out.stderr and "Traceback" not in out.stderr
@@ -107,7 +107,8 @@ def _toy(head: str = "gap"):
     import keras
     from keras import layers
 
-    from model_training.architectures import LAST_CONV, LOGIT, OUTPUT, ChannelReverse
+    from model_training.bundle.contract import LAST_CONV, LOGIT, OUTPUT
+    from model_training.bundle.layers import ChannelReverse
 
     inp = keras.Input((96, 96, 3), name="tile")
     x = layers.Rescaling(1 / 255.0, offset=-0.5)(inp)
@@ -141,8 +142,8 @@ def _toy(head: str = "gap"):
 def test_every_converted_layer_matches_keras(valid_tiles):
     import onnxruntime as ort
 
-    from model_training.engines import INPUT
-    from model_training.onnx_export import to_onnx
+    from model_training.bundle.contract import INPUT
+    from model_training.export.onnx_graph import to_onnx
 
     model = _toy()
     session = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
@@ -150,7 +151,7 @@ def test_every_converted_layer_matches_keras(valid_tiles):
     logit, = session.run(["logit"], {INPUT: x})
     import keras
 
-    from model_training.architectures import LOGIT
+    from model_training.bundle.contract import LOGIT
 
     want = keras.Model(model.inputs, model.get_layer(LOGIT).output).predict(x, verbose=0)
     assert np.abs(logit - want).max() < 1e-4 * max(1.0, np.abs(want).max())
@@ -160,7 +161,7 @@ def test_refuses_what_it_cannot_convert():
     import keras
     from keras import layers
 
-    from model_training.onnx_export import ExportError, to_onnx
+    from model_training.export.onnx_graph import ExportError, to_onnx
 
     with pytest.raises(ExportError, match="gradient is not a constant"):
         to_onnx(_toy(head="flatten"))

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_training.bundle import BundleError
-from model_training.predictor import Predictor, dihedral_views
+from model_training.bundle.files import BundleError
+from model_training.inference.predictor import Predictor, dihedral_views
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_refuses_a_tampered_model(tiny_bundle, tmp_path):
 
 def test_predict_matches_stored_validation_predictions(predictor, tiny_bundle, data_root):
     stored = pd.read_csv(tiny_bundle / "val_predictions.csv").head(32)
-    from model_training.data import read_tile
+    from model_training.data.decode import read_tile
 
     tiles = np.stack([read_tile(data_root / "valid" / f"{i}.jpg") for i in stored["id"]])
     r = predictor.predict(tiles, tta=True)
@@ -88,7 +88,7 @@ def test_gradcam_matches_tf_keras_vis(predictor, valid_tiles):
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
 
-    from model_training.architectures import LAST_CONV
+    from model_training.bundle.contract import LAST_CONV
 
     for cls, method in ((Gradcam, "gradcam"), (GradcamPlusPlus, "gradcam++")):
         reference = cls(predictor.logit_model, clone=False)
@@ -104,7 +104,7 @@ def test_gradcam_matches_tf_keras_vis(predictor, valid_tiles):
 def test_linear_zoom_is_the_zoom_tf_keras_vis_uses():
     from scipy.ndimage import zoom
 
-    from model_training.explain import linear_zoom
+    from model_training.inference.explain import linear_zoom
 
     rng = np.random.default_rng(0)
     for h, w in [(12, 12), (6, 6), (3, 5), (24, 24), (1, 1)]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_training.bundle import DEFAULT_BUNDLE, INT8_FILE, BundleError, sha256
-from model_training.predictor import Predictor
+from model_training.bundle.files import DEFAULT_BUNDLE, INT8_FILE, BundleError, sha256
+from model_training.inference.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -80,14 +80,14 @@ def test_refuses_a_tampered_missing_or_stale_int8_copy(tmp_path):
     del card["onnx_int8"]
     (copy / "model_card.json").write_text(json.dumps(card))
     assert Predictor.load(copy, engine="auto", warm_up=False).engine.name == "onnx"  # no copy: float32 ONNX
-    with pytest.raises(BundleError, match="no model.int8.onnx; make one with python -m model_training.quantize"):
+    with pytest.raises(BundleError, match="no model.int8.onnx; make one with python -m model_training.cli.quantize"):
         Predictor.load(copy, engine="onnx-int8")
 
 
 def test_a_cpu_that_scores_the_probe_tiles_differently_gets_model_onnx(tmp_path, caplog):
     """The card records the copy's logits for fixed noise tiles; where this CPU's int8 kernels give others
     (as an overflowing one would), "auto" scores with model.onnx and says why, and "onnx-int8" refuses."""
-    from model_training.engines import probe_tiles
+    from model_training.inference.engines import probe_tiles
 
     copy = _copy(tmp_path)
     card = json.loads((copy / "model_card.json").read_text())
@@ -110,7 +110,7 @@ def test_a_cpu_that_scores_the_probe_tiles_differently_gets_model_onnx(tmp_path,
 
 def test_cli_quantizes_a_bundle_and_records_what_it_measured(tmp_path, data_root):
     copy = _copy(tmp_path, int8=False)
-    out = subprocess.run([sys.executable, "-m", "model_training.quantize", str(copy), "--data", str(data_root),
+    out = subprocess.run([sys.executable, "-m", "model_training.cli.quantize", str(copy), "--data", str(data_root),
                           "--calibration-tiles", "128", "--check-tiles", "400"],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
@@ -124,7 +124,7 @@ def test_cli_quantizes_a_bundle_and_records_what_it_measured(tmp_path, data_root
 
 def test_a_copy_that_disagrees_is_not_written(tmp_path, valid_tiles):
     """The agreement bar is enforced: with a bar no copy can meet, nothing is written and the card is unchanged."""
-    from model_training.quantize import QuantizeError, write_int8
+    from model_training.export.int8 import QuantizeError, write_int8
 
     copy = _copy(tmp_path, int8=False)
     before = (copy / "model_card.json").read_text()
@@ -141,7 +141,7 @@ def test_cli_names_a_bundle_without_model_onnx(tmp_path, data_root):
     card = json.loads((copy / "model_card.json").read_text())
     del card["onnx"]
     (copy / "model_card.json").write_text(json.dumps(card))
-    out = subprocess.run([sys.executable, "-m", "model_training.quantize", str(copy), "--data", str(data_root)],
+    out = subprocess.run([sys.executable, "-m", "model_training.cli.quantize", str(copy), "--data", str(data_root)],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 1
     assert "no model.onnx; export one" in out.stderr and "Traceback" not in out.stderr
@@ -149,7 +149,7 @@ def test_cli_names_a_bundle_without_model_onnx(tmp_path, data_root):
 
 def test_training_keeps_its_bundle_when_the_copy_cannot_be_made(tmp_path, valid_tiles, caplog):
     """After a finished training run a failing quantizer costs the int8 copy only, with one warning line."""
-    from model_training.quantize import quantize_if_supported
+    from model_training.export.int8 import quantize_if_supported
 
     copy = _copy(tmp_path, int8=False)
     card = json.loads((copy / "model_card.json").read_text())

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model_training import figures
+from model_training.evaluation import figures
 
 REPO = Path(__file__).resolve().parent.parent
 # what a CLI does first, then the framework import that prints TensorFlow's start-up lines
-SNIPPET = ("from model_training.quiet import quiet_cli; quiet_cli(); import os, tensorflow; "
+SNIPPET = ("from model_training.cli.quiet import quiet_cli; quiet_cli(); import os, tensorflow; "
            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])")
 
 

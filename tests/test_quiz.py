@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.quiz import metrics, selection
+from app.quiz import reader_metrics, selection
 from app.quiz.feedback import OnceCache
 from app.store import db, migrate, quizzes
 
@@ -171,10 +171,10 @@ def test_concurrent_double_submissions_record_one_answer(store_url):
 
 # --- metrics, cache, export -----------------------------------------------------------------------------------
 def test_reader_sensitivity_and_specificity():
-    m = metrics.reader_point([1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 1, 0])
+    m = reader_metrics.reader_point([1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 1, 0])
     assert (m["tp"], m["fn"], m["tn"], m["fp"], m["correct"], m["n"]) == (2, 1, 3, 1, 5, 7)
     assert m["sensitivity"] == pytest.approx(2 / 3) and m["specificity"] == pytest.approx(3 / 4)
-    none = metrics.reader_point([0, 0], [0, 1])
+    none = reader_metrics.reader_point([0, 0], [0, 1])
     assert math.isnan(none["sensitivity"]) and none["specificity"] == 0.5
 
 
@@ -184,14 +184,14 @@ def test_class_tables_and_the_roc_with_readers():
     frame = pd.DataFrame({"student": ["A"] * 4 + ["B"] * 2, "position": [0, 1, 2, 3, 0, 1],
                           "answer": [1, 0, 0, 0, 0, 1], "confidence": [5, 4, 3, 2, 1, 1]})
     frame = frame.merge(key, on="position")
-    students = metrics.per_student(frame, ["A", "B", "C"])
+    students = reader_metrics.per_student(frame, ["A", "B", "C"])
     assert list(students["answered"]) == [4, 2, 0] and list(students["correct"]) == [3, 0, 0]
     assert students.loc[0, "sensitivity"] == 0.5 and students.loc[0, "specificity"] == 1.0
-    tiles = metrics.per_tile(key, frame, 0.5)
+    tiles = reader_metrics.per_tile(key, frame, 0.5)
     assert list(tiles["answered"]) == [2, 2, 1, 1] and list(tiles["right"]) == [1, 1, 0, 1]
     assert list(tiles["model"]) == ["tumour", "tumour", "no tumour", "no tumour"]
-    assert list(metrics.hardest(tiles, 2)["position"]) == [2, 0]
-    fig = metrics.roc_with_readers(key["label"], key["p"], 0.5, students)
+    assert list(reader_metrics.hardest(tiles, 2)["position"]) == [2, 0]
+    fig = reader_metrics.roc_with_readers(key["label"], key["p"], 0.5, students)
     readers = next(t for t in fig.data if t.name == "readers")
     assert list(readers.text) == ["A", "B"]  # C answered nothing: no point
     assert list(readers.y) == [0.5, 0.0] and list(readers.x) == [0.0, 1.0]

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from test_e2e import start_server, stop_server, wait_healthy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -21,7 +20,7 @@ HIDDEN_BEFORE_ANSWER = ("Truth", "P(tumour)", "Grad-CAM", "Model decision")
 
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
-    from model_training.bundle import DEFAULT_BUNDLE
+    from model_training.bundle.files import DEFAULT_BUNDLE
 
     tmp = tmp_path_factory.mktemp("quiz-e2e")
     log = tmp / "streamlit.log"

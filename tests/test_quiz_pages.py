@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from app.quiz import feedback, selection
-from app.quiz import metrics as qmetrics
+from app.quiz import feedback
+from app.quiz import reader_metrics as qmetrics
+from app.quiz import selection
 from app.store import db, quizzes, service
 
 pytestmark = pytest.mark.slow  # loads the shipped model
@@ -22,7 +23,7 @@ TRUTH_WORDS = ("Truth", "truth", "P(tumour)", "Grad-CAM", "Right", "Not this one
 
 @pytest.fixture
 def env(monkeypatch, tmp_path, data_root):
-    from model_training.bundle import DEFAULT_BUNDLE
+    from model_training.bundle.files import DEFAULT_BUNDLE
 
     monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
     monkeypatch.setenv("PATHREVIEW_AUDIT_LOG", str(tmp_path / "audit.csv"))
@@ -131,7 +132,7 @@ def test_truth_is_hidden_until_the_student_answers(env):
     assert got["Your answer"] == "tumour"
     # live: the app's engine (the int8 copy); stored: the model of record's TTA score, when the quiz was made.
     # They differ by no more than the card's check of the copy found on all validation tiles.
-    from model_training.bundle import DEFAULT_BUNDLE, read_card
+    from model_training.bundle.files import DEFAULT_BUNDLE, read_card
 
     bound = read_card(DEFAULT_BUNDLE)["onnx_int8"]["check"]["max_abs_p_diff"]
     assert abs(float(got["Model P(tumour)"]) - truth.loc[0, "p"]) <= bound + 1e-3

@@ -39,6 +39,13 @@ def test_every_flag_exists(argv):
         assert re.search(rf"{re.escape(flag)}\b", help_text), f"README uses {flag} which {module} does not accept"
 
 
+def test_every_command_is_shown_in_the_readme():
+    shown = {argv[1] for argv in _python_commands()}
+    commands = {f"model_training.cli.{p.stem}" for p in (REPO / "model_training" / "cli").glob("*.py")
+                if not p.stem.startswith("_") and p.stem != "quiet"}
+    assert len(commands) >= 11 and commands <= shown, f"not in the README: {sorted(commands - shown)}"
+
+
 @pytest.mark.parametrize("target", sorted({c.split()[1] for c in _commands() if c.startswith("make ")}))
 def test_make_targets_exist(target):
     r = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True)
@@ -48,13 +55,13 @@ def test_make_targets_exist(target):
 def test_configuration_table_matches_code():
     table = set(re.findall(r"^\| `(PATHREVIEW_\w+)` \|", README, re.M))
     code = set()
-    for path in list((REPO / "model_training").glob("*.py")) + list((REPO / "app").rglob("*.py")):
+    for path in list((REPO / "model_training").rglob("*.py")) + list((REPO / "app").rglob("*.py")):
         code |= set(re.findall(r"[\"'](PATHREVIEW_\w+)[\"']", path.read_text()))
     assert table == code, f"README table {sorted(table)} vs variables read by the code {sorted(code)}"
 
 
 def test_default_bundle_follows_the_environment(monkeypatch, tmp_path):
-    from model_training.bundle import DEFAULT_BUNDLE, default_bundle
+    from model_training.bundle.files import DEFAULT_BUNDLE, default_bundle
 
     monkeypatch.delenv("PATHREVIEW_MODEL", raising=False)
     assert default_bundle() == DEFAULT_BUNDLE and DEFAULT_BUNDLE.name in README

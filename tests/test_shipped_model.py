@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from model_training.bundle import DEFAULT_BUNDLE, sha256
-from model_training.data import open_source
-from model_training.predictor import Predictor
-from model_training.train import stratified_subset
+from model_training.bundle.files import DEFAULT_BUNDLE, sha256
+from model_training.data.sources import open_source
+from model_training.data.subsets import stratified_subset
+from model_training.inference.predictor import Predictor
 
 SUBSET = 500
 
@@ -31,7 +31,7 @@ def test_bundle_is_small_and_complete(card):
     assert total <= 20 * 2**20, f"bundle is {total / 2**20:.1f} MB"
     for name in ("model.keras", "history.csv", "val_predictions.csv", "figures/roc.png"):
         assert (DEFAULT_BUNDLE / name).exists(), name
-    assert card["training"]["command"].startswith("python -m model_training.train")
+    assert card["training"]["command"].startswith("python -m model_training.cli.train --data ")
     assert card["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95
 
 
@@ -61,7 +61,7 @@ def test_validation_auc_holds_on_a_fixed_subset(card, data_root):
 def test_shipped_model_holds_up_under_colour_shift(card, data_root):
     """The stain-robust recipe: on the recoloured copy of validation the shipped model keeps most of its AUC
     (the previous, lightly augmented model fell to 0.71 there)."""
-    from model_training.colour_shift import colour_shifted
+    from model_training.evaluation.colour_shift import colour_shifted
 
     src = stratified_subset(open_source(data_root, "valid"), SUBSET, seed=0)
     x, y, _ = src.load_all()

@@ -10,12 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from app import store
-from app.store import db, service
 from test_e2e import LONG, stop_server, wait_healthy
 from test_slides import SVS
 from test_store_e2e import serve
+
+from app import store
+from app.store import db, service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

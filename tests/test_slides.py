@@ -1,7 +1,7 @@
 """Whole slides: the reader, tissue mask, grid, scoring against the Predictor, outputs, resume, bad input.
 
 Real inputs only: the Aperio slide in $PATHREVIEW_SLIDES and labelled slides built here from real validation
-patches (``model_training.labelled_slide``), scored with the shipped model.
+patches (``model_training.cli.labelled_slide``), scored with the shipped model.
 """
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_training.data import TILE, TILE_MPP
-from model_training.slide_grid import tile_grid
-from model_training.slide_reader import SlideError, open_slide
-from model_training.slides import main as slides_cli, run_slide
-from model_training.tissue import TissueParams, tissue_mask
+from model_training.bundle.contract import TILE, TILE_MPP
+from model_training.cli.slides import main as slides_cli
+from model_training.slides.grid import tile_grid
+from model_training.slides.reader import SlideError, open_slide
+from model_training.slides.run import SlideSettings, run_slide
+from model_training.slides.tissue import TissueParams, tissue_mask
 
 ROOT = Path(__file__).resolve().parent.parent
 SVS = "CMU-1-Small-Region.svs"
@@ -41,15 +42,15 @@ def svs(slides_root) -> Path:
 
 @pytest.fixture(scope="session")
 def pred():
-    from model_training.predictor import Predictor
+    from model_training.inference.predictor import Predictor
 
     return Predictor.load(ROOT / "assets" / "pathcnn-v4")
 
 
 @pytest.fixture(scope="session")
 def patches(data_root):
-    from model_training.data import open_source
-    from model_training.train import stratified_subset
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
 
     return stratified_subset(open_source(data_root, "valid"), COLS * ROWS, seed=3).load_all()
 
@@ -57,7 +58,7 @@ def patches(data_root):
 @pytest.fixture(scope="session")
 def labelled(patches, tmp_path_factory) -> dict[str, tuple[Path, pd.DataFrame]]:
     """The same real patches as a slide at their own resolution and as a 2x upsampled copy."""
-    from model_training.labelled_slide import build
+    from model_training.slides.labelled import build
 
     tiles, labels, ids = patches
     folder = tmp_path_factory.mktemp("labelled")
@@ -149,7 +150,7 @@ def test_slide_scores_match_the_predictor_on_the_same_patches(labelled, patches,
 
 
 def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
-    result, paths = run_slide(pred, svs, tmp_path, stride=48, progress=False)
+    result, paths = run_slide(pred, svs, tmp_path, SlideSettings(stride=48), progress=False)
     frame = pd.read_csv(paths["csv"])
     assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
     assert len(frame) == result.summary["tiles_scored"] > 50
@@ -205,7 +206,7 @@ def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path
 
 
 def test_an_interrupted_scoring_run_continues_where_it_stopped(labelled, pred):
-    from model_training.slide_scoring import Progress, overview, score_slide
+    from model_training.slides.scoring import Progress, overview, score_slide
 
     calls: list[int] = []
 
@@ -234,7 +235,7 @@ def test_an_interrupted_scoring_run_continues_where_it_stopped(labelled, pred):
 
 
 def _copy_without_mpp(patches, tmp_path) -> Path:
-    from model_training.labelled_slide import build
+    from model_training.slides.labelled import build
 
     tiles, labels, ids = patches
     path = tmp_path / "nompp.tiff"
@@ -275,7 +276,7 @@ def test_no_tissue_and_oversized_slides_are_refused(tmp_path, pred, svs):
     glass = tmp_path / "glass.png"
     Image.fromarray(np.full((600, 800, 3), 243, np.uint8)).save(glass)
     with pytest.raises(SlideError, match=r"glass.png: no tissue found"):
-        run_slide(pred, glass, tmp_path / "out", mpp=TILE_MPP, progress=False)
+        run_slide(pred, glass, tmp_path / "out", SlideSettings(mpp=TILE_MPP), progress=False)
     with pytest.raises(SlideError, match=r"glass.png: has no resolution metadata"):
         open_slide(glass)
     with pytest.raises(SlideError, match=rf"{SVS}: is 2220×2967 pixels, larger than this server accepts"):
@@ -287,7 +288,7 @@ def test_a_plain_image_is_a_slide_too(svs, tmp_path, pred):
         region = s.read(0, 0, 1400, 1400, s.levels[0])
     png = tmp_path / "region.png"
     Image.fromarray(region).save(png)
-    result, _ = run_slide(pred, png, tmp_path / "out", mpp=0.499, progress=False)
+    result, _ = run_slide(pred, png, tmp_path / "out", SlideSettings(mpp=0.499), progress=False)
     assert result.summary["vendor"] == "image" and result.summary["tiles_scored"] > 5
 
 

@@ -125,8 +125,8 @@ def test_queue_hides_other_readers_decisions(store_url):
 
 
 def test_export_has_the_audit_columns_provenance_and_the_disclaimer(store_url):
-    from app.audit import read_csv_export
-    from model_training.disclaimer import DISCLAIMER
+    from app.store.audit_csv import read_csv_export
+    from model_training.bundle.disclaimer import DISCLAIMER
 
     store.record_review(upload(10), "=dr. a", "agree", "@comment")
     data = store.export_csv(store.reviews_frame())

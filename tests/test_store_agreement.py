@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from app import agreement
+from app.review import agreement
 
 
 def test_fleiss_kappa_matches_the_textbook_example():

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from app import agreement, store
-from app.audit import read_csv_export
-from app.store import db, service
-from model_training.bundle import DEFAULT_BUNDLE
-from model_training.data import read_tile
 from test_e2e import LONG, free_port, stop_server, wait_healthy
+
+from app import store
+from app.review import agreement
+from app.store import db, service
+from app.store.audit_csv import read_csv_export
+from model_training.bundle.files import DEFAULT_BUNDLE
+from model_training.data.decode import read_tile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

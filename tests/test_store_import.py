@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app import audit, store
+from app import store
+from app.store import audit_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,11 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_import_audit_once(store_url, tmp_path):
     log = tmp_path / "pathreview_audit.csv"
     tiles = [np.full((96, 96, 3), v, np.uint8) for v in (10, 20)]
-    audit.append(audit.make_row(file="a.tif", tile=tiles[0], model_sha256="ab" * 32, threshold=0.4, p=0.8,
+    audit_csv.append(audit_csv.make_row(file="a.tif", tile=tiles[0], model_sha256="ab" * 32, threshold=0.4, p=0.8,
                                 spread=0.01, review="agree", reviewer="dr. a", comment="clear"), log)
-    audit.append(audit.make_row(file="b.tif", tile=tiles[1], model_sha256="ab" * 32, threshold=0.4, p=0.2,
+    audit_csv.append(audit_csv.make_row(file="b.tif", tile=tiles[1], model_sha256="ab" * 32, threshold=0.4, p=0.2,
                                 spread=0.2, review="disagree", reviewer="", comment="=odd"), log)
-    audit.append(audit.make_row(file="a2.tif", tile=tiles[0], model_sha256="ab" * 32, threshold=0.4, p=0.8,
+    audit_csv.append(audit_csv.make_row(file="a2.tif", tile=tiles[0], model_sha256="ab" * 32, threshold=0.4, p=0.8,
                                 spread=0.01, review="unsure", reviewer="dr. a", comment="second look"), log)
     with open(log, "a") as fh:
         fh.write("not-a-time,dr. c,c.tif,x,y,nan,0.5,0,tumour,agree,\n")
@@ -54,7 +55,7 @@ def test_the_scorer_of_a_review_survives_export_and_import(store_url, tmp_path):
     assert rows["scorer"].fillna("").tolist() == ["onnx-int8", ""]
     log = tmp_path / "export.csv"
     log.write_bytes(store.export_csv(rows))
-    exported = audit.read_csv_export(log.read_bytes())
+    exported = audit_csv.read_csv_export(log.read_bytes())
     assert exported["scorer"].tolist() == ["onnx-int8", ""]
     other = f"sqlite:///{tmp_path / 'other.db'}"
     assert store.open_store(other).ok

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from app import data_roots, store
-from model_training.data import read_tile
+from app import store
+from app.inputs import roots
+from model_training.data.decode import read_tile
 
 pytestmark = pytest.mark.slow  # loads the shipped model
 
@@ -61,8 +62,8 @@ def test_validation_refuses_folders_outside_the_roots(app, tmp_path, data_root):
     assert "outside the folders" in errors(at)[0] and "resolves to" in errors(at)[0]
     link = tmp_path / "inside-looking-out"
     link.symlink_to("/etc")
-    with pytest.raises(data_roots.PathRefused, match="resolves to /etc"):
-        data_roots.check(link, [tmp_path.resolve()])
+    with pytest.raises(roots.PathRefused, match="resolves to /etc"):
+        roots.check(link, [tmp_path.resolve()])
     at.text_input(key="val-path").input(str(data_root / "nowhere")).run()  # inside: the dataset's own error
     assert "no such file or folder" in errors(at)[0]
 
@@ -72,10 +73,10 @@ def test_data_roots_come_from_both_variables(monkeypatch, tmp_path):
     a.mkdir(), b.mkdir()
     monkeypatch.setenv("PATHREVIEW_DATA", str(a))
     monkeypatch.setenv("PATHREVIEW_DATA_ROOTS", f"{b}{os.pathsep}{tmp_path / 'c'}")
-    assert data_roots.roots()[:3] == [a.resolve(), b.resolve(), (tmp_path / "c").resolve()]
-    assert data_roots.check(b / "x" / ".." / "y") == (b / "y").resolve()
-    with pytest.raises(data_roots.PathRefused, match="PATHREVIEW_DATA_ROOTS"):
-        data_roots.check(tmp_path)
+    assert roots.roots()[:3] == [a.resolve(), b.resolve(), (tmp_path / "c").resolve()]
+    assert roots.check(b / "x" / ".." / "y") == (b / "y").resolve()
+    with pytest.raises(roots.PathRefused, match="PATHREVIEW_DATA_ROOTS"):
+        roots.check(tmp_path)
 
 
 def test_validation_tiles_join_the_queue_and_two_readers_review_them(app, data_root):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from model_training.bundle import sha256
-from model_training.train import main
+from model_training.bundle.files import sha256
+from model_training.cli.train import main
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_bundle_is_complete(tiny_bundle):
                 "validation", "data", "training", "library_versions", "intended_use", "limitations"):
         assert key in card, key
     assert card["data"]["train_count"] == 1000 and card["data"]["valid_count"] == 400
-    assert card["training"]["command"].startswith("python -m model_training.train --data ")
+    assert card["training"]["command"].startswith("python -m model_training.cli.train --data ")
     assert card["training"]["images_per_second"] > 0
     v = card["validation"]["tta"]
     assert v["auc_ci95"][0] <= v["auc"] <= v["auc_ci95"][1]
@@ -59,7 +59,7 @@ def test_bundle_is_complete(tiny_bundle):
 
 
 def test_weight_average_ships_and_both_candidates_are_recorded(tiny_bundle):
-    from model_training.train import ema_momentum
+    from model_training.training.loop import ema_momentum
 
     kept = json.loads((tiny_bundle / "model_card.json").read_text())["training"]["weights_kept"]
     assert kept["kept"].startswith("weight EMA")

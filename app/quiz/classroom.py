@@ -11,11 +11,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from model_training.disclaimer import DISCLAIMER
-
-from ..audit import spreadsheet_safe
-from ..store import quizzes
-from . import feedback, metrics
+from app.quiz import feedback, reader_metrics
+from app.store import quizzes
+from app.store.audit_csv import spreadsheet_safe
+from model_training.bundle.disclaimer import DISCLAIMER
 
 REFRESH_S = 3
 HARDEST = 5
@@ -61,8 +60,8 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str, truth: bool = True) -> None
     """
     frame, names = quizzes.class_frame(quiz.code, teacher_key)
     key = quizzes.quiz_key(quiz.code, teacher_key)
-    students = metrics.per_student(frame, names)
-    tiles = metrics.per_tile(key, frame, quiz.threshold)
+    students = reader_metrics.per_student(frame, names)
+    tiles = reader_metrics.per_tile(key, frame, quiz.threshold)
     c = st.columns(4)
     c[0].metric("Students", len(names))
     c[1].metric("Answers", f"{len(frame)} / {len(names) * quiz.size}")
@@ -74,7 +73,7 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str, truth: bool = True) -> None
     c[3].metric("Model accuracy", f"{100 * ((key.p >= quiz.threshold).astype(int) == key.label).mean():.0f}%")
     c = st.columns(2)
     if key["label"].nunique() == 2:
-        c[0].plotly_chart(metrics.roc_with_readers(key["label"], key["p"], quiz.threshold, students),
+        c[0].plotly_chart(reader_metrics.roc_with_readers(key["label"], key["p"], quiz.threshold, students),
                           key="teach-roc")
     else:
         c[0].info("The quiz holds one class only: no ROC curve.")
@@ -92,7 +91,7 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str, truth: bool = True) -> None
     st.dataframe(shown, hide_index=True, key="teach-tiles",
                  column_config={"% right": st.column_config.NumberColumn(format="%.0f"),
                                 "model P": st.column_config.NumberColumn(format="%.3f")})
-    hard = metrics.hardest(tiles, HARDEST)
+    hard = reader_metrics.hardest(tiles, HARDEST)
     if len(hard):
         st.markdown("**Hardest tiles so far**")
         cols = st.columns(HARDEST)

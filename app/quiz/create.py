@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..store import quizzes
-from . import selection, sources
+from app.quiz import selection, sources
+from app.runtime import state
+from app.store import quizzes
 
 
 def _scorer(pred, root: str):
     """Score tiles the bundle has no stored score for (8-view TTA, through the shared predictor)."""
-    from .. import state
-
     def score(ids: list[str]) -> np.ndarray:
         tiles = np.stack([sources.read(root, i) for i in ids])
         return state.predict(pred, tiles, tta=True).p

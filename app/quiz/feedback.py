@@ -13,11 +13,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Hashable, TypeVar
 
-from model_training.explain import overlay
-
-from .. import state
-from ..imaging import enlarge, outline_centre, png_bytes
-from . import sources
+from app.display.imaging import enlarge, outline_centre, png_bytes
+from app.quiz import sources
+from app.runtime import state
+from model_training.inference.explain import overlay
 
 T = TypeVar("T")
 SCALE = 3  # 288 px on screen: two images side by side fit a laptop, pixels stay visible as blocks

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model_training.predictor import REVIEW_MARGIN
+from model_training.bundle.files import VAL_PRED_FILE
+from model_training.inference.predictor import REVIEW_MARGIN
 
 UNSURE_MARGIN = REVIEW_MARGIN  # "unsure": as close to the threshold as the review queue's flag
 
@@ -59,8 +60,6 @@ MAX_SCORED_NOW = 512  # tiles without a stored score that creating one quiz may 
 
 def bundle_scores(bundle) -> pd.DataFrame:
     """The bundle's own ``val_predictions.csv`` (id, p; 8-view TTA), or an empty frame when it has none."""
-    from model_training.bundle import VAL_PRED_FILE
-
     try:
         # float32 as written: the threshold is one of these values and must stay on the same side of it
         vp = pd.read_csv(bundle / VAL_PRED_FILE, usecols=["id", "p"], dtype={"id": str, "p": np.float32})

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model_training.data import DatasetError, TileSource
-
-from .. import data_roots, datasets, examples
+from app.inputs import datasets, example_tiles, roots
+from model_training.data.sources import DatasetError, TileSource
 
 _lock = threading.Lock()
 _open: dict[str, tuple[TileSource, dict[str, int]]] = {}
@@ -35,7 +34,7 @@ def _is_labelled(root: Path) -> bool:
     if key not in _labelled:
         try:
             _labelled[key] = bool((np.asarray(datasets.open_dataset(key).labels) >= 0).any())
-        except (DatasetError, data_roots.PathRefused, OSError):
+        except (DatasetError, roots.PathRefused, OSError):
             _labelled[key] = False
     return _labelled[key]
 
@@ -51,11 +50,11 @@ def allowed_sources() -> list[QuizSource]:
     if path:
         root = Path(path).expanduser().resolve()
         out.append(QuizSource("dataset", str(root), f"Validation split of PATHREVIEW_DATA ({root.name})"))
-    for root in data_roots.roots(examples=False):
+    for root in roots.roots(examples=False):
         if str(root) not in {s.root for s in out} and root.is_dir() and _is_labelled(root):
             out.append(QuizSource("dataset", str(root), f"Labelled dataset {root}"))
-    if examples.available():
-        out.append(QuizSource("examples", str(examples.folder().resolve()),
+    if example_tiles.available():
+        out.append(QuizSource("examples", str(example_tiles.folder().resolve()),
                               "The example tiles shipped with PathReview"))
     return out
 

@@ -11,9 +11,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from .. import state
-from ..store import quizzes
-from . import feedback, metrics
+from app.quiz import feedback, reader_metrics
+from app.runtime import state
+from app.store import quizzes
 
 CHOICES = {"tumour": 1, "no tumour": 0}
 NAMES = {1: "tumour", 0: "no tumour"}
@@ -136,17 +136,17 @@ def review(quiz: quizzes.QuizInfo, name: str) -> None:
     """The end of the quiz: score, sensitivity and specificity on the model's ROC, the tiles missed."""
     done = quizzes.revealed(quiz.code, name)
     df = pd.DataFrame([r.__dict__ for r in done])
-    m = metrics.reader_point(df["label"], df["answer"])
+    m = reader_metrics.reader_point(df["label"], df["answer"])
     st.subheader(f"Your results, {name}")
     c = st.columns(4)
     c[0].metric("Score", f"{m['correct']} / {m['n']}")
     c[1].metric("Sensitivity", _pct(m["sensitivity"]), help="Tumour tiles you called tumour.")
     c[2].metric("Specificity", _pct(m["specificity"]), help="Tiles without tumour you called no tumour.")
-    model = metrics.reader_point(df["label"], (df["p"] >= quiz.threshold).astype(int))
+    model = reader_metrics.reader_point(df["label"], (df["p"] >= quiz.threshold).astype(int))
     c[3].metric("The model's score", f"{model['correct']} / {model['n']}")
     if df["label"].nunique() == 2:
         you = pd.DataFrame([{"student": "you", "sensitivity": m["sensitivity"], "specificity": m["specificity"]}])
-        st.plotly_chart(metrics.roc_with_readers(df["label"], df["p"], quiz.threshold, you,
+        st.plotly_chart(reader_metrics.roc_with_readers(df["label"], df["p"], quiz.threshold, you,
                                                  title="You on the model's ROC curve (the quiz tiles)",
                                                  readers_name="you"),
                         key="quiz-roc")

@@ -8,12 +8,14 @@ Pages call these functions and never write SQL:
 - ``queue(reviewer, status=..., source=...)``, ``progress(reviewer)``, ``my_review(item_id, reviewer)``,
   ``get_item(item_id)`` and ``reviews_frame(...)`` read it; ``export_csv(frame)`` writes the CSV export.
 """
-from .db import DB_ENV, database_url, engine, safe_url, session
-from .export import COLUMNS as EXPORT_COLUMNS, export_csv, export_frame
-from .items import ItemIn, StoreError, add_item, add_items, find_item, get_item, pixel_sha256, png_bytes, tile_from_png
-from .queries import STATUSES, progress, queue, reviews_frame
-from .reviews import Reviewer, ReviewRefused, Seen, my_review, record_review
-from .service import Status, open_store
+from app.store.db import DB_ENV, database_url, engine, safe_url, session
+from app.store.export import COLUMNS as EXPORT_COLUMNS
+from app.store.export import export_csv, export_frame
+from app.store.items import (ItemIn, StoreError, add_item, add_items, find_item, get_item, pixel_sha256, png_bytes,
+                             tile_from_png)
+from app.store.queries import STATUSES, progress, queue, reviews_frame
+from app.store.reviews import Reviewer, ReviewRefused, Seen, my_review, record_review
+from app.store.service import Status, open_store
 
 __all__ = ["DB_ENV", "EXPORT_COLUMNS", "STATUSES", "ItemIn", "ReviewRefused", "Reviewer", "Seen", "Status",
            "StoreError", "add_item", "add_items", "database_url", "engine", "export_csv", "export_frame",

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import db
-from .export import export_csv
-from .importer import import_audit
-from .items import StoreError
-from .queries import reviews_frame
-from .service import open_store
+from app.store import db
+from app.store.export import export_csv
+from app.store.importer import import_audit
+from app.store.items import StoreError
+from app.store.queries import reviews_frame
+from app.store.service import open_store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from model_training.disclaimer import DISCLAIMER
-
-from ..audit import COLUMNS as AUDIT_COLUMNS, spreadsheet_safe
+from app.store.audit_csv import COLUMNS as AUDIT_COLUMNS
+from app.store.audit_csv import spreadsheet_safe
+from model_training.bundle.disclaimer import DISCLAIMER
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
     import pandas as pd

@@ -8,9 +8,11 @@ import hashlib
 import math
 from pathlib import Path
 
-from .items import ItemIn, StoreError, add_item
-from .reviews import Reviewer, Seen, my_review, record_review
-from .schema import DECISIONS
+from app.store import db
+from app.store.audit_csv import read_csv_export
+from app.store.items import ItemIn, StoreError, add_item
+from app.store.reviews import Reviewer, Seen, my_review, record_review
+from app.store.schema import DECISIONS, Review
 
 UNNAMED = "unnamed (imported)"  # old logs allowed an empty reviewer; the store does not
 
@@ -24,8 +26,6 @@ def _float(row: dict, key: str) -> float:
 
 def import_audit(path: str | Path, *, url: str | None = None) -> dict:
     """Import the audit CSV at ``path``; ``{"imported", "skipped", "problems"}`` (problems: line: reason)."""
-    from app.audit import read_csv_export
-
     path = Path(path)
     df = read_csv_export(path.read_bytes())
     missing = {"timestamp", "reviewer", "file", "pixel_sha256", "model_sha256", "threshold", "p", "tta_spread",
@@ -61,9 +61,6 @@ def import_audit(path: str | Path, *, url: str | None = None) -> dict:
 
 def _seen_before(key: str, url: str | None) -> bool:
     from sqlalchemy import select
-
-    from . import db
-    from .schema import Review
 
     with db.session(url) as s:
         return s.scalar(select(Review.id).where(Review.import_key == key)) is not None

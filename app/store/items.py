@@ -10,9 +10,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..audit import pixel_sha256
-from . import db
-from .schema import SOURCES, Item, utcnow
+from app.store import db
+from app.store.audit_csv import pixel_sha256
+from app.store.schema import SOURCES, Item, utcnow
 
 
 class StoreError(ValueError):

@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 
-from . import db
-from .reviews import _superseded
-from .schema import Item, Review
+from app.store import db
+from app.store.reviews import _superseded
+from app.store.schema import Item, Review
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
     import pandas as pd

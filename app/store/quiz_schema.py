@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint)
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .schema import Base, utcnow
+from app.store.schema import Base, utcnow
 
 SOURCE_KINDS = ("dataset", "examples")
 

@@ -19,10 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import db
-from .items import StoreError
-from .quiz_schema import SOURCE_KINDS, Quiz, QuizAnswer, QuizStudent, QuizTile
-from .schema import utcnow
+from app.store import db
+from app.store.items import StoreError
+from app.store.quiz_schema import SOURCE_KINDS, Quiz, QuizAnswer, QuizStudent, QuizTile
+from app.store.schema import utcnow
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
 CODE_LENGTH = 6

@@ -8,9 +8,9 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from . import db
-from .items import ItemIn, StoreError, add_items
-from .schema import DECISIONS, Item, Review, utcnow
+from app.store import db
+from app.store.items import ItemIn, StoreError, add_items
+from app.store.schema import DECISIONS, Item, Review, utcnow
 
 MAX_TEXT = 2000
 MAX_NAME = 256

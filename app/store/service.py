@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
-from . import db, migrate
+from app.store import db, migrate
 
 log = logging.getLogger("pathreview.store")
 RETRY_S = 30.0

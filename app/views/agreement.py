@@ -7,14 +7,15 @@ import plotly.graph_objects as go
 import streamlit as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from app import agreement, reviewing, store
-from model_training.disclaimer import DISCLAIMER
+from app import store
+from app.review import agreement, reviewer
+from model_training.bundle.disclaimer import DISCLAIMER
 
 st.title("Agreement")
 st.markdown("Current reviews only (a superseded review is replaced by its correction). A reader's call is "
             "the model decision they saw when they agree, the other one when they disagree; *unsure* is no "
             f"call. 95% CIs are bootstrap percentiles over items ({agreement.BOOT} resamples, fixed seed).")
-status = reviewing.status()
+status = reviewer.status()
 if not status.ok:
     st.error(status.message, icon=":material/database:")
     st.stop()

@@ -1,14 +1,16 @@
 """Page 1: drop a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
 import streamlit as st
 
-from app import detail, examples, queueing, scoring, state, tile_drop
-from app.tile_archives import MAX_ARCHIVE_MB
-from app.tiles import MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
-from model_training.predictor import REVIEW_MARGIN, REVIEW_SPREAD
+from app.inputs import drop_zone, example_tiles
+from app.inputs.archives import MAX_ARCHIVE_MB
+from app.inputs.uploads import MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
+from app.review import detail, queueing
+from app.runtime import scoring, state
+from model_training.inference.predictor import REVIEW_MARGIN, REVIEW_SPREAD
 
 BATCH = "analyze_batch"
 EXAMPLES = "analyze_examples"  # session flag: score the shipped example tiles instead of a drop
-FILES = "analyze_files"  # the last drop (tile_drop.Dropped); the component sends it only once
+FILES = "analyze_files"  # the last drop (drop_zone.Dropped); the component sends it only once
 MAX_LISTED = 20
 
 st.title("Analyze tiles")
@@ -30,18 +32,18 @@ def clear_drop() -> None:
 
 crop = st.checkbox("Centre-crop larger images to 96×96", key="analyze-crop",
                    help="Otherwise images of another size are rejected; the Region view tiles larger images.")
-new_drop = tile_drop.drop_zone("analyze-drop")
+new_drop = drop_zone.drop_zone("analyze-drop")
 if new_drop is not None:  # a drop replaces the examples and the previous drop
     st.session_state[FILES] = new_drop
     st.session_state[EXAMPLES] = False
-dropped: tile_drop.Dropped | None = st.session_state.get(FILES)
+dropped: drop_zone.Dropped | None = st.session_state.get(FILES)
 if dropped is None and not st.session_state.get(EXAMPLES):
     st.info("Drop tiles above to score them. Files stay in this browser session only.",
             icon=":material/upload_file:")
-    if examples.available():
+    if example_tiles.available():
         st.button("Try the example tiles", key="analyze-examples", icon=":material/science:",
                   on_click=show_examples, args=(True,))
-        st.caption(examples.NOTE)
+        st.caption(example_tiles.NOTE)
     st.stop()
 
 if dropped is not None:
@@ -50,9 +52,9 @@ if dropped is not None:
     st.button(f"Clear the {len(dropped.files) + len(dropped.errors)} dropped file(s)", key="analyze-clear",
               icon=":material/close:", on_click=clear_drop)
 else:
-    files = examples.files()
+    files = example_tiles.files()
     signature = (tuple((name, len(data)) for name, data in files), crop, pred.sha256, "examples")
-    st.info(examples.NOTE, icon=":material/science:")
+    st.info(example_tiles.NOTE, icon=":material/science:")
     st.button("Close the example tiles", key="analyze-examples-close",
               on_click=show_examples, args=(False,))
 result = st.session_state.get(BATCH)
@@ -65,7 +67,7 @@ if result is None or result["signature"] != signature:
     bar.empty()
     table = results_table(batch.records, prediction)
     result = {"signature": signature, "batch": batch, "prediction": prediction,
-              "table": table if dropped is not None else examples.with_truth(table)}
+              "table": table if dropped is not None else example_tiles.with_truth(table)}
     st.session_state[BATCH] = result
 batch, prediction, table = result["batch"], result["prediction"], result["table"]
 

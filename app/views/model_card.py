@@ -6,8 +6,9 @@ from importlib import metadata
 import pandas as pd
 import streamlit as st
 
-from app import site_calibration, state
-from model_training.bundle import CARD_FILE
+from app.display import site_calibration
+from app.runtime import state
+from model_training.bundle.files import CARD_FILE
 
 st.title("Model card")
 pred, load_error = state.load_predictor()

@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import datasets, examples, site_calibration, state
-from model_training.bundle import HISTORY_FILE, VAL_PRED_FILE
-from model_training.figures import confusion_figure, history_figure, reliability_figure, roc_figure
-from model_training.metrics import at_threshold
+from app.display import site_calibration
+from app.inputs import datasets, example_tiles
+from app.runtime import state
+from model_training.bundle.files import HISTORY_FILE, VAL_PRED_FILE
+from model_training.evaluation.figures import confusion_figure, history_figure, reliability_figure, roc_figure
+from model_training.evaluation.metrics import at_threshold
 
 KEY = "perf-thr"
 
@@ -35,8 +37,8 @@ if val_file.exists():
 browser = st.session_state.get(datasets.SCORED)
 if browser:
     sources[f"Validation browser: {browser['name']}"] = (browser["y"], browser["p"], browser["threshold"])
-EXAMPLES = f"The {len(examples.labels())} {examples.NAME} shipped with PathReview (8-view TTA)" \
-    if examples.available() else None
+EXAMPLES = f"The {len(example_tiles.labels())} {example_tiles.NAME} shipped with PathReview (8-view TTA)" \
+    if example_tiles.available() else None
 if not sources and EXAMPLES is None:
     st.warning(f"No validation predictions: the bundle has no {VAL_PRED_FILE} and no dataset was scored in "
                "the Validation browser.", icon=":material/warning:")
@@ -45,10 +47,10 @@ if not sources and EXAMPLES is None:
 # The examples come last, the default only when nothing else is there: their errors were picked on purpose.
 name = st.radio("Evaluate on", list(sources) + ([EXAMPLES] if EXAMPLES else []), key="perf-source")
 if name == EXAMPLES:
-    st.info(examples.NOTE + " Use them to see how the page works, not to judge the model.",
+    st.info(example_tiles.NOTE + " Use them to see how the page works, not to judge the model.",
             icon=":material/science:")
     pred = state.predictor()
-    ex = datasets.scored(str(examples.folder()), datasets.MAX_TILES, True, pred.sha256, pred)
+    ex = datasets.scored(str(example_tiles.folder()), datasets.MAX_TILES, True, pred.sha256, pred)
     sources[name] = (ex["label"].to_numpy(int), ex["p"].to_numpy(float), pred.threshold(True))
 y, p, model_thr = sources[name]
 if len(set(y.tolist())) < 2:

@@ -1,7 +1,9 @@
 """Page: the review queue: what is pending for me, what I have done, what others have reviewed."""
 import streamlit as st
 
-from app import detail, reviewing, state, store
+from app import store
+from app.review import detail, reviewer
+from app.runtime import state
 
 SOURCES = {"all sources": None, "uploads": "upload", "validation set": "dataset", "slides": "slide"}
 STATUS = {"pending": "Pending for me", "done": "Done by me", "others": "Reviewed by others", "all": "All"}
@@ -10,11 +12,11 @@ st.title("Review queue")
 st.markdown("Tiles that need a look (the model calls them tumour, or flags them for review) from uploads, the "
             "validation set and slides. Several readers may review the same tile; nobody sees another reader's "
             "decision here.")
-status = reviewing.status()
+status = reviewer.status()
 if not status.ok:
     st.error(status.message, icon=":material/database:")
     st.stop()
-who = reviewing.reviewer()
+who = reviewer.reviewer()
 if who is None:
     st.info("Sign in, or enter your name in the sidebar, to see your queue.", icon=":material/badge:")
     st.stop()

@@ -7,7 +7,8 @@ import streamlit as st
 
 from app.quiz import sources, student
 from app.store import open_store, quizzes
-from model_training.data import DatasetError, TileError
+from model_training.data.decode import TileError
+from model_training.data.sources import DatasetError
 
 QP_QUIZ, QP_STUDENT, QP_KEY = "quiz", "student", "key"
 JOINED = "quiz-joined"  # session: (code, name, key) once checked against the store

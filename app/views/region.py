@@ -1,10 +1,11 @@
 """Page 2: tile a larger H&E image at a stride, score every tile (single view), map P(tumour) over it."""
 import streamlit as st
 
-from app import detail, scoring, state
-from app.tiles import UPLOAD_TYPES
-from app.tiling import MAX_SIDE, STRIDES, RegionError, check_region, clicked_tile, heatmap_figure, score_region
-from model_training.data import TileError, read_image
+from app.inputs.regions import MAX_SIDE, STRIDES, RegionError, check_region, clicked_tile, heatmap_figure, score_region
+from app.inputs.uploads import UPLOAD_TYPES
+from app.review import detail
+from app.runtime import scoring, state
+from model_training.data.decode import TileError, read_image
 
 IMAGE = "region_image"
 SCORES = "region_scores"

@@ -1,15 +1,17 @@
 """Page: open a whole slide, see its tissue and heat map, open a place, review the flagged tiles."""
 import streamlit as st
 
-from app import detail, queueing, slides, state
-from app.slide_figures import overview_figure, place_figure, place_window
-from app.tiling import clicked_point, clicked_tile
-from model_training.data import TILE
-from model_training.slide_grid import MIN_TISSUE, STRIDES
-from model_training.slide_reader import SlideError, open_slide
-from model_training.slide_scoring import overview, score_slide
-from model_training.slides import model_mpp
-from model_training.tissue import TissueParams
+from app.display.slide_figures import overview_figure, place_figure, place_window
+from app.inputs import slide_files
+from app.inputs.regions import clicked_point, clicked_tile
+from app.review import detail, queueing
+from app.runtime import state
+from model_training.bundle.contract import TILE
+from model_training.slides.grid import MIN_TISSUE, STRIDES
+from model_training.slides.reader import SlideError, open_slide
+from model_training.slides.run import model_mpp
+from model_training.slides.scoring import overview, score_slide
+from model_training.slides.tissue import TissueParams
 
 FOLDER, UPLOAD = "Slide folder", "Upload"
 PLACE = "slide_place"  # (slide key, (cx, cy)) of the opened place
@@ -23,7 +25,7 @@ st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every
             "flagged tiles, and record your review of each.")
 pred = state.predictor()
 target = model_mpp(pred.card)
-root = slides.slides_root()
+root = slide_files.slides_root()
 
 with st.sidebar:
     st.markdown("**Slide**")
@@ -41,21 +43,21 @@ with st.sidebar:
                                help="A tile is scored when at least this fraction of it is tissue.")
 
 if use == FOLDER:
-    names = slides.list_slides(root)
+    names = slide_files.list_slides(root)
     if not names:
         st.info(f"No slides in the slide folder {root}.", icon=":material/folder_open:")
         st.stop()
     name = st.selectbox("Slide", names, key="slide-name")
     try:
-        path = slides.resolve_in(root, name)
-    except slides.SlideAccessError as exc:
+        path = slide_files.resolve_in(root, name)
+    except slide_files.SlideAccessError as exc:
         st.error(str(exc), icon=":material/block:")
         st.stop()
 else:
     if root is None:
-        st.caption(f"The operator has not configured a slide folder (`{slides.SLIDES_ENV}`); upload a slide.")
-    limit = slides.upload_limit_mb()
-    up = st.file_uploader(f"Slide file (at most {limit} MB)", type=slides.SLIDE_TYPES, key="slide-upload",
+        st.caption(f"The operator has not configured a slide folder (`{slide_files.SLIDES_ENV}`); upload a slide.")
+    limit = slide_files.upload_limit_mb()
+    up = st.file_uploader(f"Slide file (at most {limit} MB)", type=slide_files.SLIDE_TYPES, key="slide-upload",
                           max_upload_size=limit)
     if up is None:
         st.info("Drop a slide above (SVS, TIFF, NDPI, … or a PNG/JPEG at known resolution).",
@@ -67,7 +69,7 @@ else:
         st.stop()
     kept = st.session_state.get(UPLOADED)
     if kept is None or kept[0] != up.file_id:  # hash and store a large upload once, not on every rerun
-        kept = (up.file_id, slides.save_upload(up.name, up.getvalue()))
+        kept = (up.file_id, slide_files.save_upload(up.name, up.getvalue()))
         st.session_state[UPLOADED] = kept
     path = kept[1]
     name = up.name
@@ -84,8 +86,8 @@ except SlideError as exc:
     st.stop()
 
 with slide:
-    key = slides.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
-    done = slides.cached(key)
+    key = slide_files.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
+    done = slide_files.cached(key)
     if done is None:
         try:
             ov = overview(slide, target, stride, params, min_tissue)
@@ -101,10 +103,10 @@ with slide:
     if done is None:
         bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
-                           params=params, min_tissue=min_tissue, ov=ov, resume=slides.progress_for(key, ov.grid.n),
+                           params=params, min_tissue=min_tissue, ov=ov, resume=slide_files.progress_for(key, ov.grid.n),
                            progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown}: {d:,}/{n:,} tiles"))
         bar.empty()
-        slides.remember(key, done)
+        slide_files.remember(key, done)
 
     frame, s = done.frame, done.summary
     thr = s["threshold"]
@@ -135,7 +137,7 @@ with slide:
                     config={"scrollZoom": True})
     st.caption("Scroll to zoom, drag to pan; click a place to open it at full resolution below.")
 
-    out = slides.files(key, done, shown)
+    out = slide_files.files(key, done, shown)
     d = st.columns(3)
     d[0].download_button("GeoJSON for QuPath", out["geojson"], f"{shown}.geojson", "application/geo+json",
                          key="slide-dl-geojson", on_click="ignore")

@@ -6,10 +6,10 @@ Students use the "Take a quiz" page.
 """
 import streamlit as st
 
-from app import state
 from app.quiz import classroom, create, selection, sources
+from app.runtime import state
 from app.store import open_store, quizzes
-from model_training.data import DatasetError
+from model_training.data.sources import DatasetError
 
 QP_QUIZ = "quiz"
 KEYS = "teach-keys"  # session: quiz code -> teacher key, for the quizzes this session created or opened

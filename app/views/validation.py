@@ -3,8 +3,11 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from app import data_roots, datasets, detail, examples, queueing, state
-from model_training.data import DatasetError, TileError
+from app.inputs import datasets, example_tiles, roots
+from app.review import detail, queueing
+from app.runtime import state
+from model_training.data.decode import TileError
+from model_training.data.sources import DatasetError
 
 PER_PAGE = 24
 COLS = 6
@@ -15,13 +18,13 @@ st.title("Validation browser")
 pred = state.predictor()
 
 configured, why_not = datasets.configured()
-choices = [PATH] + ([EXAMPLES] if examples.available() else [])
+choices = [PATH] + ([EXAMPLES] if example_tiles.available() else [])
 with st.sidebar:
     st.markdown("**Dataset**")
     use = st.radio("Browse", choices, index=0 if configured else len(choices) - 1, key="val-source",
                    help="The example tiles ship with PathReview; they are the default when no dataset is set.")
     if use == EXAMPLES:
-        path = str(examples.folder())
+        path = str(example_tiles.folder())
     else:
         path = st.text_input("Dataset path", value=datasets.default_path(), key="val-path",
                              help="A dataset root (its valid/ split is used), a Kaggle image folder with its "
@@ -34,20 +37,20 @@ with st.sidebar:
 if use == EXAMPLES:
     st.info((f"No dataset configured ({why_not}): browsing the example tiles instead. Set `PATHREVIEW_DATA` "
              "or choose *Dataset path* in the sidebar for a real validation set. " if not configured else "")
-            + examples.NOTE, icon=":material/science:")
+            + example_tiles.NOTE, icon=":material/science:")
 elif not path.strip():
     st.info("Set `PATHREVIEW_DATA` or type a dataset path in the sidebar.", icon=":material/folder_open:")
     st.stop()
 try:
-    data_roots.check(path)  # before anything is cached under this path
+    roots.check(path)  # before anything is cached under this path
     source = datasets.load(path.strip(), n_max)
-except data_roots.PathRefused as exc:
+except roots.PathRefused as exc:
     st.error(f"This folder is not opened: {exc}", icon=":material/block:")
     st.stop()
 except DatasetError as exc:
     st.error(f"This dataset cannot be opened: {exc}", icon=":material/folder_off:")
     st.stop()
-described = examples.NAME if use == EXAMPLES else source.description
+described = example_tiles.NAME if use == EXAMPLES else source.description
 df = datasets.scored(path.strip(), n_max, tta, pred.sha256, pred)
 if df.empty:
     st.error("None of the tiles in this dataset could be read.")
@@ -115,7 +118,7 @@ with browse:
             st.divider()
             truth = {1: "tumour", 0: "normal"}.get(int(row["label"]), "unlabeled")
             detail.render(pred, t, str(row["id"]), key="validation",
-                          source={"source": "dataset", "dataset_root": str(data_roots.check(path)),
+                          source={"source": "dataset", "dataset_root": str(roots.check(path)),
                                   "dataset_id": str(row["id"]),
                                   "label": int(row["label"]) if row["label"] >= 0 else None},
                           context=f"Ground truth: {truth} · {row['outcome']} at threshold {thr:.3f} · "

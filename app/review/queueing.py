@@ -1,0 +1,99 @@
+"""Putting the tiles a page scored into the review queue: those the model calls tumour or flags for review."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import store
+from app.inputs import roots
+from app.review import reviewer
+from model_training.data.decode import TileError
+from model_training.inference.predictor import needs_review
+
+if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
+    import pandas as pd
+
+MAX_QUEUE = 500  # per click: reading and hashing the tiles takes a moment
+
+
+def needs_a_look(p, spread, threshold: float) -> np.ndarray:
+    """At or above the threshold, or flagged for review (near the threshold, or the TTA views disagree)."""
+    return (np.asarray(p, float) >= threshold) | needs_review(p, spread, threshold)
+
+
+def _offer(count: int, key: str, help: str | None = None) -> bool:
+    """The "queue them" button, shown only when there is something to queue; True when it was clicked."""
+    return count > 0 and st.button(f"Queue the {count} tile(s) that need a look for review", key=key,
+                                   icon=":material/playlist_add:", help=help)
+
+
+def _add(items: list[store.ItemIn], what: str) -> None:
+    try:
+        store.add_items(items)
+    except (SQLAlchemyError, store.StoreError) as exc:
+        st.error(f"The tiles were not queued: {exc}")
+        return
+    st.success(f"{len(items)} {what} in the review queue.", icon=":material/playlist_add_check:")
+
+
+def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, threshold: float) -> None:
+    """A button that queues the scored dataset tiles that need a look (at most ``MAX_QUEUE`` a click)."""
+    if not reviewer.status().ok:
+        return
+    pick = df[needs_a_look(df["p"], df["spread"], threshold)].sort_values("p", ascending=False)
+    if not _offer(min(len(pick), MAX_QUEUE), "val-queue",
+                  help="Tiles at or above the model threshold, or flagged for review, become review items on the "
+                       "Review queue page."):
+        return
+    root, items = str(roots.check(path)), []
+    for row in pick.head(MAX_QUEUE).itertuples():
+        try:
+            tile = source.get(int(row.i))
+        except TileError:
+            continue
+        items.append(store.ItemIn.from_tile(
+            tile, source="dataset", name=str(row.id), dataset_root=root, dataset_id=str(row.id),
+            model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
+            needs_review=bool(needs_review(row.p, row.spread, threshold)),
+            label=int(row.label) if row.label >= 0 else None))
+    _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are")
+
+
+def upload_button(records, prediction, pred) -> None:
+    """A button that queues the uploaded tiles the model calls tumour or flags for review."""
+    if not reviewer.status().ok:
+        return
+    pick = [i for i in range(len(records)) if prediction.decision[i] or prediction.needs_review[i]]
+    if not _offer(len(pick), "analyze-queue"):
+        return
+    items = [store.ItemIn.from_tile(records[i].tile, source="upload", name=records[i].name,
+                                    upload_name=records[i].upload_name, model_sha256=pred.sha256,
+                                    p=float(prediction.p[i]), spread=float(prediction.spread[i]),
+                                    threshold=float(prediction.threshold),
+                                    needs_review=bool(prediction.needs_review[i])) for i in pick]
+    _add(items, "uploaded tile(s) are")
+
+
+def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: float, threshold: float) -> None:
+    """A button that queues a scored slide's tiles that need a look, each with the slide (``slide_id``: its path
+    in the slide folder, or the uploaded file's name) and its level-0 box."""
+    if not reviewer.status().ok:
+        return
+    # the slide's own scoring already decided both, with the same rules
+    pick = frame[(frame["decision"] == "tumour") | frame["needs_review"]].sort_values("p", ascending=False)
+    if not _offer(min(len(pick), MAX_QUEUE), "slide-queue",
+                  help="Tiles at or above the threshold, or flagged for review, become review items on the Review "
+                       "queue page, with the slide and their position."):
+        return
+    items = []
+    for row in pick.head(MAX_QUEUE).itertuples():
+        x, y, w, h = int(row.x), int(row.y), int(row.width), int(row.height)
+        tile = slide.read_scaled(x, y, w, h, target_mpp, (96, 96))
+        items.append(store.ItemIn.from_tile(
+            tile, source="slide", name=f"{slide_id} @ x={x}, y={y}", slide=slide_id, x=x, y=y, width=w,
+            height=h, model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread),
+            threshold=float(threshold), needs_review=bool(row.needs_review)))
+    _add(items, "slide tile(s) are")

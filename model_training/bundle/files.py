@@ -1,0 +1,120 @@
+"""The model bundle: a directory with model.keras, model_card.json, history.csv, val_predictions.csv."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+MODEL_FILE = "model.keras"
+ONNX_FILE = "model.onnx"  # optional: derived from model.keras by model_training.cli.onnx_export
+INT8_FILE = "model.int8.onnx"  # optional: derived from model.onnx by model_training.cli.quantize
+CARD_FILE = "model_card.json"
+HISTORY_FILE = "history.csv"
+VAL_PRED_FILE = "val_predictions.csv"
+FIGURES_DIR = "figures"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v4"
+
+
+class BundleError(RuntimeError):
+    """A bundle directory that is missing files or whose model does not match its card."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def default_bundle() -> Path:
+    """The bundle named by PATHREVIEW_MODEL, else the one shipped in assets/."""
+    return Path(os.environ.get("PATHREVIEW_MODEL") or DEFAULT_BUNDLE)
+
+
+def read_card(bundle: Path) -> dict:
+    path = Path(bundle) / CARD_FILE
+    if not path.exists():
+        raise BundleError(f"{bundle}: no {CARD_FILE}; not a PathReview model bundle")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path}: invalid JSON ({exc})") from exc
+
+
+def write_card(bundle: Path, card: dict) -> None:
+    (Path(bundle) / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=False, default=float) + "\n")
+
+
+def verify(bundle: Path) -> dict:
+    """Read the card and check model.keras against its sha256; return the card."""
+    bundle = Path(bundle)
+    card = read_card(bundle)
+    model = bundle / MODEL_FILE
+    if not model.exists():
+        raise BundleError(f"{bundle}: no {MODEL_FILE}")
+    expected = card.get("sha256")
+    actual = sha256(model)
+    if expected != actual:
+        raise BundleError(f"{model}: sha256 {actual[:12]}… does not match the model card ({str(expected)[:12]}…); "
+                          "the model file was changed or corrupted, refusing to load it")
+    return card
+
+
+def _listed_file(bundle: Path, path: Path, expected: str | None) -> Path:
+    """``path``, which the card lists with sha256 ``expected``; an error when it is missing or altered."""
+    if not path.exists():
+        raise BundleError(f"{bundle}: the model card lists {path.name}, but the file is missing")
+    actual = sha256(path)
+    if actual != expected:
+        raise BundleError(f"{path}: sha256 {actual[:12]}… does not match the model card "
+                          f"({str(expected)[:12]}…); the file was changed or corrupted, refusing to load it")
+    return path
+
+
+def verified_onnx(bundle: Path, card: dict) -> Path | None:
+    """The bundle's model.onnx when its card lists one exported from this model.keras; None when it has none.
+
+    A listed file that is missing, altered, or exported from another model.keras is an error, as for
+    model.keras itself: silently scoring with a stale export would be worse than refusing.
+    """
+    info = card.get("onnx")
+    if not info:
+        return None
+    path = Path(bundle) / info.get("file", ONNX_FILE)
+    if info.get("source_sha256") != card.get("sha256"):
+        raise BundleError(f"{path}: exported from another model.keras; run python -m model_training.cli.onnx_export "
+                          f"{bundle} again")
+    return _listed_file(bundle, path, info.get("sha256"))
+
+
+def verified_int8(bundle: Path, card: dict) -> Path | None:
+    """The bundle's model.int8.onnx when its card lists one made from the listed model.onnx; None when it has
+    none. As for model.onnx, a listed file that is missing, altered or stale is an error."""
+    info = card.get("onnx_int8")
+    if not info:
+        return None
+    path = Path(bundle) / info.get("file", INT8_FILE)
+    if info.get("source_sha256") != (card.get("onnx") or {}).get("sha256"):
+        raise BundleError(f"{path}: made from another model.onnx; run python -m model_training.cli.quantize {bundle} "
+                          "--data PCAM_ROOT again")
+    return _listed_file(bundle, path, info.get("sha256"))
+
+
+def library_versions() -> dict:
+    import keras
+    import numpy
+    import sklearn
+
+    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": numpy.__version__,
+                "scikit-learn": sklearn.__version__, "backend": keras.backend.backend()}
+    try:
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    except ImportError:
+        pass
+    return versions

@@ -1,0 +1,124 @@
+"""Score whole slides into files: tissue tiles at the model's resolution → CSV, QuPath GeoJSON, heat map, summary.
+
+Each slide writes ``OUT/<slide>.tiles.csv``, ``.geojson``, ``.heatmap.png`` and ``.summary.json``. A slide
+whose summary already records the same model and settings is skipped, so an interrupted run resumes where it
+stopped. A slide that cannot be used gets its reason; the others are still scored.
+Command: ``python -m model_training.cli.slides``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from tqdm import tqdm
+
+from model_training.bundle.contract import TILE, TILE_MPP
+from model_training.slides.grid import MIN_TISSUE, STRIDES
+from model_training.slides.outputs import write_all
+from model_training.slides.reader import SlideError, open_slide
+from model_training.slides.scoring import SlideResult, score_slide
+from model_training.slides.tissue import TissueParams
+
+
+def model_mpp(card: dict) -> float:
+    """The resolution (µm/px) the model's tiles were cut at, from its card."""
+    return float(card.get("mpp") or TILE_MPP)  # cards older than the `mpp` field: PCam's
+
+
+@dataclass(frozen=True)
+class SlideSettings:
+    """How a slide is scored: the grid stride in model pixels, TTA, a resolution given by the user (µm per
+    level-0 pixel, overriding the slide's own), the tissue detection and the scoring batch."""
+
+    stride: int = TILE
+    tta: bool = False
+    mpp: float | None = None
+    tissue: TissueParams = field(default_factory=TissueParams)
+    min_tissue: float = MIN_TISSUE
+    batch: int = 256
+
+    def __post_init__(self) -> None:
+        if self.stride not in STRIDES:
+            raise ValueError(f"stride {self.stride}: choose from {', '.join(map(str, STRIDES))}")
+
+    def identity(self, pred) -> dict:
+        """What makes two runs on one slide the same run (resume skips a slide only when these match)."""
+        return {"model_sha256": pred.sha256, "engine": pred.engine.name, "stride": self.stride, "tta": self.tta,
+                "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue}}
+
+
+@dataclass
+class SlideOutcome:
+    """What became of one slide of a batch: scored (``result``), skipped as already done, or ``error``."""
+
+    path: Path
+    result: SlideResult | None = None
+    skipped: bool = False
+    error: str | None = None
+
+
+def already_done(summary_path: Path, wanted: dict) -> bool:
+    """True when ``summary_path`` records a run with the ``wanted`` settings."""
+    try:
+        done = json.loads(summary_path.read_text()).get("settings")
+    except (OSError, ValueError):
+        return False
+    return done == wanted
+
+
+def output_stem(path: Path) -> str:
+    """The name a slide's outputs start with."""
+    return path.name
+
+
+def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettings(), *,
+              progress: bool = True) -> tuple[SlideResult, dict]:
+    """Score one slide with the Predictor and write its outputs; returns the result and the output paths."""
+    target = model_mpp(pred.card)
+    s = settings
+    with open_slide(path, s.mpp, target_mpp=target) as slide:
+        bar = tqdm(total=0, unit="tile", desc=path.name, disable=not progress, file=sys.stderr, leave=False)
+
+        def tick(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        t0 = time.perf_counter()
+        try:
+            result = score_slide(slide, lambda t, a: pred.predict(t, tta=a, batch=s.batch * (8 if a else 1)),
+                                 target, stride=s.stride, tta=s.tta, params=s.tissue, min_tissue=s.min_tissue,
+                                 batch=s.batch, progress=tick)
+        finally:
+            bar.close()
+    summary = {**result.summary, "model": pred.card.get("name"), "model_sha256": pred.sha256,
+               "settings": s.identity(pred)}
+    summary["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+    ov = result.overview
+    paths = write_all(out, output_stem(path), result.frame, slide.name, ov.thumb, ov.scale, ov.mask, summary,
+                      cell=ov.grid.step0)
+    result.summary = summary
+    return result, paths
+
+
+def score_slides(pred, paths: Iterable[Path], out: Path, settings: SlideSettings = SlideSettings(), *,
+                 force: bool = False, progress: bool = True) -> Iterator[SlideOutcome]:
+    """Score each slide in turn, skipping those already scored with these settings unless ``force``; a slide
+    that cannot be read yields its reason and the next one is scored."""
+    for path in paths:
+        if not force and already_done(Path(out) / f"{output_stem(path)}.summary.json", settings.identity(pred)):
+            yield SlideOutcome(path, skipped=True)
+            continue
+        try:
+            result, _ = run_slide(pred, path, out, settings, progress=progress)
+        except SlideError as exc:
+            yield SlideOutcome(path, error=str(exc))
+            continue
+        except OSError as exc:
+            yield SlideOutcome(path, error=f"{path.name}: {exc.strerror or exc}")
+            continue
+        yield SlideOutcome(path, result=result)

@@ -1,0 +1,119 @@
+"""Score one slide: tissue mask → tile grid → tiles read in the background → the Predictor → a result."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from model_training.bundle.contract import TILE
+from model_training.slides.grid import MIN_TISSUE, Grid, tile_grid
+from model_training.slides.outputs import tiles_frame
+from model_training.slides.reader import Slide, SlideError
+from model_training.slides.tiles import iter_tile_batches
+from model_training.slides.tissue import TissueParams, tissue_mask
+
+THUMB_SIDE = 2048
+TOP_TILES = 10
+
+
+@dataclass
+class Overview:
+    """What is known about a slide before scoring: thumbnail, tissue mask and the grid over it."""
+
+    thumb: np.ndarray
+    scale: float  # level-0 pixels per thumbnail pixel
+    mask: np.ndarray
+    grid: Grid
+    tissue_mm2: float
+    seconds: float
+
+
+@dataclass
+class SlideResult:
+    """A scored slide: one row per tile (level-0 coordinates) and a summary."""
+
+    frame: pd.DataFrame
+    overview: Overview
+    summary: dict = field(default_factory=dict)
+
+
+def overview(slide: Slide, target_mpp: float, stride: int = TILE, params: TissueParams = TissueParams(),
+             min_tissue: float = MIN_TISSUE) -> Overview:
+    """Thumbnail, tissue mask and tile grid; refuses a slide with no tissue (or too small for one tile)."""
+    t0 = time.perf_counter()
+    thumb, scale = slide.thumbnail(THUMB_SIDE)
+    mask = tissue_mask(thumb, scale * slide.mpp, params)
+    grid = tile_grid(slide.dimensions, TILE * slide.scale_for(target_mpp), stride, mask, scale, min_tissue)
+    if grid.cols == 0 or grid.rows == 0:
+        raise SlideError(slide.name, f"is {slide.dimensions[0]}×{slide.dimensions[1]} pixels, smaller than one "
+                                     f"{TILE} px tile at {target_mpp:.3g} µm/px")
+    if not mask.any() or grid.n == 0:
+        raise SlideError(slide.name, "no tissue found (the tissue mask is empty: the slide looks like glass); "
+                                     "lower the minimum saturation or the Otsu scale if it is pale tissue")
+    tissue_mm2 = float(mask.sum()) * (scale * slide.mpp) ** 2 / 1e6
+    return Overview(thumb, scale, mask, grid, tissue_mm2, time.perf_counter() - t0)
+
+
+@dataclass
+class Progress:
+    """Scores gathered so far for one slide's grid: an interrupted run continues from here, not from zero."""
+
+    p: np.ndarray
+    spread: np.ndarray
+    decision: np.ndarray
+    review: np.ndarray
+    scored: np.ndarray  # bool: which tiles have their scores
+    threshold: float = float("nan")
+    seconds: float = 0.0
+
+    @classmethod
+    def empty(cls, n: int) -> "Progress":
+        return cls(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool),
+                   np.zeros(n, bool))
+
+
+def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: int = TILE, tta: bool = False,
+                params: TissueParams = TissueParams(), min_tissue: float = MIN_TISSUE, batch: int = 256,
+                progress: Callable[[int, int], None] | None = None, ov: Overview | None = None,
+                resume: Progress | None = None) -> SlideResult:
+    """Score every tissue tile; ``predict(tiles, tta)`` returns a ``Prediction`` (the Predictor's or the app's
+    locked one); ``progress(done, total)`` is called after each batch.
+
+    ``resume`` (from ``Progress.empty(grid.n)`` the first time) is filled batch by batch, so a run that is
+    interrupted (the app's page rerun, say) and called again with it scores only the tiles still missing.
+    """
+    ov = ov or overview(slide, target_mpp, stride, params, min_tissue)
+    grid = ov.grid
+    n = grid.n
+    acc = resume if resume is not None and len(resume.scored) == n else Progress.empty(n)
+    done = int(acc.scored.sum())
+    t0 = time.perf_counter()
+    try:
+        for idx, tiles in iter_tile_batches(slide, grid, target_mpp, batch, skip=acc.scored):
+            r = predict(tiles, tta)
+            acc.p[idx], acc.spread[idx] = r.p, r.spread
+            acc.decision[idx], acc.review[idx] = r.decision, r.needs_review
+            acc.scored[idx] = True
+            acc.threshold = float(r.threshold)
+            done += len(idx)
+            if progress is not None:
+                progress(done, n)
+    finally:
+        acc.seconds += time.perf_counter() - t0
+    frame = tiles_frame(grid.xs, grid.ys, grid.size0, acc.p, acc.spread, acc.decision, acc.review)
+    top = frame.sort_values("p", ascending=False, kind="stable").head(TOP_TILES)
+    summary = {
+        "slide": slide.name, "dimensions": list(slide.dimensions), "mpp": slide.mpp, "mpp_source": slide.mpp_source,
+        "vendor": slide.vendor, "model_mpp": target_mpp, "level_read": slide.level_for(target_mpp).index,
+        "tile_level0_px": round(grid.tile0, 3), "stride": stride, "tta": tta, "threshold": acc.threshold,
+        "tissue": {**params.as_dict(), "min_tissue": min_tissue}, "tissue_area_mm2": round(ov.tissue_mm2, 3),
+        "tiles_scored": n, "tiles_flagged": int(acc.decision.sum()), "tiles_needs_review": int(acc.review.sum()),
+        "max_p": float(acc.p.max()) if n else None,
+        "top_tiles": top[["x", "y", "p"]].to_dict("records"),
+        "timings": {"overview_s": round(ov.seconds, 3), "scoring_s": round(acc.seconds, 3),
+                    "tiles_per_s": round(n / acc.seconds, 1) if acc.seconds > 0 else None},
+    }
+    return SlideResult(frame, ov, summary)

@@ -1,0 +1,51 @@
+"""Re-fit a bundle's calibration and threshold on a labelled split, keeping its trained weights.
+
+Use it to bring a bundle written by an older version up to the current card (Platt calibration), or to
+recalibrate on a site's own labelled tiles. The new bundle keeps the training record and history and adds
+the recalibration command to the card.
+
+Command: ``python -m model_training.cli.recalibrate --bundle runs/NAME --data DIR --out assets/NAME``
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from model_training.bundle.files import HISTORY_FILE
+from model_training.data.subsets import load_split
+from model_training.inference.predictor import Predictor
+from model_training.training.finish import finalize_bundle
+from model_training.training.loop import record_subset_auc
+
+log = logging.getLogger(__name__)
+
+# Card fields that describe how the model came to be; everything else is re-measured.
+KEPT = ("data", "training", "members")
+
+
+class RecalibrationError(ValueError):
+    """Recalibration cannot start; the message says why."""
+
+
+def recalibrate(bundle: Path, data: str, out: Path, *, split: str = "valid", limit: int | None = None,
+                target_sensitivity: float = 0.95, command: str = "") -> dict:
+    """Write a copy of ``bundle`` to ``out`` with calibration and threshold re-fitted on ``data``/``split``;
+    returns the new card."""
+    src, out = Path(bundle), Path(out)
+    if src.resolve() == out.resolve():
+        raise RecalibrationError("--out must be a new directory: the source bundle stays as it is")
+    source = Predictor.load(src, warm_up=False)  # hash-checked, safe-mode loaded
+    card, model = source.card, source.model
+    val_src, val_arr = load_split(data, split, limit, 0, False)
+    if val_arr is None or len(set(val_arr[1].tolist())) < 2:
+        raise RecalibrationError(f"{data}/{split}: calibration needs tiles of both classes held in RAM")
+    out.mkdir(parents=True, exist_ok=True)
+    if (src / HISTORY_FILE).exists():
+        shutil.copy2(src / HISTORY_FILE, out / HISTORY_FILE)
+    meta = {"name": out.name, **{k: card[k] for k in KEPT if k in card},
+            "recalibration": {"command": command, "source_sha256": card.get("sha256"),
+                              "split": f"{data} ({split}), {len(val_arr[1])} tiles"}}
+    new = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, target_sensitivity)
+    record_subset_auc(out, new, val_src)
+    return new
