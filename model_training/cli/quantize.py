@@ -1,22 +1,4 @@
-"""An int8 copy of a bundle's model.onnx for scoring on CPUs: ``model.int8.onnx``.
-
-On a CPU with int8 dot-product instructions (VNNI, AMX) ONNX Runtime scores the int8 graph about 2.5x faster
-than the float32 one: 200 tiles x 8 TTA views in about 0.6 s instead of 1.5 s on 2 cores. The app scores with
-it when the bundle carries one (``Predictor.load(..., engine="auto")``); ``model.keras`` stays the model of
-record, and every CLI scores with Keras unless told otherwise.
-
-    python -m model_training.cli.quantize assets/pathcnn-v4 --data PCAM_ROOT
-
-How: ONNX Runtime's static quantization (QDQ) of the ``logit`` part of model.onnx, int8 weights per output
-channel, uint8 activations whose ranges come from real training tiles. Weights use 7 of their 8 bits
-(``reduce_range``), as ONNX Runtime advises: CPUs without VNNI multiply uint8 by int8 in pairs summed into
-16 bits, which full-range weights can overflow. Grad-CAM still runs on model.onnx.
-
-The copy is kept only if it agrees with the float model on labelled validation tiles, scored with TTA as the
-app scores: at most 1% of decisions at the card's threshold may change and the AUC may drop by at most 0.005.
-What it measured goes into the card's ``onnx_int8`` entry, which the Model card page shows, with the copy's
-logits for a few fixed noise tiles: the Predictor scores those again when it loads the copy, and a CPU that
-gives other logits gets model.onnx instead."""
+"""An int8 copy of a bundle's model.onnx for scoring on CPUs: ``model.int8.onnx``."""
 from __future__ import annotations
 
 import argparse
@@ -26,13 +8,14 @@ from pathlib import Path
 
 from model_training.bundle.files import INT8_FILE, BundleError
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+from model_training.export import int8
 from model_training.export.int8 import CALIBRATION_TILES, QuantizeError, quantize_bundle
 
 PROG = "python -m model_training.cli.quantize"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=DEBUG_EPILOG,
+    ap = argparse.ArgumentParser(prog=PROG, description=int8.__doc__, epilog=DEBUG_EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundle", type=Path, help="model bundle directory with a model.onnx")
     ap.add_argument("--data", type=Path, required=True,
