@@ -230,11 +230,11 @@ def test_other_labelled_datasets_under_the_configured_roots_are_quiz_sources(env
 
     from app.quiz import sources
 
-    labels = pd.read_csv(sources.examples.folder() / "labels.csv")
+    labels = pd.read_csv(sources.example_tiles.folder() / "labels.csv")
     course = tmp_path / "course"
     for row in labels.head(8).itertuples():
         (course / str(row.label)).mkdir(parents=True, exist_ok=True)
-        shutil.copy(next(sources.examples.folder().glob(f"{row.id}.*")), course / str(row.label))
+        shutil.copy(next(sources.example_tiles.folder().glob(f"{row.id}.*")), course / str(row.label))
     (tmp_path / "empty").mkdir()
     monkeypatch.setenv("PATHREVIEW_DATA_ROOTS", f"{course}{os.pathsep}{tmp_path / 'empty'}")
     options = page("teach").selectbox(key="teach-source").options
