@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from test_quiz import make_quiz
 
 from app import store
-from app.store import db, migrate
+from app.store import db, migrate, quizzes
 
 MODEL = "ab" * 32
 
@@ -106,6 +107,45 @@ def test_the_database_refuses_updates_and_deletes(store_url):
             with db.session(store_url, write=True) as s:
                 s.execute(text(sql))
     assert store.reviews_frame()["decision"].tolist() == ["agree"]
+
+
+def _copy_with(table: str, column: str, value: str, conn) -> str:
+    """SQL that rewrites every row of ``table`` with ``column`` set to ``value`` by replacing it (SQLite)."""
+    cols = [r[1] for r in conn.execute(text(f"PRAGMA table_info({table})"))]
+    return (f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) SELECT "
+            + ", ".join(f"'{value}'" if c == column else c for c in cols) + f" FROM {table}")
+
+
+def test_no_statement_gets_around_the_append_only_tables(store_url):
+    """SQLite's INSERT OR REPLACE deletes without firing DELETE triggers; PostgreSQL's TRUNCATE fires no row
+    triggers. Neither may rewrite or empty reviews, items or quiz answers."""
+    store.record_review(upload(12), "dr. a", "agree")
+    code, _, _ = make_quiz(store_url)
+    ann = quizzes.join(code, "Ann")
+    quizzes.record_answer(code, "Ann", ann, 0, 1, 4)
+    eng = db.engine(store_url)
+    for sql in ("UPDATE quiz_answers SET answer = 0", "DELETE FROM quiz_answers"):
+        with pytest.raises(DBAPIError, match="append-only"), eng.begin() as conn:
+            conn.execute(text(sql))
+    if eng.dialect.name == "sqlite":
+        with eng.connect() as conn:
+            attempts = [_copy_with("reviews", "decision", "disagree", conn),
+                        _copy_with("review_items", "name", "replaced", conn),
+                        _copy_with("quiz_answers", "confidence", "1", conn),
+                        "REPLACE INTO reviews SELECT * FROM reviews"]
+        for sql in attempts:
+            try:
+                with eng.begin() as conn:
+                    conn.execute(text(sql))
+            except DBAPIError as exc:
+                assert "append-only" in str(exc)
+    else:
+        for table in ("reviews", "review_items", "quiz_answers"):
+            with pytest.raises(DBAPIError, match="append-only"), eng.begin() as conn:
+                conn.execute(text(f"TRUNCATE {table} CASCADE"))
+    reviews = store.reviews_frame(current_only=False)
+    assert reviews["decision"].tolist() == ["agree"] and reviews["name"].tolist() != ["replaced"]
+    assert {a.confidence for a in quizzes.answers(code, "Ann").values()} == {4}
 
 
 def test_queue_hides_other_readers_decisions(store_url):
