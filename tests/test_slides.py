@@ -296,3 +296,54 @@ def test_slide_outputs_never_hold_a_half_written_summary(svs, tmp_path, pred):
     run_slide(pred, svs, tmp_path, progress=False)
     assert not list(tmp_path.glob("*.part"))
     shutil.rmtree(tmp_path)
+
+
+def _flat_tiff(path: Path, side: int, *, tiled: bool) -> Path:
+    """A single-level TIFF of ``side``² white-ish pixels, compressed to a file of about a megabyte: tiled
+    (OpenSlide reads it) or in strips (a plain image to Pillow). Written without holding the image."""
+    import tifffile
+
+    common = {"shape": (side, side, 3), "dtype": np.uint8, "compression": "zlib", "photometric": "rgb"}
+    if tiled:
+        block = np.full((256, 256, 3), 240, np.uint8)
+        tifffile.imwrite(path, (block for _ in range(((side + 255) // 256) ** 2)), tile=(256, 256), **common)
+    else:
+        tifffile.imwrite(path, np.broadcast_to(np.full((1, 1, 3), 240, np.uint8), common["shape"]),
+                         rowsperstrip=64, compression="zlib", photometric="rgb")
+    return path
+
+
+def test_a_slide_without_a_pyramid_is_read_in_bounded_memory(tmp_path):
+    """A 1 MB single-level tiled TIFF of 12000² pixels: its overview is read block by block (OpenSlide's own
+    thumbnail would hold the whole level: about 1.3 GB here, 8 GB for 30000²)."""
+    import subprocess
+    import sys
+
+    path = _flat_tiff(tmp_path / "flat.tif", 12000, tiled=True)
+    assert path.stat().st_size < 4 * 2**20
+    code = ("import resource, sys; from model_training.slides.reader import open_slide; "
+            "thumb, scale = open_slide(sys.argv[1], 0.5).thumbnail(); "
+            "print(thumb.shape[0], thumb.shape[1], round(scale, 3), "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr
+    h, w, scale, peak_mb = out.stdout.split()
+    assert (int(h), int(w), float(scale)) == (2048, 2048, 5.859)
+    assert int(peak_mb) < 600, f"peak {peak_mb} MB"
+
+
+def test_images_too_large_to_decode_whole_are_refused_with_the_reason(tmp_path, monkeypatch):
+    from model_training.slides import reader
+
+    strips = _flat_tiff(tmp_path / "strips.tif", 20000, tiled=False)  # 1 MB declaring 400 million pixels
+    with pytest.raises(SlideError, match="without tiles or a pyramid of more than the 100 million pixels"):
+        open_slide(strips, 0.5)
+    Image.new("RGB", (10001, 10001), "white").save(tmp_path / "wide.png")
+    with pytest.raises(SlideError, match=r"10,001×10,001-pixel image without tiles or a pyramid"):
+        open_slide(tmp_path / "wide.png", 0.5)
+    monkeypatch.setattr(reader, "MAX_FLAT_PIXELS", 4e6)  # as a 200000² single-level slide is to the default
+    flat = open_slide(_flat_tiff(tmp_path / "flat.tif", 4096, tiled=True), 0.5)
+    with pytest.raises(SlideError, match="has no pyramid level coarser than 4,096×4,096 pixels"):
+        flat.thumbnail()
+    assert reader._reason(MemoryError()) == "MemoryError"  # never "cannot be read ()"

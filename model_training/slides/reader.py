@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,16 @@ from PIL import Image
 COARSE_TOLERANCE = 0.15
 # Beyond this many level-0 pixels a file is not a slide this tool was built for (the largest scans are ~10^10).
 MAX_PIXELS = 4e11
-# Plain images are decoded whole; above this they must be converted to a pyramidal format first.
-MAX_PLAIN_PIXELS = 20000 * 20000
+# Plain images (PNG, JPEG, strip TIFF) are decoded whole: 100 Mpx is 300 MB of RGB. Larger ones must be
+# converted to a pyramidal TIFF first. The size is read from the header, before anything is decoded.
+MAX_PLAIN_PIXELS = 10000 * 10000
+# A slide without a pyramid (or with too few levels) is read at a fine level for its thumbnail: that level is
+# read in blocks of this many pixels, each shrunk before the next, so memory stays bounded whatever the size.
+READ_BLOCK = 4096
+# ...and a single level beyond this many pixels takes minutes to read whole: it must have a pyramid.
+MAX_FLAT_PIXELS = 2e9
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
+PYRAMID_ADVICE = "convert it to a pyramidal TIFF first (e.g. vips tiffsave IN OUT.tif --tile --pyramid)"
 
 
 class SlideError(ValueError):
@@ -75,7 +83,7 @@ class Slide:
         try:
             rgba = self._h.read_region((int(x), int(y)), level.index, (lw, lh))
         except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
-            raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({exc})") from exc
+            raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({_reason(exc)})") from exc
         return _on_white(rgba)
 
     def read_scaled(self, x: int, y: int, w: int, h: int, target_mpp: float,
@@ -91,16 +99,54 @@ class Slide:
         return np.asarray(Image.fromarray(img).resize(out, resample))
 
     def thumbnail(self, max_side: int = 2048) -> tuple[np.ndarray, float]:
-        """(uint8 RGB thumbnail, level-0 pixels per thumbnail pixel)."""
+        """(uint8 RGB thumbnail, level-0 pixels per thumbnail pixel), read in bounded memory.
+
+        The coarsest level at least as fine as the thumbnail is read in blocks of ``READ_BLOCK``² pixels,
+        each shrunk into place: OpenSlide's own thumbnail reads that level whole, which for a slide without a
+        pyramid is the full-resolution image (gigabytes from a file of kilobytes).
+        """
         w, h = self.dimensions
         factor = max(w, h) / max_side if max(w, h) > max_side else 1.0
         size = (max(1, round(w / factor)), max(1, round(h / factor)))
+        fine = [lv for lv in self.levels if lv.downsample <= factor * 1.001]
+        level = max(fine, key=lambda lv: lv.downsample) if fine else self.levels[0]
+        lw, lh = level.size
+        if lw * lh > MAX_FLAT_PIXELS:
+            raise SlideError(self.name, f"has no pyramid level coarser than {lw:,}×{lh:,} pixels, too many to read "
+                                        f"for an overview; {PYRAMID_ADVICE}")
         try:
-            thumb = self._h.get_thumbnail(size)
-        except Exception as exc:
-            raise SlideError(self.name, f"cannot be read ({exc})") from exc
-        arr = _on_white(thumb)
+            if lw * lh <= READ_BLOCK ** 2:  # small enough to read at once, as OpenSlide does
+                arr = _on_white(self._h.get_thumbnail(size))
+                return arr, w / arr.shape[1]
+            thumb = self._blockwise_thumbnail(level, size)
+        except MemoryError:
+            raise SlideError(self.name, "cannot be read: the server ran out of memory reading it") from None
+        except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
+            raise SlideError(self.name, f"cannot be read ({_reason(exc)})") from exc
+        arr = np.asarray(thumb)
         return arr, w / arr.shape[1]
+
+    def _blockwise_thumbnail(self, level: Level, size: tuple[int, int]) -> Image.Image:
+        lw, lh = level.size
+        thumb = Image.new("RGB", size, (255, 255, 255))
+        sx, sy = size[0] / lw, size[1] / lh  # thumbnail pixels per level pixel
+        step = READ_BLOCK
+        for ty in range(0, lh, step):
+            for tx in range(0, lw, step):
+                bw, bh = min(step, lw - tx), min(step, lh - ty)
+                x0, y0 = round(tx * sx), round(ty * sy)
+                x1, y1 = max(x0 + 1, round((tx + bw) * sx)), max(y0 + 1, round((ty + bh) * sy))
+                block = self._h.read_region((round(tx * level.downsample), round(ty * level.downsample)),
+                                            level.index, (bw, bh))
+                thumb.paste(Image.fromarray(_on_white(block)).resize((x1 - x0, y1 - y0), Image.Resampling.BOX),
+                            (x0, y0))
+        return thumb
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a reason a user can read: its message, or its kind when it has none."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _on_white(img: Image.Image) -> np.ndarray:
@@ -135,24 +181,36 @@ def _open_handle(path: Path):
     except openslide.OpenSlideUnsupportedFormatError:
         pass
     except openslide.OpenSlideError as exc:
-        raise SlideError(path.name, f"is a damaged or truncated slide file ({exc})") from exc
+        raise SlideError(path.name, f"is a damaged or truncated slide file ({_reason(exc)})") from exc
     with open(path, "rb") as fh:
         head = fh.read(4)
     is_tiff = head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
     if not is_tiff and path.suffix.lower() not in PLAIN_SUFFIXES:
         raise SlideError(path.name, "is not a slide format OpenSlide reads (Aperio SVS, TIFF, NDPI, MIRAX, "
                                     "Philips, Leica SCN, Ventana, Hamamatsu VMS, DICOM) nor a PNG/JPEG image")
-    try:  # a plain (untiled) image: decoded whole by Pillow
-        Image.MAX_IMAGE_PIXELS = MAX_PLAIN_PIXELS
-        img = Image.open(path)
+    what = "a TIFF file that cannot be read: damaged or truncated" if is_tiff else "not a readable image"
+    too_large = (f"more than the {MAX_PLAIN_PIXELS / 1e6:.0f} million pixels this server decodes whole; "
+                 + PYRAMID_ADVICE)
+    try:  # a plain (untiled) image: its size from the header, then decoded whole by Pillow
+        Image.MAX_IMAGE_PIXELS = MAX_PLAIN_PIXELS  # Pillow itself refuses twice this at open
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            img = Image.open(path)
+        width, height = img.size
+        if width * height > MAX_PLAIN_PIXELS:
+            img.close()
+            raise SlideError(path.name, f"is a {width:,}×{height:,}-pixel image without tiles or a pyramid: "
+                                        + too_large)
         img.load()
-    except Image.DecompressionBombError as exc:
-        raise SlideError(path.name, "is a plain image too large to decode whole; convert it to a pyramidal "
-                                    "TIFF first") from exc
+    except SlideError:
+        raise
+    except Image.DecompressionBombError:
+        raise SlideError(path.name, f"is an image without tiles or a pyramid of {too_large}") from None
+    except MemoryError:
+        raise SlideError(path.name, "cannot be read: the server ran out of memory decoding it") from None
     except Exception as exc:
-        what = "a TIFF file that cannot be read: damaged or truncated" if is_tiff else "not a readable image"
-        raise SlideError(path.name, f"is {what} ({type(exc).__name__}: {exc})") from exc
-    return openslide.ImageSlide(img.convert("RGB"))
+        raise SlideError(path.name, f"is {what} ({_reason(exc)})") from exc
+    return openslide.ImageSlide(img if img.mode == "RGB" else img.convert("RGB"))
 
 
 def open_slide(path: str | Path, mpp: float | None = None, *, target_mpp: float | None = None,
