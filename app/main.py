@@ -45,7 +45,7 @@ def sidebar(pred, error: str | None) -> None:
             return
         st.caption(f"{len(reviewer.session_reviews())} review(s) recorded in this session.")
         try:
-            mine = store.reviews_frame(reviewer=who.name) if who else None
+            mine = store.reviews_frame(reviewer=who) if who else None
         except SQLAlchemyError as exc:
             st.error(f"The review store cannot be read ({type(exc).__name__}).")
             return

@@ -183,6 +183,28 @@ def test_a_bad_archive_is_a_message_and_loses_nothing_else(tifs):
     assert not over.files and "the limit for an archive of tiles is" in over.errors[0]
 
 
+def test_a_small_zip_that_inflates_to_gigabytes_is_decoded_in_bounded_memory():
+    """500 members of 5 MB (each at the per-tile limit) pack into about 2.5 MB: they are read one at a time,
+    and those beyond the drop's uncompressed budget are skipped with one message."""
+    import tracemalloc
+
+    from app.inputs import archives
+
+    filler = b"II*\0" + b"\0" * (5 * 2**20 - 5)  # a TIFF signature, then zeros: no image in it
+    bomb = _zip([(f"t{i:03d}.tif", filler) for i in range(500)])
+    assert len(bomb) < 4 * 2**20
+    tracemalloc.start()
+    try:
+        batch = uploads.decode_uploads([("bomb.zip", bomb)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MB"
+    budget = archives.MAX_UNCOMPRESSED_MB * 2**20 // len(filler)
+    assert len(batch.records) + len(batch.errors) == budget + 1  # the members within budget, and one message
+    assert batch.errors[-1].startswith(f"bomb.zip: {500 - budget} member(s) skipped")
+
+
 def test_a_zip_counts_towards_the_batch_limit_and_is_read_no_further(tifs):
     archive = _zip([(f"t{i}.tif", tifs[i % len(tifs)].read_bytes()) for i in range(10)])
     batch = uploads.decode_uploads([(tifs[0].name, tifs[0].read_bytes()), ("many.zip", archive)], max_files=4)

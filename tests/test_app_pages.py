@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from test_user_text import unescape
 
 from model_training.bundle.disclaimer import DISCLAIMER
 from model_training.bundle.files import VAL_PRED_FILE
@@ -91,7 +92,8 @@ def captions(at) -> list[str]:
 
 
 def errors(at) -> list[str]:
-    return [e.value for e in at.error]
+    """The error messages as the reader sees them (names in them are escaped for markdown)."""
+    return [unescape(e.value) for e in at.error]
 
 
 def test_every_page_renders_with_the_banner_and_no_exception(app):
@@ -123,7 +125,7 @@ def test_analyze_scores_good_tiles_and_reports_each_bad_file(app, tif_paths, pre
     assert list(table["needs review"]) == list(ref.needs_review)
     # detail view of the highest-scoring tile: TTA score and 8 per-view scores
     best = int(np.argmax(ref.p))
-    assert at.subheader[0].value == f"Tile detail · {tif_paths[best].name}"
+    assert unescape(at.subheader[0].value) == f"Tile detail · {tif_paths[best].name}"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["P(tumour), 8-view TTA"] == f"{ref.p[best]:.3f}"
     view_scores = [float(c.split(": ")[1]) for c in captions(at) if c.split(": ")[0] in VIEW_NAMES]
@@ -179,7 +181,7 @@ def test_duplicates_are_renamed_and_large_images_can_be_centre_cropped(app, tif_
     drop(at, files)
     dup = tif_paths[0].stem + " (2).tif"
     assert list(at.dataframe[0].value["file"]) == [tif_paths[0].name, dup]
-    assert any(f"→ {dup}" in i.value for i in at.info)
+    assert any(f"→ {dup}" in unescape(i.value) for i in at.info)
     assert len(errors(at)) == 1 and "128x128" in errors(at)[0] and "96x96" in errors(at)[0]
     assert any("Centre-crop" in i.value for i in at.info)
 
@@ -236,7 +238,7 @@ def test_region_view_scores_every_tile_position(app, data_root, predictor):
     assert {m.label: m.value for m in at.metric}["Tiles scored"] == str(5 * 7)
     at.radio(key="region-stride").set_value(32).run()
     assert {m.label: m.value for m in at.metric}["Tiles scored"] == str(7 * 10)
-    assert at.subheader[0].value.startswith("Tile detail · region.png @ x=")
+    assert unescape(at.subheader[0].value).startswith("Tile detail · region.png @ x=")
 
 
 def test_region_view_rejects_unusable_images(app):
@@ -413,3 +415,42 @@ def test_a_bundle_without_onnx_is_scored_by_keras(app, monkeypatch, tmp_path, ti
     from app.runtime import model_loader
 
     assert model_loader.start(str(older.resolve())).result().engine.name == "keras"
+
+
+def markdown_shown(at) -> list[str]:
+    """The source of every element the browser renders as markdown."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "success", "subheader", "title", "header")
+    return [e.value for kind in kinds for e in getattr(at, kind)]
+
+
+def test_names_from_a_zip_and_the_store_are_shown_as_typed_never_as_links(app, tif_paths, tiny_bundle):
+    """A member path that is markdown for an image and a phishing link, on the uploader's detail view and
+    on another reviewer's Review queue."""
+    import zipfile
+
+    from test_user_text import PHISH
+
+    from app import store
+
+    member = f"{PHISH}/tumour.tif"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(member, tif_paths[0].read_bytes())
+    at = app()
+    drop(at, [("case.zip", buf.getvalue(), "application/zip")])
+    assert not at.exception
+    shown = markdown_shown(at)
+    assert any(f"case.zip/{member}" in unescape(s) for s in shown), shown  # the name is there, as text
+    assert not [s for s in shown if "](http" in s or "![" in s or "http://" in s]  # but never as markup
+
+    item = store.ItemIn.from_tile(read_tile(tif_paths[1]), source="upload", name="tumour.tif",
+                                  upload_name=f"case.zip/{member}", model_sha256="0" * 64, p=0.9, spread=0.01,
+                                  threshold=0.5)
+    store.add_items([item])
+    queue = app()
+    queue.session_state["reviewer"] = "reader B"
+    queue.switch_page("views/queue.py").run()
+    assert not queue.exception
+    shown = markdown_shown(queue)
+    assert any(f"Uploaded as case.zip/{member}" in unescape(s) for s in shown), shown
+    assert not [s for s in shown if "](http" in s or "![" in s or "http://" in s]

@@ -240,3 +240,13 @@ def test_other_labelled_datasets_under_the_configured_roots_are_quiz_sources(env
     options = page("teach").selectbox(key="teach-source").options
     assert f"Labelled dataset {course.resolve()}" in options
     assert not any("empty" in o for o in options)
+
+
+def test_a_student_name_is_shown_as_typed_on_the_quiz_and_the_class_view(env):
+    from test_user_text import STUDENT
+
+    _, code, _ = create(source=1, size=4)
+    name = STUDENT[:quizzes.MAX_NAME]
+    at = join(code, name)
+    body = sent(at.main)  # every element, the progress bar's text too
+    assert "click me" in body and "](http" not in body and "**bold**" not in body and "$x^2$" not in body

@@ -2,8 +2,8 @@
 provider (``oidc-provider-mock``) on 127.0.0.1.
 
 Two readers in two browser sessions review the same queue, the Agreement page shows their kappa and its
-export holds both reviews; a third session signs in through the provider and records a review under its
-verified identity.
+export holds both reviews; one reader's stale tab cannot record on another tile; three provider accounts that
+look alike sign in and are three readers.
 """
 from __future__ import annotations
 
@@ -32,7 +32,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "app" / "main.py"
 N_ITEMS = 3
-OIDC_USER = {"sub": "dr-oidc-0042", "email": "dr.oidc@example.org", "name": "Dr. Oidc"}
+# Three provider accounts that a display string would confuse: one e-mail, verified for A only, and a name
+# that looks like it.
+ACCOUNTS = {"acct-a": {"email": "x@y.org", "email_verified": True},
+            "acct-b": {"email": "x@y.org", "email_verified": False},
+            "acct-c": {"name": "x@y.org"}}
+SIGNED_IN = {"acct-a": "Signed in as x@y.org (verified e-mail).",
+             "acct-b": "Signed in as acct-b (account acct-b; no verified e-mail).",
+             "acct-c": "Signed in as x@y.org (account acct-c; no verified e-mail)."}
 
 
 def serve(cwd: Path, env: dict, log: Path) -> tuple[subprocess.Popen, str]:
@@ -128,13 +135,52 @@ def test_two_readers_review_one_queue_and_agreement_shows_their_kappa(browser, q
     assert "Traceback" not in log, log[-3000:]
 
 
+def test_a_review_pressed_on_a_stale_form_is_refused_and_never_stored_on_another_tile(browser, queued, data_root,
+                                                                                      tmp_path):
+    """One reader, two tabs on the same pending tile: after tab 1 records it, tab 2's press (still showing that
+    tile) must not become a review of the tile the queue moved on to."""
+    proc, url = serve(ROOT, {"PATHREVIEW_DB_URL": queued["url"], "PATHREVIEW_DATA": str(data_root)},
+                      tmp_path / "streamlit.log")
+    name = "reader C"
+    try:
+        wait_healthy(url, proc)
+        tabs = []
+        for _ in range(2):
+            ctx, pg = session(browser, url)
+            field = pg.get_by_label("Reviewer name (required to record reviews)", exact=True)
+            field.fill(name)
+            field.press("Enter")
+            pg.get_by_text(f"0 of {N_ITEMS} queued tile(s) reviewed by {name}").wait_for()
+            pg.get_by_text("Tile detail ·").wait_for()
+            tabs.append((ctx, pg))
+        first = int(store.queue(name, url=queued["url"])["item_id"].iloc[0])
+        one, two = tabs[0][1], tabs[1][1]
+        one.get_by_text("Agree", exact=True).click()
+        one.get_by_role("button", name="Record review", exact=True).click()
+        one.get_by_text("1 review(s) recorded in this session.").wait_for()
+
+        two.get_by_text("Disagree", exact=True).click()
+        two.get_by_label("Comment (optional)").fill("pressed on a stale page")
+        two.get_by_role("button", name="Record review", exact=True).click()
+        two.get_by_text("Nothing was recorded: the form you pressed was for").wait_for()
+        for ctx, _ in tabs:
+            ctx.close()
+    finally:
+        stop_server(proc)
+    mine = store.reviews_frame(url=queued["url"], reviewer=name)
+    assert mine["item_id"].tolist() == [first] and mine["decision"].tolist() == ["agree"]
+    assert "pressed on a stale page" not in set(mine["comment"])
+    log = (tmp_path / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+
+
 @pytest.fixture
 def oidc_provider(tmp_path):
     port = free_port()
     log = open(tmp_path / "oidc.log", "wb")
+    users = [a for sub, claims in ACCOUNTS.items() for a in ("--user-claims", json.dumps({"sub": sub, **claims}))]
     proc = subprocess.Popen([sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port),
-                             "--user-claims", json.dumps(OIDC_USER)], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                             *users], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     t0 = time.time()
     while True:
@@ -149,8 +195,11 @@ def oidc_provider(tmp_path):
     stop_server(proc)
 
 
-def test_a_reader_signed_in_through_oidc_records_under_the_verified_name(browser, queued, data_root, tmp_path,
-                                                                         oidc_provider):
+def test_signed_in_readers_are_their_provider_accounts_not_their_email(browser, queued, data_root, tmp_path,
+                                                                       oidc_provider):
+    """Accounts A, B and C all look like x@y.org; only A's e-mail is verified. Each is a reader of its own:
+    none is "already reviewed" by another's review or supersedes it, and the store and its export carry
+    issuer + subject."""
     # The server runs from its own folder: Streamlit reads .streamlit/{config,secrets}.toml in its cwd.
     cwd = tmp_path / "site"
     (cwd / ".streamlit").mkdir(parents=True)
@@ -170,25 +219,36 @@ def test_a_reader_signed_in_through_oidc_records_under_the_verified_name(browser
                              "--server.address", "127.0.0.1"], cwd=cwd, env=env, stdout=open(log, "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    pages = {}
     try:
         wait_healthy(url, proc)
-        ctx, pg = session(browser, url)
-        pg.get_by_text("Sign in, or enter your name in the sidebar, to see your queue.").wait_for()
-        assert pg.get_by_label("Reviewer name (required to record reviews)").count() == 0  # no typed names
-        pg.get_by_role("button", name="Sign in").click()
-        pg.get_by_role("button", name=OIDC_USER["sub"]).click()  # the provider's form: the predefined user
-        pg.wait_for_url(f"{url}/**")
-        pg.get_by_text(f"Signed in as {OIDC_USER['email']} (verified).").wait_for()
-        pg.get_by_role("link", name="Review queue").click()
-        pg.get_by_text("Tile detail ·").wait_for()
-        pg.get_by_text("Unsure", exact=True).click()
-        pg.get_by_role("button", name="Record review", exact=True).click()
-        pg.get_by_text("1 review(s) recorded in this session.").wait_for()
-        ctx.close()
+        for sub in ACCOUNTS:  # all three signed in and on the same pending tile before anyone records
+            ctx, pg = session(browser, url)
+            pg.get_by_text("Sign in, or enter your name in the sidebar, to see your queue.").wait_for()
+            assert pg.get_by_label("Reviewer name (required to record reviews)").count() == 0  # no typed names
+            pg.get_by_role("button", name="Sign in").click()
+            pg.get_by_role("button", name=sub, exact=True).click()  # the provider's form: a predefined user
+            pg.wait_for_url(f"{url}/**")
+            pg.get_by_text(SIGNED_IN[sub]).wait_for()
+            pg.get_by_role("link", name="Review queue").click()
+            pg.get_by_text("Tile detail ·").wait_for()
+            pages[sub] = (ctx, pg)
+        for sub, decision in zip(ACCOUNTS, ["agree", "disagree", "unsure"]):
+            pg = pages[sub][1]
+            pg.get_by_text(decision.capitalize(), exact=True).click()
+            pg.get_by_role("button", name="Record review", exact=True).click()
+            pg.get_by_text("1 review(s) recorded in this session.").wait_for()
+        for ctx, _ in pages.values():
+            ctx.close()
     finally:
         stop_server(proc)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
-    mine = store.reviews_frame(url=queued["url"], reviewer=OIDC_USER["email"])
-    assert len(mine) == 1 and bool(mine["reviewer_verified"].iloc[0])
-    assert mine["reviewer_subject"].iloc[0] == OIDC_USER["sub"] and mine["decision"].iloc[0] == "unsure"
+    reviews = store.reviews_frame(url=queued["url"], current_only=False)
+    signed = reviews[reviews["reviewer_verified"]].sort_values("review_id")
+    assert signed["reviewer_subject"].tolist() == [f"{oidc_provider}|{sub}" for sub in ACCOUNTS]
+    assert signed["decision"].tolist() == ["agree", "disagree", "unsure"]
+    assert signed["item_id"].nunique() == 1 and not signed["superseded"].any() and signed["supersedes_id"].isna().all()
+    assert signed["reviewer"].nunique() == 3  # A and C both show x@y.org: the frame tells them apart
+    exported = read_csv_export(store.export_csv(signed))
+    assert exported["reviewer_subject"].tolist() == [f"{oidc_provider}|{sub}" for sub in ACCOUNTS]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from test_user_text import unescape
 
 from app import store
 from app.inputs import roots
@@ -21,7 +22,8 @@ def app(app_session):
 
 
 def errors(at) -> list[str]:
-    return [e.value for e in at.error]
+    """The error messages as the reader sees them (names in them are escaped for markdown)."""
+    return [unescape(e.value) for e in at.error]
 
 
 def record(at, key: str, choice: str, comment: str = ""):
@@ -59,11 +61,12 @@ def test_validation_refuses_folders_outside_the_roots(app, tmp_path, data_root):
     at.text_input(key="val-path").input("/etc").run()
     assert not at.exception and "/etc is outside the folders this server may open" in errors(at)[0]
     at.text_input(key="val-path").input(str(data_root / ".." / ".." / "..")).run()
-    assert "outside the folders" in errors(at)[0] and "resolves to" in errors(at)[0]
+    assert "outside the folders" in errors(at)[0]
     link = tmp_path / "inside-looking-out"
     link.symlink_to("/etc")
-    with pytest.raises(roots.PathRefused, match="resolves to /etc"):
+    with pytest.raises(roots.PathRefused, match="inside-looking-out is outside the folders") as refused:
         roots.check(link, [tmp_path.resolve()])
+    assert "/etc" not in str(refused.value)  # where the link leads is not said
     at.text_input(key="val-path").input(str(data_root / "nowhere")).run()  # inside: the dataset's own error
     assert "no such file or folder" in errors(at)[0]
 

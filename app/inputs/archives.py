@@ -1,8 +1,9 @@
 """Tiles sent as one .zip archive: a folder of tiles exported from a slide viewer, dropped as one file.
 
-Each member is decoded exactly as a dropped file would be. Nothing is extracted to disk, members are read
-only after their declared size passed the per-tile limit, and every problem becomes a message naming the
-archive and the member.
+Each member is decoded exactly as a dropped file would be. Nothing is extracted to disk; a member is read
+only when its turn to be decoded comes, after its declared size passed the per-tile limit, so one member at a
+time is held uncompressed. The members of one drop may take at most ``MAX_UNCOMPRESSED_MB`` together: a small
+archive can declare gigabytes. Every problem becomes a message naming the archive and the member.
 """
 from __future__ import annotations
 
@@ -14,6 +15,32 @@ from pathlib import PurePosixPath
 ARCHIVE_TYPES = ["zip"]
 MAX_ARCHIVE_MB = 100  # a drop is one WebSocket message (tile_drop.MAX_DROP_MB)
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
+# 500 tiles of 512 KB: real 96x96 tiles take 10-60 KB, so only an archive built to inflate reaches it.
+MAX_UNCOMPRESSED_MB = 256
+
+
+class MemberError(ValueError):
+    """A member that cannot be read from its archive; the message names archive/member and the reason."""
+
+
+class ArchiveMember:
+    """One image member, read from the archive only when ``getvalue()`` is called (as an uploaded file is)."""
+
+    def __init__(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, max_bytes: int):
+        self._archive, self._info, self.where, self._max = archive, info, where, max_bytes
+        self.size = info.file_size
+
+    def getvalue(self) -> bytes:
+        """The member's bytes; raises ``MemberError`` when it cannot be read or is larger than it declared."""
+        try:
+            with self._archive.open(self._info) as fh:
+                data = fh.read(self._max + 1)  # the declared size can lie
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
+            raise MemberError(f"{self.where}: could not be read from the archive ({exc})") from None
+        if len(data) > self._max:
+            raise MemberError(f"{self.where}: larger than its archive entry says; the limit for a tile is "
+                              f"{self._max / 2**20:.0f} MB")
+        return data
 
 
 @dataclass
@@ -36,14 +63,18 @@ def _ignored(member: str) -> bool:
 
 
 def expand(files: list[tuple[str, object]], *, max_member_bytes: int, max_members: int,
-           max_archive_bytes: int = MAX_ARCHIVE_MB * 2**20) -> Expanded:
-    """Replace every .zip in ``(name, data)`` uploads by its image members, in archive order.
+           max_archive_bytes: int = MAX_ARCHIVE_MB * 2**20,
+           max_uncompressed_bytes: int = MAX_UNCOMPRESSED_MB * 2**20) -> Expanded:
+    """Replace every .zip in ``(name, data)`` uploads by its image members (``ArchiveMember``, read later),
+    in archive order.
 
     ``data`` is bytes or an uploaded file. Members above ``max_member_bytes`` (uncompressed, as the archive
-    declares and as actually read) and other unusable entries become messages; archives stop contributing
-    once ``max_members`` images have been collected (the caller reports what is left over).
+    declares and as actually read), members beyond ``max_uncompressed_bytes`` in total, and other unusable
+    entries become messages; archives stop contributing once ``max_members`` images have been collected (the
+    caller reports what is left over).
     """
     out = Expanded()
+    budget = max_uncompressed_bytes
     for name, data in files:
         if not is_archive(name):
             out.files.append((name, data, name))
@@ -60,7 +91,7 @@ def expand(files: list[tuple[str, object]], *, max_member_bytes: int, max_member
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
             out.errors.append(f"{name}: not a readable .zip archive ({exc})")
             continue
-        images = 0
+        images = over_budget = 0
         for m in members:
             where = f"{name}/{m.filename}"
             if PurePosixPath(m.filename).suffix.lower() not in IMAGE_SUFFIXES:
@@ -76,18 +107,16 @@ def expand(files: list[tuple[str, object]], *, max_member_bytes: int, max_member
             if len(out.files) >= max_members:
                 out.files.append((PurePosixPath(m.filename).name, b"", where))  # counted as skipped downstream
                 continue
-            try:
-                with archive.open(m) as fh:
-                    member = fh.read(max_member_bytes + 1)  # the declared size can lie
-            except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
-                out.errors.append(f"{where}: could not be read from the archive ({exc})")
+            if m.file_size > budget:
+                over_budget += 1
                 continue
-            if len(member) > max_member_bytes:
-                out.errors.append(f"{where}: larger than its archive entry says; the limit for a tile is "
-                                  f"{max_member_bytes / 2**20:.0f} MB")
-                continue
-            out.files.append((PurePosixPath(m.filename).name, member, where))
+            budget -= m.file_size
+            out.files.append((PurePosixPath(m.filename).name, ArchiveMember(archive, m, where, max_member_bytes),
+                              where))
             images += 1
-        if images == 0 and not any(e.startswith(f"{name}/") for e in out.errors):
+        if over_budget:
+            out.errors.append(f"{name}: {over_budget} member(s) skipped: the tiles of one drop may take at most "
+                              f"{max_uncompressed_bytes / 2**20:.0f} MB uncompressed together")
+        if images == 0 and not over_budget and not any(e.startswith(f"{name}/") for e in out.errors):
             out.errors.append(f"{name}: the archive holds no tile images (.tif .png .jpg)")
     return out

@@ -10,7 +10,8 @@ import streamlit as st
 
 from app.inputs import roots
 from app.runtime import scoring, state
-from model_training.data.sources import DatasetError, TileSource, iter_batches, open_source
+from model_training.data.sources import (DatasetError, FileSource, H5Source, Problem, TileSource, iter_batches,
+                                         open_source)
 from model_training.data.subsets import stratified_subset
 
 DATA_ENV = roots.DATA_ENV
@@ -51,10 +52,38 @@ def open_dataset(path: str) -> TileSource:
 
     Only inside the configured roots: ``roots.PathRefused`` otherwise.
     """
-    root = roots.check(path)
+    allowed = roots.roots()
+    root = roots.check(path, allowed)
     if (root / "valid").is_dir() or (root / "camelyonpatch_level_2_split_valid_x.h5").exists():
-        return open_source(root, "valid")
-    return open_source(root)
+        return confine(open_source(root, "valid"), allowed)
+    return confine(open_source(root), allowed)
+
+
+def _inside(path: Path, allowed: list[Path]) -> bool:
+    real = Path(os.path.realpath(path))
+    return any(real == r or real.is_relative_to(r) for r in allowed)
+
+
+def confine(source: TileSource, allowed: list[Path]) -> TileSource:
+    """``source`` without the files that resolve outside ``allowed`` (a linked folder or file inside a dataset
+    pointing elsewhere): only the typed path was checked so far, and every file the app opens must pass too.
+    What is dropped is counted among the source's problems, without saying where the links lead."""
+    if isinstance(source, H5Source):
+        for p in (source.x_path, getattr(source, "y_path", None)):
+            if p is not None and not _inside(p, allowed):
+                raise roots.PathRefused(f"{p.name} links outside the folders this server may open.")
+        return source
+    if not isinstance(source, FileSource):
+        return source
+    keep = [i for i, p in enumerate(source.paths) if _inside(p, allowed)]
+    if len(keep) == len(source.paths):
+        return source
+    outside = len(source.paths) - len(keep)
+    confined = FileSource([source.paths[i] for i in keep], [source.ids[i] for i in keep], source.labels[keep],
+                          source.description, list(source.problems))
+    confined.problems.append(Problem(source.description, f"{outside} file(s) link outside the folders this server "
+                                                         "may open; skipped"))
+    return confined
 
 
 def sample(source: TileSource, n: int, seed: int = SEED) -> TileSource:

@@ -44,6 +44,6 @@ def check(path: str | Path, allowed: list[Path] | None = None) -> Path:
     if any(resolved == r or resolved.is_relative_to(r) for r in allowed):
         return resolved
     listed = ", ".join(str(r) for r in allowed) or "none configured"
-    how = f" (it resolves to {resolved})" if str(resolved) != text else ""
-    raise PathRefused(f"{text}{how} is outside the folders this server may open: {listed}. The operator can "
+    # where a link leads is not said: it is outside what this server shows
+    raise PathRefused(f"{text} is outside the folders this server may open: {listed}. The operator can "
                       f"add a folder to `{ROOTS_ENV}`.")

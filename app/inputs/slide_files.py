@@ -57,10 +57,11 @@ def upload_limit_mb() -> int:
 def list_slides(root: Path) -> list[str]:
     """Slide files under ``root`` (one folder level deep), as paths relative to it, sorted."""
     suffixes = {"." + s for s in SLIDE_TYPES}
+    real_root = root.resolve()
     found = []
     for path in sorted(root.glob("*")) + sorted(root.glob("*/*")):
-        if path.is_file() and path.suffix.lower() in suffixes:
-            found.append(str(path.relative_to(root)))
+        if path.suffix.lower() in suffixes and path.is_file() and path.resolve().is_relative_to(real_root):
+            found.append(str(path.relative_to(root)))  # a link that leads out of the folder is not listed
     return found
 
 
@@ -70,8 +71,8 @@ def resolve_in(root: Path, name: str) -> Path:
     try:
         path = check(root / name, [root])
     except PathRefused:
-        raise SlideAccessError(f"{name}: is outside the slide folder {root} (it resolves to "
-                               f"{(root / name).resolve()}); only slides under that folder can be opened") from None
+        raise SlideAccessError(f"{name}: is outside the slide folder; only slides under that folder can be "
+                               "opened") from None
     if not path.is_file():
         raise SlideAccessError(f"{name}: no such slide in {root}")
     return path

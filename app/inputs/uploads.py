@@ -11,6 +11,7 @@ from app.inputs import archives
 from app.store.audit_csv import pixel_sha256
 from model_training.bundle.disclaimer import DISCLAIMER
 from model_training.data.decode import TileError, read_tile
+from model_training.data.spreadsheet import csv_bytes
 from model_training.inference.predictor import Prediction
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
@@ -78,7 +79,7 @@ def decode_uploads(files: Iterable[tuple[str, object]], *, crop: bool = False,
     """Decode ``(name, data)`` pairs with ``read_tile``; bad files become messages, the rest are kept.
 
     ``data`` is bytes or an uploaded file (``.size``, ``.getvalue()``), read only once it passed the checks.
-    A .zip stands for its image members (``tile_archives``); their ``upload_name`` is ``archive/member``.
+    A .zip stands for its image members (``archives``); their ``upload_name`` is ``archive/member``.
 
     With ``crop``, images larger than 96x96 are centre-cropped (and noted); without it they are errors
     that point to the centre-crop option and the region view.
@@ -97,8 +98,12 @@ def decode_uploads(files: Iterable[tuple[str, object]], *, crop: bool = False,
             batch.errors.append(f"{label}: is {_size(data) / 2**20:.1f} MB; the limit for a tile is "
                                 f"{max_bytes / 2**20:.0f} MB")
             continue
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            data = data.getvalue()
+        try:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                data = data.getvalue()  # an archive member is read here, one at a time
+        except archives.MemberError as exc:
+            batch.errors.append(str(exc))
+            continue
         try:
             tile, note = read_tile(data, label), ""
         except TileError as exc:
@@ -134,5 +139,4 @@ def results_table(records: list[TileRecord], pred: Prediction) -> pd.DataFrame:
 
 def table_csv(table: pd.DataFrame, model_sha256: str, threshold: float) -> bytes:
     """The results table as CSV, with the research-use disclaimer and the model on the first line."""
-    head = f"# {DISCLAIMER} Model sha256 {model_sha256}, threshold {threshold:.6f} (8-view TTA).\n"
-    return (head + table.to_csv(index=False)).encode("utf-8")
+    return csv_bytes(table, f"{DISCLAIMER} Model sha256 {model_sha256}, threshold {threshold:.6f} (8-view TTA).")

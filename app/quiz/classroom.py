@@ -5,16 +5,14 @@ answers from every student's session appear without the teacher touching anythin
 """
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from app.quiz import feedback, reader_metrics
 from app.store import quizzes
-from app.store.audit_csv import spreadsheet_safe
 from model_training.bundle.disclaimer import DISCLAIMER
+from model_training.data.spreadsheet import csv_bytes
 
 REFRESH_S = 3
 HARDEST = 5
@@ -27,7 +25,7 @@ def class_csv(quiz: quizzes.QuizInfo, frame: pd.DataFrame) -> bytes:
     name = {1: "tumour", 0: "no tumour"}
     out = pd.DataFrame({
         "quiz": quiz.code,
-        "student": [spreadsheet_safe(str(s)) for s in frame["student"]],
+        "student": [str(s) for s in frame["student"]],
         "tile": frame["position"] + 1, "dataset_id": frame["dataset_id"], "truth": frame["label"].map(name),
         "answer": frame["answer"].map(name), "correct": (frame["answer"] == frame["label"]).astype(int),
         "confidence": frame["confidence"], "seconds": frame["seconds"].round(1),
@@ -35,11 +33,8 @@ def class_csv(quiz: quizzes.QuizInfo, frame: pd.DataFrame) -> bytes:
         "model_p": frame["p"].round(4),
         "model_decision": [("tumour" if p >= quiz.threshold else "no tumour") for p in frame["p"]],
     }, columns=EXPORT_COLUMNS)
-    buf = io.StringIO()
-    out.to_csv(buf, index=False, lineterminator="\n")
-    head = (f"# {DISCLAIMER} PathReview quiz {quiz.code}: {quiz.description}, {quiz.size} tiles, model sha256 "
-            f"{quiz.model_sha256}, threshold {quiz.threshold:.6f}.\n")
-    return (head + buf.getvalue()).encode("utf-8")
+    return csv_bytes(out, f"{DISCLAIMER} PathReview quiz {quiz.code}: {quiz.description}, {quiz.size} tiles, "
+                          f"model sha256 {quiz.model_sha256}, threshold {quiz.threshold:.6f}.")
 
 
 def _confusion(frame: pd.DataFrame):

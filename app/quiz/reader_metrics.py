@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from app.display.text import plain_html
+
 
 def reader_point(labels, answers) -> dict:
     """Counts, sensitivity, specificity and accuracy of yes/no readings (1 = tumour) against labels."""
@@ -71,7 +73,7 @@ def roc_with_readers(y, p, threshold: float, readers: pd.DataFrame | None = None
     if readers is not None and len(readers):
         ok = readers.dropna(subset=["sensitivity", "specificity"])
         fig.add_trace(go.Scatter(x=1 - ok["specificity"], y=ok["sensitivity"], mode="markers+text",
-                                 text=ok["student"], textposition="top center", cliponaxis=False,
+                                 text=ok["student"].map(plain_html), textposition="top center", cliponaxis=False,
                                  marker=dict(size=11, color="darkorange"), name=readers_name))
     fig.update_layout(title=title, xaxis_title="1 − specificity", yaxis_title="sensitivity", height=460,
                       xaxis=dict(range=[-0.03, 1.03]), yaxis=dict(range=[-0.03, 1.08]),

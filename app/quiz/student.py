@@ -11,6 +11,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from app.display.text import md
 from app.quiz import feedback, reader_metrics
 from app.runtime import state
 from app.store import quizzes
@@ -95,7 +96,7 @@ def question(quiz: quizzes.QuizInfo, name: str, key: str, pos: int) -> None:
                               args=(quiz.code, name, key, pos))
     flash = st.session_state.pop(FLASH, None)
     if flash:
-        st.warning(flash)
+        st.warning(md(flash, 600))
 
 
 def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> None:
@@ -137,7 +138,7 @@ def review(quiz: quizzes.QuizInfo, name: str) -> None:
     done = quizzes.revealed(quiz.code, name)
     df = pd.DataFrame([r.__dict__ for r in done])
     m = reader_metrics.reader_point(df["label"], df["answer"])
-    st.subheader(f"Your results, {name}")
+    st.subheader(f"Your results, {md(name)}")
     c = st.columns(4)
     c[0].metric("Score", f"{m['correct']} / {m['n']}")
     c[1].metric("Sensitivity", _pct(m["sensitivity"]), help="Tumour tiles you called tumour.")

@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
+from model_training.bundle.disclaimer import DISCLAIMER
+from model_training.data.spreadsheet import csv_bytes
+
 BOOT = 2000
 SEED = 0  # fixed: the same reviews give the same intervals
 
@@ -140,3 +143,14 @@ def fleiss_all(reviews: pd.DataFrame) -> dict | None:
     counts = np.stack([(full == 0).sum(1), (full == 1).sum(1)], axis=1) if len(full) else np.zeros((0, 2))
     lo, hi = bootstrap_ci(lambda idx: [fleiss(counts[i]) for i in idx], len(counts), boot=500)
     return {"readers": table.shape[1], "n": len(full), "kappa": fleiss(counts), "ci_low": lo, "ci_high": hi}
+
+
+def tables_csv(with_model: pd.DataFrame, with_truth: pd.DataFrame, readers: pd.DataFrame,
+               all_readers: dict | None) -> bytes:
+    """The Agreement page's tables (``vs_model``, ``vs_truth``, ``between_readers``, ``fleiss_all``) as one CSV
+    with a ``table`` column saying which, research-use line first."""
+    stats = pd.concat([with_model.assign(table="reader vs model"), with_truth.assign(table="reader vs ground truth"),
+                       readers.assign(table="reader vs reader")]
+                      + ([pd.DataFrame([{**all_readers, "table": "Fleiss"}])] if all_readers else []),
+                      ignore_index=True)
+    return csv_bytes(stats, f"{DISCLAIMER} PathReview reader agreement.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -9,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import store
 from app.display.imaging import enlarge, outline_centre
+from app.display.text import md
 from app.review import reviewer
 from app.runtime import state
 from app.store import audit_csv
@@ -19,6 +21,28 @@ VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T
 CACHE_KEY = "pathreview_detail_cache"
 CACHE_SIZE = 64
 REVIEW_LABELS = {"agree": "Agree", "disagree": "Disagree", "unsure": "Unsure"}
+
+
+@dataclass(frozen=True)
+class FormTarget:
+    """The tile a review form was drawn for (a stored item's id, or a new item's key), its name, and the id of
+    the reviewer's own current review of it when the form showed one."""
+
+    item: int | str
+    name: str
+    my_review: int | None
+
+
+def stale_reason(pressed_on: FormTarget | None, now: FormTarget) -> str | None:
+    """Why a review pressed on the form ``pressed_on`` must not be recorded against ``now`` (None: it may)."""
+    if pressed_on is None or pressed_on == now:
+        return None
+    if pressed_on.item != now.item:
+        return (f"the form you pressed was for {md(pressed_on.name)}, but the page now shows {md(now.name)} (the queue "
+                "changed, perhaps in another tab). Review the tile shown below if you wish.")
+    recorded = f"review #{now.my_review}" if now.my_review is not None else "no review"
+    return (f"your review of {md(now.name)} changed since this form was drawn (it now stands at {recorded}, "
+            "recorded elsewhere). Check it below and record again.")
 
 
 def tta_scores(res: Prediction, i: int) -> dict:
@@ -51,7 +75,7 @@ def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", sc
     fields saying where it came from (default: an upload called ``name``), or ``item_id`` names an item
     already in the store (the review queue).
     """
-    st.subheader(f"Tile detail · {name}")
+    st.subheader(f"Tile detail · {md(name)}")
     if context:
         st.caption(context)
     with st.spinner("Scoring the 8 views and computing Grad-CAM…"):
@@ -95,6 +119,11 @@ def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source:
         st.error(f"The review store cannot be read ({type(exc).__name__}); reviews are disabled for now.")
         return
     flash = st.session_state.pop(f"{key}-flash", None)
+    # What this form is drawn for: the tile and the reviewer's review of it the reviewer can see. A press of
+    # "Record review" is about the form of the run before, which another tab or reader may have made stale.
+    drawn_for = FormTarget(item_id if item_id is not None else item.key, name, mine["id"] if mine else None)
+    pressed_on = st.session_state.get(f"{key}-drawn-for")
+    st.session_state[f"{key}-drawn-for"] = drawn_for
     with st.form(key=f"{key}-review", clear_on_submit=True):
         st.markdown("**Your review** — recorded in the review store with the pixel and model hashes")
         if mine:
@@ -113,17 +142,21 @@ def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source:
     if choice is None:
         st.warning("Choose agree, disagree or unsure before recording.")
         return
+    stale = stale_reason(pressed_on, drawn_for)
+    if stale:
+        st.error(f"Nothing was recorded: {stale}", icon=":material/sync_problem:")
+        return
     seen = store.Seen(p=a["p"], spread=a["spread"], threshold=a["threshold"], model_sha256=pred.sha256,
                       scorer=pred.engine.name)
     try:
         rid = store.record_review(item, who, choice, comment, seen=seen, supersedes=mine["id"] if mine else None)
     except store.ReviewRefused as exc:
-        st.error(f"The review was not recorded: {exc}", icon=":material/block:")
+        st.error(f"The review was not recorded: {md(exc, 600)}", icon=":material/block:")
         return
     except SQLAlchemyError as exc:
         st.error(f"The review was not saved: the review store cannot be written ({type(exc).__name__}).")
         return
     reviewer.session_reviews().append(rid)
     # rerun so the sidebar (drawn before the page) counts and exports this review at once
-    st.session_state[f"{key}-flash"] = f"Recorded **{choice}** for {name} (review #{rid})."
+    st.session_state[f"{key}-flash"] = f"Recorded **{choice}** for {md(name)} (review #{rid})."
     st.rerun()

@@ -1,9 +1,14 @@
 """Who is reviewing: the verified identity from Streamlit's OpenID Connect sign-in when ``[auth]`` is
-configured in ``.streamlit/secrets.toml``, else a name the reviewer types (required, and marked unverified)."""
+configured in ``.streamlit/secrets.toml``, else a name the reviewer types (required, and marked unverified).
+
+A signed-in reviewer *is* the provider's issuer and subject: two accounts are two reviewers whatever their
+e-mail or name says. The e-mail is shown (and stored as the reviewer's name) only when the provider says it
+is verified; otherwise the name the provider gives, else the subject."""
 from __future__ import annotations
 
 import streamlit as st
 
+from app.display.text import md
 from app.store import Reviewer
 
 NAME_KEY = "reviewer"
@@ -19,15 +24,31 @@ def auth_configured() -> bool:
         return False
 
 
+def email_verified(claims) -> bool:
+    """The ``email_verified`` claim as a boolean (some providers send the string "true")."""
+    value = claims.get("email_verified")
+    return value is True or str(value).strip().lower() == "true"
+
+
+def from_claims(claims) -> Reviewer | None:
+    """The reviewer an ID token's claims name: issuer + subject as identity, a verified e-mail (else the name,
+    else the subject) as what is shown. None without a subject."""
+    sub = str(claims.get("sub") or "").strip()
+    if not sub:
+        return None
+    issuer = str(claims.get("iss") or claims.get("provider") or "").strip()
+    email = str(claims.get("email") or "").strip()
+    shown = email if email and email_verified(claims) else str(claims.get("name") or "").strip() or sub
+    return Reviewer(shown, verified=True, subject=f"{issuer}|{sub}")
+
+
 def current() -> Reviewer | None:
     """The reviewer of this session, or None (not signed in / no name typed)."""
     if auth_configured():
         user = st.user
         if not user.is_logged_in:
             return None
-        sub = str(user.get("sub") or "")
-        name = str(user.get("email") or user.get("name") or sub)
-        return Reviewer(name, verified=True, subject=sub or None)
+        return from_claims(user)
     name = str(st.session_state.get(NAME_KEY) or "").strip()
     return Reviewer(name) if name else None
 
@@ -37,7 +58,12 @@ def sidebar() -> Reviewer | None:
     if auth_configured():
         if st.user.is_logged_in:
             who = current()
-            st.caption(f"Signed in as **{who.name}** (verified).")
+            if who is None:
+                st.caption("The sign-in provider sent no subject; sign out and in again.")
+                return None
+            how = ("verified e-mail" if email_verified(st.user) and who.name == str(st.user.get("email") or "")
+                   else f"account {who.subject.rsplit('|', 1)[-1]}; no verified e-mail")
+            st.caption(f"Signed in as **{md(who.name)}** ({md(how)}).")
             if st.button("Sign out", key="logout"):
                 st.logout()
             return who

@@ -8,6 +8,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import store
+from app.display.text import md
 from app.inputs import roots
 from app.review import reviewer
 from model_training.data.decode import TileError
@@ -34,7 +35,7 @@ def _add(items: list[store.ItemIn], what: str) -> None:
     try:
         store.add_items(items)
     except (SQLAlchemyError, store.StoreError) as exc:
-        st.error(f"The tiles were not queued: {exc}")
+        st.error(f"The tiles were not queued: {md(exc, 600)}")
         return
     st.success(f"{len(items)} {what} in the review queue.", icon=":material/playlist_add_check:")
 

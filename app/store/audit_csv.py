@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from model_training.bundle.disclaimer import DISCLAIMER
+from model_training.data.spreadsheet import safe_cell
 
 try:  # POSIX; elsewhere O_APPEND alone keeps single writes whole
     import fcntl
@@ -29,7 +30,6 @@ COLUMNS = ["timestamp", "reviewer", "file", "pixel_sha256", "model_sha256", "thr
            "model_decision", "review", "comment"]
 REVIEWS = ("agree", "disagree", "unsure")
 MAX_TEXT = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def pixel_sha256(tile: np.ndarray) -> str:
@@ -39,7 +39,7 @@ def pixel_sha256(tile: np.ndarray) -> str:
 
 def spreadsheet_safe(s: str) -> str:
     """``s`` with a leading quote when a spreadsheet would otherwise run it as a formula."""
-    return "'" + s if s.startswith(_FORMULA_START) else s
+    return safe_cell(s)
 
 
 def _text(value: object) -> str:

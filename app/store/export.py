@@ -1,17 +1,17 @@
 """CSV export of reviews: the audit log's columns first, then provenance; line 1 is the research-use line."""
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 from app.store.audit_csv import COLUMNS as AUDIT_COLUMNS
 from app.store.audit_csv import spreadsheet_safe
 from model_training.bundle.disclaimer import DISCLAIMER
+from model_training.data.spreadsheet import csv_bytes
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
     import pandas as pd
 
-PROVENANCE = ["review_id", "supersedes", "reviewer_verified", "source", "upload_name", "dataset_root",
+PROVENANCE = ["review_id", "supersedes", "reviewer_verified", "reviewer_subject", "source", "upload_name", "dataset_root",
               "dataset_id", "slide", "x", "y", "width", "height", "label", "scorer"]
 COLUMNS = AUDIT_COLUMNS + PROVENANCE
 
@@ -44,7 +44,8 @@ def export_frame(reviews: pd.DataFrame) -> pd.DataFrame:
         "model_decision": reviews.get("model_decision", []), "review": reviews.get("decision", []),
         "comment": reviews.get("comment", []), "review_id": reviews.get("review_id", []),
         "supersedes": [("" if pd.isna(v) else str(int(v))) for v in reviews.get("supersedes_id", [])],
-        "reviewer_verified": reviews.get("reviewer_verified", []), "source": reviews.get("source", []),
+        "reviewer_verified": reviews.get("reviewer_verified", []),
+        "reviewer_subject": reviews.get("reviewer_subject", []), "source": reviews.get("source", []),
         "upload_name": reviews.get("upload_name", []), "dataset_root": reviews.get("dataset_root", []),
         "dataset_id": reviews.get("dataset_id", []), "slide": reviews.get("slide", []),
         "x": reviews.get("x", []), "y": reviews.get("y", []), "width": reviews.get("width", []),
@@ -52,7 +53,8 @@ def export_frame(reviews: pd.DataFrame) -> pd.DataFrame:
         "label": [("" if pd.isna(v) else str(int(v))) for v in reviews.get("label", [])],
         "scorer": reviews.get("scorer", []),
     }, columns=COLUMNS)
-    for col in ("reviewer", "file", "comment", "upload_name", "dataset_root", "dataset_id", "slide", "scorer"):
+    for col in ("reviewer", "reviewer_subject", "file", "comment", "upload_name", "dataset_root", "dataset_id", "slide",
+                "scorer"):
         df[col] = df[col].map(_safe)
     for col in ("x", "y", "width", "height"):
         df[col] = df[col].map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))
@@ -61,6 +63,4 @@ def export_frame(reviews: pd.DataFrame) -> pd.DataFrame:
 
 def export_csv(reviews: pd.DataFrame) -> bytes:
     """The reviews as CSV bytes, line 1 the research-use disclaimer as a ``#`` comment."""
-    buf = io.StringIO()
-    export_frame(reviews).to_csv(buf, index=False, lineterminator="\n")
-    return (f"# {DISCLAIMER} PathReview reviewer decisions.\n" + buf.getvalue()).encode("utf-8")
+    return csv_bytes(export_frame(reviews), f"{DISCLAIMER} PathReview reviewer decisions.")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 
 from app.store import db
-from app.store.reviews import _superseded
+from app.store.reviews import Reviewer, _superseded, as_reviewer, by, key_of
 from app.store.schema import Item, Review
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
@@ -26,9 +26,13 @@ def _needs_a_look():
     return or_(Item.model_decision == "tumour", Item.needs_review.is_(True))
 
 
-def reviews_frame(*, reviewer: str | None = None, current_only: bool = True, source: str | None = None,
+def reviews_frame(*, reviewer: Reviewer | str | None = None, current_only: bool = True, source: str | None = None,
                   url: str | None = None) -> pd.DataFrame:
-    """One row per review with its item's provenance; ``current_only`` drops superseded reviews."""
+    """One row per review with its item's provenance; ``current_only`` drops superseded reviews, ``reviewer``
+    keeps one reviewer's (a typed name, or a ``Reviewer``: a signed-in one is matched by provider subject).
+
+    ``reviewer`` in the frame is who it was, as shown: two identities showing the same name (a typed name and
+    a signed-in account, or two accounts) get their subject appended, so that no table merges them."""
     import pandas as pd
 
     sup = _superseded()
@@ -42,16 +46,34 @@ def reviews_frame(*, reviewer: str | None = None, current_only: bool = True, sou
     if current_only:
         q = q.where(~sup)
     if reviewer is not None:
-        q = q.where(Review.reviewer == reviewer)
+        q = q.where(by(as_reviewer(reviewer)))
     if source:
         q = q.where(Item.source == source)
     with db.session(url) as s:
         rows = s.execute(q).all()
     df = pd.DataFrame(rows, columns=REVIEW_COLUMNS + ITEM_COLUMNS)
-    return df.astype({"superseded": bool, "reviewer_verified": bool, "needs_review": bool}) if len(df) else df
+    if not len(df):
+        return df
+    df = df.astype({"superseded": bool, "reviewer_verified": bool, "needs_review": bool})
+    return df.assign(reviewer=_distinct_names(df))
 
 
-def queue(reviewer: str, *, status: str = "pending", source: str | None = None,
+def _distinct_names(df: pd.DataFrame) -> list[str]:
+    """Each review's reviewer as shown, made distinct between identities that show the same name."""
+    keys = [key_of(r) for r in df.itertuples()]
+    identities: dict[str, set] = {}
+    for name, key in zip(df["reviewer"], keys):
+        identities.setdefault(name, set()).add(key)
+    out = []
+    for name, (verified, ident) in zip(df["reviewer"], keys):
+        if len(identities[name]) == 1:
+            out.append(name)
+        else:
+            out.append(f"{name} [{ident.rsplit('|', 1)[-1]}]" if verified else f"{name} [typed name]")
+    return out
+
+
+def queue(reviewer: Reviewer | str, *, status: str = "pending", source: str | None = None,
           url: str | None = None) -> pd.DataFrame:
     """Items for ``reviewer``: ``pending`` (need a look, not yet reviewed by them), ``done`` (reviewed by
     them), ``others`` (reviewed by someone else) or ``all``.
@@ -73,10 +95,13 @@ def queue(reviewer: str, *, status: str = "pending", source: str | None = None,
                                                                  "threshold", "model_decision", "needs_review",
                                                                  "queued_at"])
         queued = set(s.scalars(select(Item.id).where(_needs_a_look())))
-        done = pd.DataFrame(s.execute(select(Review.item_id, Review.reviewer, Review.decision)
-                                      .where(~_superseded())).all(), columns=["item_id", "reviewer", "decision"])
-    mine = done[done["reviewer"] == reviewer].set_index("item_id")["decision"]
-    others = set(done.loc[done["reviewer"] != reviewer, "item_id"])
+        rows = s.execute(select(Review.item_id, Review.reviewer, Review.reviewer_verified, Review.reviewer_subject,
+                                Review.decision).where(~_superseded())).all()
+    who = as_reviewer(reviewer).key
+    done = pd.DataFrame({"item_id": [r.item_id for r in rows], "decision": [r.decision for r in rows],
+                         "me": [key_of(r) == who for r in rows]}, columns=["item_id", "decision", "me"])
+    mine = done[done["me"].astype(bool)].set_index("item_id")["decision"]
+    others = set(done.loc[~done["me"].astype(bool), "item_id"])
     items["reviews"] = items["item_id"].map(done.groupby("item_id").size()).fillna(0).astype(int)
     items["my_decision"] = items["item_id"].map(mine).fillna("")
     pick = {"pending": items["item_id"].isin(queued) & (items["my_decision"] == ""),
@@ -86,7 +111,7 @@ def queue(reviewer: str, *, status: str = "pending", source: str | None = None,
     return items[pick].reset_index(drop=True)
 
 
-def progress(reviewer: str, *, source: str | None = None, url: str | None = None) -> dict:
+def progress(reviewer: Reviewer | str, *, source: str | None = None, url: str | None = None) -> dict:
     """How much of the queue the reviewer has done: ``{"queued", "done", "pending"}``."""
     items = queue(reviewer, status="all", source=source, url=url)
     in_queue = items["model_decision"].eq("tumour") | items["needs_review"].astype(bool)

@@ -22,11 +22,35 @@ class ReviewRefused(StoreError):
 
 @dataclass(frozen=True)
 class Reviewer:
-    """Who records a review. ``verified``: the name comes from the sign-in provider (``subject`` is its id)."""
+    """Who records a review. ``verified``: signed in through the provider, and ``subject`` is its issuer and
+    subject (``issuer|sub``), the identity; ``name`` is then only what is shown. Unverified: the typed name."""
 
     name: str
     verified: bool = False
     subject: str | None = None
+
+    @property
+    def key(self) -> tuple[bool, str]:
+        """The identity reviews are matched by: the provider's subject when verified, else the typed name."""
+        return (True, self.subject or "") if self.verified else (False, self.name)
+
+
+def as_reviewer(reviewer: Reviewer | str | None) -> Reviewer:
+    """A typed name (as the store's callers give it) as an unverified ``Reviewer``."""
+    return reviewer if isinstance(reviewer, Reviewer) else Reviewer(reviewer or "")
+
+
+def by(reviewer: Reviewer):
+    """The SQL condition: a review recorded by this identity."""
+    if reviewer.verified:
+        return (Review.reviewer_verified.is_(True)) & (Review.reviewer_subject == reviewer.subject)
+    return (Review.reviewer_verified.is_(False)) & (Review.reviewer == reviewer.name)
+
+
+def key_of(row) -> tuple[bool, str]:
+    """The identity of a stored review (a row with ``reviewer``, ``reviewer_verified``, ``reviewer_subject``)."""
+    verified = bool(row.reviewer_verified)
+    return (True, row.reviewer_subject or "") if verified else (False, row.reviewer)
 
 
 @dataclass(frozen=True)
@@ -50,29 +74,32 @@ def _superseded():
     return exists().where(later.supersedes_id == Review.id)
 
 
-def current_review(s: Session, item_id: int, reviewer: str) -> Review | None:
+def current_review(s: Session, item_id: int, reviewer: Reviewer) -> Review | None:
     """The reviewer's review of the item that no later review supersedes."""
-    return s.scalar(select(Review).where(Review.item_id == item_id, Review.reviewer == reviewer,
+    return s.scalar(select(Review).where(Review.item_id == item_id, by(reviewer),
                                          ~_superseded()).order_by(Review.id.desc()).limit(1))
 
 
 def my_review(item_id: int, reviewer: Reviewer | str, *, url: str | None = None) -> dict | None:
     """The reviewer's current review of an item as a dict (id, decision, comment, created_at), or None."""
-    name = reviewer.name if isinstance(reviewer, Reviewer) else reviewer
+    who = as_reviewer(reviewer)
+    who = Reviewer(clean_text(who.name, MAX_NAME), who.verified, who.subject)
     with db.session(url) as s:
-        r = current_review(s, int(item_id), clean_text(name, MAX_NAME))
+        r = current_review(s, int(item_id), who)
         return None if r is None else {"id": r.id, "decision": r.decision, "comment": r.comment,
                                        "created_at": r.created_at}
 
 
 def _reviewer(reviewer: Reviewer | str | None) -> Reviewer:
-    if isinstance(reviewer, str) or reviewer is None:
-        reviewer = Reviewer(reviewer or "")
+    reviewer = as_reviewer(reviewer)
     name = clean_text(reviewer.name, MAX_NAME)
     if not name:
         raise ReviewRefused("A review needs a reviewer: sign in, or enter your name in the sidebar. "
                             "Anonymous reviews are not recorded.")
-    return Reviewer(name, bool(reviewer.verified), reviewer.subject)
+    subject = clean_text(reviewer.subject, MAX_NAME) or None
+    if reviewer.verified and not subject:
+        raise ReviewRefused("A signed-in reviewer needs the provider's subject; sign in again.")
+    return Reviewer(name, bool(reviewer.verified), subject)
 
 
 def record_review(item: ItemIn | int, reviewer: Reviewer | str, decision: str, comment: str = "", *,
@@ -116,7 +143,7 @@ def record_review(item: ItemIn | int, reviewer: Reviewer | str, decision: str, c
 
 
 def _check_supersedes(s: Session, it: Item, who: Reviewer, supersedes: int | None) -> None:
-    current = current_review(s, it.id, who.name)
+    current = current_review(s, it.id, who)
     if supersedes is None:
         if current is not None:
             raise ReviewRefused(f"{who.name} has already reviewed {it.name} (review #{current.id}, "
@@ -129,7 +156,7 @@ def _check_supersedes(s: Session, it: Item, who: Reviewer, supersedes: int | Non
     if old.item_id != it.id:
         raise ReviewRefused(f"Review #{supersedes} is about another item; a correction must be about the same "
                             "tile.")
-    if old.reviewer != who.name:
+    if key_of(old) != who.key:
         raise ReviewRefused(f"Review #{supersedes} was recorded by {old.reviewer}; only its reviewer can "
                             "correct it (record your own review instead).")
     if current is None or current.id != old.id:

@@ -8,8 +8,8 @@ import streamlit as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from app import store
+from app.display.text import plain_html
 from app.review import agreement, reviewer
-from model_training.bundle.disclaimer import DISCLAIMER
 
 st.title("Agreement")
 st.markdown("Current reviews only (a superseded review is replaced by its correction). A reader's call is "
@@ -59,7 +59,7 @@ else:
         fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"model (AUC {roc_auc_score(y, p):.3f})"))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
                              showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=1 - vt["specificity"], y=vt["sensitivity"], mode="markers+text", text=vt["reader"],
+    fig.add_trace(go.Scatter(x=1 - vt["specificity"], y=vt["sensitivity"], mode="markers+text", text=vt["reader"].map(plain_html),
                              textposition="top center", marker={"size": 12, "symbol": "diamond"}, name="readers",
                              error_x={"type": "data", "symmetric": False,
                                       "array": vt["spec_high"] - vt["specificity"],
@@ -86,9 +86,10 @@ else:
     st.caption("n: items both readers called.")
     heat = pd.concat([br, br.rename(columns={"reader_a": "reader_b", "reader_b": "reader_a"})])
     readers = sorted(set(heat["reader_a"]))
+    shown = [plain_html(r, 40) for r in readers]  # tick labels: HTML is rendered, long names crowd the map
     z = heat.pivot_table(index="reader_a", columns="reader_b", values="kappa").reindex(index=readers,
                                                                                       columns=readers)
-    st.plotly_chart(go.Figure(go.Heatmap(z=z.to_numpy(), x=readers, y=readers, zmin=-1, zmax=1,
+    st.plotly_chart(go.Figure(go.Heatmap(z=z.to_numpy(), x=shown, y=shown, zmin=-1, zmax=1,
                                          colorscale="RdBu", text=np.vectorize(fmt)(z.to_numpy()),
                                          texttemplate="%{text}")).update_layout(
         title="Cohen's kappa between readers", height=360), key="agree-heat")
@@ -101,12 +102,8 @@ if fl is not None:
                f"[95% CI {fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}].")
 
 st.subheader("Export")
-stats = pd.concat([vm.assign(table="reader vs model"), vt.assign(table="reader vs ground truth"),
-                   br.assign(table="reader vs reader")]
-                  + ([pd.DataFrame([{**fl, "table": "Fleiss"}])] if fl else []), ignore_index=True)
 c = st.columns(2)
-c[0].download_button("Agreement tables (CSV)", (f"# {DISCLAIMER} PathReview reader agreement.\n"
-                                                + stats.to_csv(index=False)).encode("utf-8"),
+c[0].download_button("Agreement tables (CSV)", agreement.tables_csv(vm, vt, br, fl),
                      file_name="pathreview_agreement.csv", mime="text/csv", key="agree-export", on_click="ignore")
 c[1].download_button("All current reviews (CSV)", store.export_csv(reviews), file_name="pathreview_reviews_all.csv",
                      mime="text/csv", key="agree-export-reviews", on_click="ignore")

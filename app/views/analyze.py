@@ -1,6 +1,7 @@
 """Page 1: drop a batch of 96x96 tiles, score them with 8-view TTA, review any of them in detail."""
 import streamlit as st
 
+from app.display.text import md
 from app.inputs import drop_zone, example_tiles
 from app.inputs.archives import MAX_ARCHIVE_MB
 from app.inputs.uploads import MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
@@ -75,7 +76,7 @@ n_ok, n_bad = len(batch.records), len(batch.errors)
 st.markdown(f"**{n_ok} tile(s) scored**, {n_bad} file(s) could not be used"
             + (f", {len(batch.skipped)} not processed" if batch.skipped else "") + ".")
 for message in batch.errors[:MAX_LISTED]:
-    st.error(message, icon=":material/broken_image:")
+    st.error(md(message, 600), icon=":material/broken_image:")
 if n_bad > MAX_LISTED:
     with st.expander(f"… and {n_bad - MAX_LISTED} more files that could not be used"):
         st.text("\n".join(batch.errors[MAX_LISTED:]))
@@ -84,7 +85,7 @@ if batch.wrong_size:
             "centre, or open a larger image in the Region view.", icon=":material/crop:")
     st.page_link("views/region.py", label="Open the Region view", icon=":material/map:")
 if batch.renamed:
-    st.info("Duplicate file names were renamed: " + "; ".join(f"{a} → {b}" for a, b in batch.renamed),
+    st.info("Duplicate file names were renamed: " + "; ".join(f"{md(a)} → {md(b)}" for a, b in batch.renamed),
             icon=":material/content_copy:")
 if batch.skipped:
     st.warning(f"Only the first {MAX_FILES} tiles of a batch are processed; {len(batch.skipped)} were not "
@@ -117,6 +118,6 @@ if choice is not None:
     record = batch.records[int(choice)]
     detail.render(pred, record.tile, record.name, key="analyze", scores=detail.tta_scores(prediction, int(choice)),
                   source={"source": "upload", "upload_name": record.upload_name},
-                  context=(f"Uploaded as {record.upload_name}. " if record.upload_name != record.name else "")
+                  context=(f"Uploaded as {md(record.upload_name)}. " if record.upload_name != record.name else "")
                   + (record.note.capitalize() + ". " if record.note else "")
                   + (f"Example tile, known label: {table.at[choice, 'true label']}." if dropped is None else ""))

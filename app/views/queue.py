@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app import store
+from app.display.text import md
 from app.review import detail, reviewer
 from app.runtime import state
 
@@ -24,11 +25,11 @@ if who is None:
 c = st.columns([1, 2])
 source = SOURCES[c[0].selectbox("Source", list(SOURCES), key="queue-source")]
 show = c[1].radio("Show", list(STATUS), format_func=STATUS.get, horizontal=True, key="queue-status")
-prog = store.progress(who.name, source=source)
+prog = store.progress(who, source=source)
 st.progress(prog["done"] / prog["queued"] if prog["queued"] else 0.0,
-            text=f"{prog['done']} of {prog['queued']} queued tile(s) reviewed by {who.name} · "
+            text=f"{prog['done']} of {prog['queued']} queued tile(s) reviewed by {md(who.name)} · "
                  f"{prog['pending']} pending")
-items = store.queue(who.name, status=show, source=source)
+items = store.queue(who, status=show, source=source)
 if items.empty:
     st.info({"pending": "Nothing is pending for you here.", "done": "You have not reviewed any of these yet.",
              "others": "Nobody else has reviewed any of these yet."}.get(show, "The queue is empty.")
@@ -55,9 +56,9 @@ tile = store.tile_from_png(item["tile_png"])
 if store.pixel_sha256(tile) != item["pixel_sha256"]:
     st.error(f"The stored pixels of item #{chosen} do not match their sha256; it is not shown.")
     st.stop()
-where = {"upload": f"Uploaded as {item['upload_name']}",
-         "dataset": f"Validation tile {item['dataset_id']} of {item['dataset_root']}",
-         "slide": f"{item['slide']} at level-0 x={item['x']}, y={item['y']} ({item['width']}×{item['height']})"}
+where = {"upload": f"Uploaded as {md(item['upload_name'])}",
+         "dataset": f"Validation tile {md(item['dataset_id'])} of {md(item['dataset_root'])}",
+         "slide": f"{md(item['slide'])} at level-0 x={item['x']}, y={item['y']} ({item['width']}×{item['height']})"}
 mine = store.my_review(int(chosen), who)
 others = int(items.loc[items["item_id"] == chosen, "reviews"].iloc[0]) - (mine is not None)
 st.divider()

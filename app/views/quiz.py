@@ -5,6 +5,7 @@ it was; answers live in the store, so the class view follows them live.
 """
 import streamlit as st
 
+from app.display.text import md
 from app.quiz import sources, student
 from app.store import open_store, quizzes
 from model_training.data.decode import TileError
@@ -30,7 +31,7 @@ def joined() -> tuple[str, str, str] | None:
         try:
             quizzes.join(*who)
         except quizzes.QuizRefused as exc:
-            st.warning(f"{exc}", icon=":material/person_off:")
+            st.warning(md(exc, 600), icon=":material/person_off:")
             return None
         st.session_state[JOINED] = who
         st.session_state.pop(student.AT, None)
@@ -50,7 +51,7 @@ def join_form() -> None:
     try:
         key = quizzes.join(code, name)
     except quizzes.QuizRefused as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc, 600), icon=":material/error:")
         st.stop()
     st.query_params.update({QP_QUIZ: quizzes.normalise_code(code), QP_STUDENT: quizzes.clean_name(name),
                             QP_KEY: key})
@@ -63,17 +64,17 @@ if who is None:
 code, name, key = who
 quiz = quizzes.get_quiz(code)
 if quiz is None:
-    st.error(f"There is no quiz {code} in the store.", icon=":material/error:")
+    st.error(f"There is no quiz {md(code)} in the store.", icon=":material/error:")
     st.stop()
 if sources.allowed(quiz.source_root) is None:
-    st.error(f"The tiles of quiz {code} ({quiz.description}) are not available on this server.",
+    st.error(f"The tiles of quiz {md(code)} ({md(quiz.description)}) are not available on this server.",
              icon=":material/folder_off:")
     st.stop()
 
 answered = set(quizzes.answers(code, name))
 pos = student.position(quiz.size, answered)
 st.progress(len(answered) / quiz.size,
-            text=f"Quiz **{code}** · {name} · {len(answered)} of {quiz.size} tiles answered")
+            text=f"Quiz **{md(code)}** · {md(name)} · {len(answered)} of {quiz.size} tiles answered")
 try:
     if pos == quiz.size:
         student.review(quiz, name)
@@ -84,4 +85,4 @@ try:
         st.subheader(f"Tile {pos + 1} of {quiz.size}")
         student.question(quiz, name, key, pos)
 except (TileError, DatasetError) as exc:
-    st.error(f"This tile cannot be read: {exc}", icon=":material/broken_image:")
+    st.error(f"This tile cannot be read: {md(exc, 600)}", icon=":material/broken_image:")

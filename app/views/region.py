@@ -1,6 +1,7 @@
 """Page 2: tile a larger H&E image at a stride, score every tile (single view), map P(tumour) over it."""
 import streamlit as st
 
+from app.display.text import md
 from app.inputs.regions import MAX_SIDE, STRIDES, RegionError, check_region, clicked_tile, heatmap_figure, score_region
 from app.inputs.uploads import UPLOAD_TYPES
 from app.review import detail
@@ -25,7 +26,7 @@ if upload is None:
     st.stop()
 
 if upload.size > MAX_REGION_MB * 2**20:  # the browser enforces the limit too, but a client need not be a browser
-    st.error(f"{upload.name}: is {upload.size / 2**20:.0f} MB; the limit for a region is {MAX_REGION_MB} MB",
+    st.error(f"{md(upload.name)}: is {upload.size / 2**20:.0f} MB; the limit for a region is {MAX_REGION_MB} MB",
              icon=":material/block:")
     st.stop()
 file_sig = (upload.file_id, upload.name, upload.size)
@@ -36,7 +37,7 @@ if held is None or held["signature"] != file_sig:
         check_region(img, upload.name)
     except (TileError, RegionError) as exc:
         st.session_state.pop(IMAGE, None)
-        st.error(str(exc), icon=":material/broken_image:")
+        st.error(md(exc, 600), icon=":material/broken_image:")
         st.stop()
     held = {"signature": file_sig, "image": img, "name": upload.name}
     st.session_state[IMAGE] = held
@@ -47,7 +48,7 @@ cached = st.session_state.get(SCORES)
 scores = cached["scores"] if cached and cached["signature"] == score_sig else None
 if scores is None:
     h, w = img.shape[:2]
-    bar = st.progress(0.0, text=f"Scoring {name} ({w}×{h}) at stride {stride}…")
+    bar = st.progress(0.0, text=f"Scoring {md(name)} ({w}×{h}) at stride {stride}…")
     scores = score_region(img, stride, lambda t: state.predict(pred, t, tta=False).p, pred.threshold(False),
                           progress=scoring.throttled(bar.progress))
     bar.empty()

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app.display.slide_figures import overview_figure, place_figure, place_window
+from app.display.text import md
 from app.inputs import slide_files
 from app.inputs.regions import clicked_point, clicked_tile
 from app.review import detail, queueing
@@ -51,7 +52,7 @@ if use == FOLDER:
     try:
         path = slide_files.resolve_in(root, name)
     except slide_files.SlideAccessError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(md(exc, 600), icon=":material/block:")
         st.stop()
 else:
     if root is None:
@@ -64,7 +65,7 @@ else:
                 icon=":material/upload_file:")
         st.stop()
     if up.size > limit * 2**20:  # the browser enforces the limit too, but a client need not be a browser
-        st.error(f"{up.name}: is {up.size / 2**20:.0f} MB; the limit for an uploaded slide is {limit} MB",
+        st.error(f"{md(up.name)}: is {up.size / 2**20:.0f} MB; the limit for an uploaded slide is {limit} MB",
                  icon=":material/block:")
         st.stop()
     kept = st.session_state.get(UPLOADED)
@@ -75,6 +76,7 @@ else:
     name = up.name
 
 shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
+shown_md = md(shown)
 mpp_in = st.number_input("Resolution (µm per pixel), when the slide does not record it", min_value=0.0,
                          max_value=20.0, value=0.0, step=0.01, format="%.3f", key="slide-mpp",
                          help="Leave at 0 to use the slide's own metadata.")
@@ -82,7 +84,7 @@ params = TissueParams(min_saturation=min_sat, max_saturation=max_sat)
 try:
     slide = open_slide(path, mpp_in or None, target_mpp=target)
 except SlideError as exc:
-    st.error(f"{shown}: {exc.reason}", icon=":material/broken_image:")
+    st.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/broken_image:")
     st.stop()
 
 with slide:
@@ -92,19 +94,19 @@ with slide:
         try:
             ov = overview(slide, target, stride, params, min_tissue)
         except SlideError as exc:
-            st.error(f"{shown}: {exc.reason}", icon=":material/texture:")
+            st.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/texture:")
             st.stop()
     else:
         ov = done.overview
     w, h = slide.dimensions
-    st.caption(f"**{shown}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
+    st.caption(f"**{shown_md}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
                f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "
                f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
     if done is None:
-        bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown}…")
+        bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown_md}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
                            params=params, min_tissue=min_tissue, ov=ov, resume=slide_files.progress_for(key, ov.grid.n),
-                           progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown}: {d:,}/{n:,} tiles"))
+                           progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown_md}: {d:,}/{n:,} tiles"))
         bar.empty()
         slide_files.remember(key, done)
 
@@ -193,7 +195,7 @@ with slide:
         tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
         st.divider()
         detail.render(pred, tile, f"{name} @ x={x}, y={y}", key="slide-detail",
-                      context=f"Slide {shown}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
+                      context=f"Slide {shown_md}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
                               f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).",
                       source={"source": "slide", "slide": name, "x": x, "y": y, "width": int(row.width),
                               "height": int(row.height)})

@@ -6,6 +6,7 @@ Students use the "Take a quiz" page.
 """
 import streamlit as st
 
+from app.display.text import md
 from app.quiz import classroom, create, selection, sources
 from app.runtime import state
 from app.store import open_store, quizzes
@@ -61,7 +62,7 @@ def create_form() -> None:
             new_code, new_key = create.make_quiz(by_name[name], pred, size=int(size), balance=float(balance),
                                                  hard=bool(hard), seed=int(seed), creator=creator)
     except (selection.SelectionError, quizzes.QuizRefused, DatasetError) as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc, 600), icon=":material/error:")
         return
     opened(new_code, new_key)
 
@@ -90,13 +91,13 @@ if not is_open:
 quiz = quizzes.get_quiz(code)
 st.subheader(f"Quiz {quiz.code}")
 st.markdown(f"Students open **Take a quiz** and enter the code **`{quiz.code}`**. "
-            f"{quiz.size} tiles from {quiz.description}; tumour fraction {quiz.balance:.2f}"
+            f"{quiz.size} tiles from {md(quiz.description)}; tumour fraction {quiz.balance:.2f}"
             f"{', hard tiles first' if quiz.hard else ''}; seed {quiz.seed}.")
 with st.expander("Teacher key", icon=":material/key:"):
     st.markdown(f"`{teacher_key}` — with the code it reopens this view (after a reload, or on another "
                 "computer). Keep it from the students: this view shows the truth.")
 st.page_link("views/quiz.py", label="Take a quiz", icon=":material/school:")
 if sources.allowed(quiz.source_root) is None:
-    st.warning(f"The tiles of this quiz ({quiz.description}) are not available on this server.")
+    st.warning(f"The tiles of this quiz ({md(quiz.description)}) are not available on this server.")
     st.stop()
 classroom.live(quiz, teacher_key)

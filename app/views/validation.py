@@ -3,6 +3,7 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
+from app.display.text import md
 from app.inputs import datasets, example_tiles, roots
 from app.review import detail, queueing
 from app.runtime import state
@@ -45,10 +46,10 @@ try:
     roots.check(path)  # before anything is cached under this path
     source = datasets.load(path.strip(), n_max)
 except roots.PathRefused as exc:
-    st.error(f"This folder is not opened: {exc}", icon=":material/block:")
+    st.error(f"This folder is not opened: {md(exc, 600)}", icon=":material/block:")
     st.stop()
 except DatasetError as exc:
-    st.error(f"This dataset cannot be opened: {exc}", icon=":material/folder_off:")
+    st.error(f"This dataset cannot be opened: {md(exc, 600)}", icon=":material/folder_off:")
     st.stop()
 described = example_tiles.NAME if use == EXAMPLES else source.description
 df = datasets.scored(path.strip(), n_max, tta, pred.sha256, pred)
@@ -85,7 +86,7 @@ def tile(i: int):
     try:
         return source.get(int(i))
     except TileError as exc:
-        st.warning(str(exc))
+        st.warning(md(exc, 600))
         return None
 
 

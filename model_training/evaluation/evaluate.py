@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from model_training.data.sources import DatasetError, TileSource, open_source
+from model_training.data.spreadsheet import safe_frame
 from model_training.data.subsets import stratified_subset
 from model_training.evaluation.colour_shift import colour_shifted
 from model_training.evaluation.figures import write_figures
@@ -66,7 +67,7 @@ def evaluate(model: Path, data: Path, split: str | None, tta: bool, report: Path
     m["tta"], m["colour_shift"], m["skipped"] = tta, colour_shift, len(source.problems)
     if report:
         report.mkdir(parents=True, exist_ok=True)
-        df.to_csv(report / "predictions.csv", index=False)
+        safe_frame(df).to_csv(report / "predictions.csv", index=False)
         (report / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
         write_figures(report, y, p, pred.threshold(tta), png)
     return m

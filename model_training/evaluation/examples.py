@@ -18,6 +18,7 @@ import numpy as np
 from model_training.bundle.files import REPO_ROOT, VAL_PRED_FILE, read_card
 from model_training.data.decode import IMAGE_EXTS, read_tile
 from model_training.data.sources import FileSource, iter_batches, open_source
+from model_training.data.spreadsheet import safe_frame
 from model_training.inference.predictor import Predictor
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
@@ -133,7 +134,7 @@ def write(picked: pd.DataFrame, source: FileSource, out: Path, readme: str) -> N
     for tid in picked["id"]:
         shutil.copyfile(paths[tid], out / paths[tid].name)
     cols = ["id", "label", "outcome_at_selection", "p_at_selection", "chosen_as"]
-    picked.rename(columns={"outcome": "outcome_at_selection", "p": "p_at_selection"})[cols].to_csv(
+    safe_frame(picked.rename(columns={"outcome": "outcome_at_selection", "p": "p_at_selection"})[cols]).to_csv(
         out / LABELS_FILE, index=False, float_format="%.6f")
     (out / OWN_FILES[1]).write_text(readme)
 

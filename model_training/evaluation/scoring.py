@@ -12,6 +12,7 @@ from typing import Iterator
 import pandas as pd
 
 from model_training.data.sources import TileSource, iter_batches
+from model_training.data.spreadsheet import safe_frame
 
 log = logging.getLogger("pathreview.score")
 
@@ -38,7 +39,7 @@ def score_to_csv(pred, source: TileSource, out: Path, tta: bool = False, kaggle:
         for i, df in enumerate(score_batches(pred, source, tta, batch, progress)):
             if kaggle:  # Kaggle's submission format: id,label with label = P(tumour)
                 df = df[["id", "p"]].rename(columns={"p": "label"})
-            df.to_csv(fh, header=i == 0, index=False)
+            safe_frame(df).to_csv(fh, header=i == 0, index=False)
             rows += len(df)
         if rows == 0:
             fh.write("id,label\n" if kaggle else "id,label,p,spread,decision\n")

@@ -17,6 +17,7 @@ from PIL import Image
 
 from model_training.bundle.contract import TILE, TILE_MPP
 from model_training.data.sources import open_source
+from model_training.data.spreadsheet import safe_frame
 from model_training.data.subsets import stratified_subset
 
 TIFF_TILE = 256
@@ -73,5 +74,5 @@ def build_from_dataset(data: Path, out: Path, cols: int, rows: int, upsample: in
     its labels beside it as ``out.csv``; returns the labels frame."""
     tiles, labels, ids = stratified_subset(open_source(data, "valid"), cols * rows, seed=seed).load_all()
     frame = build(tiles, labels, ids, cols, out, upsample)
-    frame.to_csv(Path(out).with_suffix(".csv"), index=False)
+    safe_frame(frame).to_csv(Path(out).with_suffix(".csv"), index=False)
     return frame

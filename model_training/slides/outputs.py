@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from model_training.data.spreadsheet import safe_frame
+
 CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
 POSITIVE_CLASS = {"name": "Tumor", "color": [200, 0, 0]}  # QuPath's built-in tumour class
 COLOURSCALE = "Turbo"  # the app's maps and their colour bars use the same scale
@@ -115,7 +117,7 @@ def encode(frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float
     """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents."""
     png = io.BytesIO()
     Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG")
-    return {"csv": frame.to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
+    return {"csv": safe_frame(frame).to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
             "heatmap": png.getvalue()}
 
 

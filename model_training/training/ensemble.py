@@ -20,6 +20,7 @@ from keras import layers
 
 from model_training.bundle.contract import LAST_CONV, LOGIT, OUTPUT, TILE
 from model_training.bundle.files import HISTORY_FILE
+from model_training.data.spreadsheet import safe_frame
 from model_training.data.subsets import load_split
 from model_training.inference.predictor import Predictor
 from model_training.training.finish import finalize_bundle
@@ -90,7 +91,7 @@ def make_ensemble(members: list[Path], data: str, out: Path, *, val_split: str =
     out.mkdir(parents=True, exist_ok=True)
     history = _merged_history(members)
     if history is not None:
-        history.to_csv(out / HISTORY_FILE, index=False)
+        safe_frame(history).to_csv(out / HISTORY_FILE, index=False)
     summaries = [_member_summary(b, c) for b, c in zip(members, cards)]
     seconds = sum((m["training"] or {}).get("seconds", 0) for m in summaries)
     meta = {"name": out.name, "data": cards[0].get("data"),

@@ -11,6 +11,7 @@ from scipy.special import expit
 
 from model_training.bundle.contract import TILE_MPP
 from model_training.bundle.files import MODEL_FILE, VAL_PRED_FILE, library_versions, sha256, write_card
+from model_training.data.spreadsheet import safe_frame
 from model_training.evaluation.colour_shift import colour_shifted
 from model_training.evaluation.figures import write_figures
 from model_training.evaluation.metrics import (crossfit_nll, fit_platt, fit_temperature, nll, rates_ci, summary,
@@ -137,7 +138,8 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
             card["onnx_int8"] = int8_info
     write_card(out, card)
 
-    pd.DataFrame({"id": val_ids, "label": val_y.astype(int), "p": p_tta, "p_single": p_single,
-                  "logit": views.mean(axis=1), "spread": p_views.std(axis=1)}).to_csv(out / VAL_PRED_FILE, index=False)
+    predictions = pd.DataFrame({"id": val_ids, "label": val_y.astype(int), "p": p_tta, "p_single": p_single,
+                                "logit": views.mean(axis=1), "spread": p_views.std(axis=1)})
+    safe_frame(predictions).to_csv(out / VAL_PRED_FILE, index=False)
     write_figures(out, val_y, p_tta, card["threshold"])
     return card

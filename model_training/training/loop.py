@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from model_training.bundle.files import HISTORY_FILE, VAL_PRED_FILE, write_card
 from model_training.data.sources import TileSource
+from model_training.data.spreadsheet import safe_frame
 from model_training.data.subsets import load_split, stratified_subset
 from model_training.training import pipeline
 from model_training.training.architectures import build_model, count_flops, set_trainable_top
@@ -188,7 +189,7 @@ def _fit_multiworker(cfg: TrainConfig, model, strategy, train_arr, val_arr, batc
         raise SystemExit("--distribute multiworker needs the training split in RAM (drop --stream)")
     rows = fit_multiworker(model, strategy, train_arr[0], train_arr[1], val_arr[:2], cfg.epochs, batch, cfg.augment,
                            class_weight, cfg.seed)
-    pd.DataFrame(rows).to_csv(out / HISTORY_FILE, index=False)
+    safe_frame(pd.DataFrame(rows)).to_csv(out / HISTORY_FILE, index=False)
     return len(rows)
 
 

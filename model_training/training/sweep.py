@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from model_training.data.spreadsheet import safe_frame
 from model_training.data.subsets import load_split
 from model_training.training.config import TrainConfig
 from model_training.training.loop import train_one
@@ -27,7 +28,7 @@ def run_sweep(cfg: TrainConfig, grid: dict[str, list]) -> Path:
                      "val_nll": card["validation"]["tta"]["nll"], "epochs": card["training"]["epochs_run"],
                      "img_per_s": card["training"]["images_per_second"], "bundle": run.out})
     table = pd.DataFrame(rows).sort_values("val_auc", ascending=False)
-    table.to_csv(root / "sweep.csv", index=False)
+    safe_frame(table).to_csv(root / "sweep.csv", index=False)
     (root / "sweep.md").write_text(table.to_markdown(index=False) + "\n")
     print(table.to_string(index=False))
     return root / "sweep.csv"

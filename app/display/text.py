@@ -1,0 +1,31 @@
+"""User-supplied text shown as typed: file and member names, reviewer and student names, comments, quiz names.
+
+Streamlit renders markdown (links, images, emphasis, LaTeX between ``$``, ``:colour[...]`` directives) in
+most places text appears, and Plotly renders a subset of HTML in hover labels and axis titles. A name like
+``[Session expired - sign in](http://…)`` must appear as those characters, never as a link on another
+reviewer's page.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=&^%@\"'])")
+MAX_SHOWN = 200  # characters of one user string shown in running text
+
+
+def md(value: object, limit: int = MAX_SHOWN) -> str:
+    """``value`` for a markdown context (``st.markdown``, captions, messages, labels): every markdown and
+    Streamlit directive character escaped, line breaks flattened, and cut at ``limit`` characters."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def plain_html(value: object, limit: int = MAX_SHOWN) -> str:
+    """``value`` for Plotly's hover labels, tick labels and titles, which render HTML tags."""
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=True)
