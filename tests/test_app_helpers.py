@@ -209,3 +209,8 @@ def test_a_zip_counts_towards_the_batch_limit_and_is_read_no_further(tifs):
     archive = _zip([(f"t{i}.tif", tifs[i % len(tifs)].read_bytes()) for i in range(10)])
     batch = uploads.decode_uploads([(tifs[0].name, tifs[0].read_bytes()), ("many.zip", archive)], max_files=4)
     assert len(batch.records) == 4 and batch.skipped == [f"t{i}.tif" for i in range(3, 10)]
+
+
+def test_a_member_named_like_a_windows_path_is_decoded_not_dropped(tifs):
+    batch = uploads.decode_uploads([("win.zip", _zip([("..\\case 7\\evil.tif", tifs[0].read_bytes())]))])
+    assert [r.name for r in batch.records] == ["evil.tif"] and not batch.errors

@@ -126,7 +126,8 @@ def test_refusals_name_the_file_and_the_reason(app):
         assert any(reason in e for e in errors(at)), (slide, errors(at))
         assert not at.metric  # nothing was scored
     coarse = app("node.tiff")
-    coarse.number_input(key="slide-mpp").set_value(4.0).run()
+    coarse.toggle(key="slide-mpp-override").set_value(True).run()
+    coarse.number_input(key="slide-mpp-given").set_value(4.0).run()
     assert any("node.tiff: is scanned at 4 µm/px, coarser than" in e for e in errors(coarse))
 
 
@@ -168,3 +169,17 @@ def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
     assert len(rects) >= 9  # every scored tile of the 5×5-tile window is outlined
     colours = {s["line"]["color"] for s in rects}
     assert colours & {"red", "orange"}  # flagged / needs-review tiles stand out
+
+
+def test_a_recorded_resolution_is_shown_and_overriding_it_is_an_explicit_choice(app):
+    """CMU-1 records 0.499 µm/px: no box overrides it unless the reader asks to (a 0.1 typed there gave 4 tiles)."""
+    at = app(f"cases/{SVS}")
+    assert not at.exception and not errors(at)
+    assert [n.key for n in at.number_input if n.key.startswith("slide-mpp")] == []
+    toggle = at.toggle(key="slide-mpp-override")
+    assert "0.499 µm/px" in toggle.label and toggle.value is False
+    scored = int(metric(at, "Tiles scored"))
+    toggle.set_value(True).run()
+    assert at.number_input(key="slide-mpp-given").value == pytest.approx(0.499, abs=1e-3)
+    assert int(metric(at, "Tiles scored")) == scored  # the recorded value, until the reader changes it
+

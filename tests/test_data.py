@@ -169,3 +169,18 @@ def test_streamed_pipeline_skips_corrupt_tiles(real_tile, tmp_path):
     assert sum(len(x) for x, _ in batches) == 10
     assert batches[0][0].dtype.name == "float32" and tuple(batches[0][1].shape) == (4, 1)
     assert [p.file for p in src.problems] == ["bad.png"]
+
+
+def test_a_class_folder_dataset_with_one_class_and_an_overlong_path_get_clear_messages(data_root, tmp_path):
+    from model_training.data.sources import class_folder_source
+
+    (tmp_path / "0").mkdir()
+    for p in sorted((data_root / "valid").glob("*.jpg"))[:3]:
+        shutil.copy(p, tmp_path / "0" / p.name)
+    source = open_source(tmp_path)
+    assert len(source) == 3 and set(source.labels.tolist()) == {0}
+    assert [p.reason for p in source.problems] == ["no 1/ folder: the dataset has no tumour tiles"]
+    assert len(class_folder_source(tmp_path)) == 3
+    with pytest.raises(DatasetError, match=r"File name too long") as refused:
+        open_source(tmp_path / ("x" * 5000))
+    assert len(str(refused.value)) < 300  # the name is shortened, not printed whole

@@ -56,3 +56,9 @@ def test_the_slide_folder_lists_and_opens_nothing_beyond_it(tmp_path, slides_roo
             slide_files.resolve_in(root, name)
         assert str(outside) not in str(refused.value) and "outside the slide folder" in str(refused.value)
     assert slide_files.resolve_in(root, "here.svs") == (root / "here.svs").resolve()
+
+
+def test_an_overlong_typed_path_is_refused_with_the_reason(linked):
+    with pytest.raises(datasets.DatasetError, match="File name too long") as refused:
+        datasets.open_dataset(str(linked["dataset"] / ("x" * 5000)))
+    assert len(str(refused.value)) < 400

@@ -250,3 +250,15 @@ def test_a_student_name_is_shown_as_typed_on_the_quiz_and_the_class_view(env):
     at = join(code, name)
     body = sent(at.main)  # every element, the progress bar's text too
     assert "click me" in body and "](http" not in body and "**bold**" not in body and "$x^2$" not in body
+
+
+def test_a_long_display_name_is_shortened_not_emptied(env):
+    """A browser empties a text field pasted with more than its limit: the field has none; the server keeps
+    the first 64 characters."""
+    _, code, _ = create(source=1, size=4)
+    at = page("quiz")
+    assert not at.text_input(key="quiz-name").max_chars
+    at.text_input(key="quiz-code").input(code)
+    at.text_input(key="quiz-name").input("S" * 100)
+    click(at, "Start")
+    assert at.query_params["student"] == "S" * quizzes.MAX_NAME

@@ -321,10 +321,11 @@ def test_a_slide_without_a_pyramid_is_read_in_bounded_memory(tmp_path):
 
     path = _flat_tiff(tmp_path / "flat.tif", 12000, tiled=True)
     assert path.stat().st_size < 4 * 2**20
-    code = ("import resource, sys; from model_training.slides.reader import open_slide; "
+    # VmHWM, the process's own peak: getrusage's maxrss survives exec and would count the parent's pages
+    code = ("import re, sys; from model_training.slides.reader import open_slide; "
             "thumb, scale = open_slide(sys.argv[1], 0.5).thumbnail(); "
-            "print(thumb.shape[0], thumb.shape[1], round(scale, 3), "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+            "peak = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+            "print(thumb.shape[0], thumb.shape[1], round(scale, 3), peak // 1024)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 0, out.stderr
@@ -347,3 +348,21 @@ def test_images_too_large_to_decode_whole_are_refused_with_the_reason(tmp_path, 
     with pytest.raises(SlideError, match="has no pyramid level coarser than 4,096×4,096 pixels"):
         flat.thumbnail()
     assert reader._reason(MemoryError()) == "MemoryError"  # never "cannot be read ()"
+
+
+def test_a_truncated_slide_is_one_line_that_names_no_server_folder(svs, tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "pathreview-slides-secret"
+    folder.mkdir()
+    cut = folder / "cut.svs"
+    cut.write_bytes(svs.read_bytes()[:400_000])
+    with pytest.raises(SlideError) as refused:
+        open_slide(cut)
+    assert str(folder) not in str(refused.value) and "secret" not in str(refused.value)
+    out = subprocess.run([sys.executable, "-m", "model_training.cli.slides", str(cut), "--out", str(tmp_path / "o"),
+                          "--engine", "onnx"], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 1 and out.stderr.strip().count("\n") == 0, out.stderr
+    assert out.stderr.startswith("error: cut.svs: ") and "secret" not in out.stderr

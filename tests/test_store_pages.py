@@ -123,3 +123,12 @@ def test_an_unreachable_store_disables_reviews_but_scoring_works(app, monkeypatc
     for page in ("views/queue.py", "views/agreement.py"):
         at.switch_page(page).run()
         assert not at.exception and any("cannot be reached" in e for e in errors(at))
+
+
+def test_a_long_reviewer_name_is_kept_to_64_characters_and_said_so(app, data_root):
+    long = "Dr. " + "Longname-" * 52  # 472 characters made the kappa map unreadable
+    at = app(name=long)
+    assert any("kept to 64 characters" in c.value for c in at.sidebar.caption)
+    at.button(key="analyze-examples").click().run()
+    record(at, "analyze", "agree")
+    assert store.reviews_frame(url=app.url)["reviewer"].tolist() == [long[:64]]

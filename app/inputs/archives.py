@@ -55,10 +55,17 @@ def is_archive(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() == ".zip"
 
 
+def member_path(member: str) -> PurePosixPath:
+    """A member's path, with the backslashes of archives made on Windows read as folder separators."""
+    return PurePosixPath(member.replace("\\", "/"))
+
+
 def _ignored(member: str) -> bool:
     """Folders and what archivers add by themselves (macOS resource forks, Finder and Windows metadata)."""
-    parts = PurePosixPath(member).parts
-    return (member.endswith("/") or "__MACOSX" in parts or parts[-1].startswith(".")
+    parts = member_path(member).parts
+    if not parts:
+        return True
+    return (member.endswith(("/", "\\")) or "__MACOSX" in parts or parts[-1].startswith(".")
             or parts[-1].lower() in {"thumbs.db", "desktop.ini"})
 
 
@@ -94,7 +101,7 @@ def expand(files: list[tuple[str, object]], *, max_member_bytes: int, max_member
         images = over_budget = 0
         for m in members:
             where = f"{name}/{m.filename}"
-            if PurePosixPath(m.filename).suffix.lower() not in IMAGE_SUFFIXES:
+            if member_path(m.filename).suffix.lower() not in IMAGE_SUFFIXES:
                 out.errors.append(f"{where}: not a tile image (.tif .png .jpg); skipped")
                 continue
             if m.flag_bits & 0x1:
@@ -105,13 +112,13 @@ def expand(files: list[tuple[str, object]], *, max_member_bytes: int, max_member
                                   f"{max_member_bytes / 2**20:.0f} MB")
                 continue
             if len(out.files) >= max_members:
-                out.files.append((PurePosixPath(m.filename).name, b"", where))  # counted as skipped downstream
+                out.files.append((member_path(m.filename).name, b"", where))  # counted as skipped downstream
                 continue
             if m.file_size > budget:
                 over_budget += 1
                 continue
             budget -= m.file_size
-            out.files.append((PurePosixPath(m.filename).name, ArchiveMember(archive, m, where, max_member_bytes),
+            out.files.append((member_path(m.filename).name, ArchiveMember(archive, m, where, max_member_bytes),
                               where))
             images += 1
         if over_budget:

@@ -54,9 +54,12 @@ def open_dataset(path: str) -> TileSource:
     """
     allowed = roots.roots()
     root = roots.check(path, allowed)
-    if (root / "valid").is_dir() or (root / "camelyonpatch_level_2_split_valid_x.h5").exists():
-        return confine(open_source(root, "valid"), allowed)
-    return confine(open_source(root), allowed)
+    try:
+        if (root / "valid").is_dir() or (root / "camelyonpatch_level_2_split_valid_x.h5").exists():
+            return confine(open_source(root, "valid"), allowed)
+        return confine(open_source(root), allowed)
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise DatasetError(f"{roots.shortened(str(root))}: {exc.strerror or exc}") from None
 
 
 def _inside(path: Path, allowed: list[Path]) -> bool:

@@ -31,19 +31,26 @@ def roots(envs: tuple[str, ...] = (DATA_ENV, ROOTS_ENV), *, examples: bool = Tru
     return list(dict.fromkeys(found))
 
 
+def shortened(text: str, limit: int = 200) -> str:
+    """A path as a message shows it: whole, or its two ends when it is longer than ``limit``."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(text):,} characters)"
+
+
 def check(path: str | Path, allowed: list[Path] | None = None) -> Path:
     """``path`` resolved, when it lies inside one of ``allowed`` (default ``roots()``); else ``PathRefused``."""
     allowed = roots() if allowed is None else allowed
     text = str(path).strip()
     if not text:
         raise PathRefused("No folder given.")
+    shown = shortened(text)
     try:
         resolved = Path(text).expanduser().resolve()
-    except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise PathRefused(f"{text} cannot be resolved ({exc}).") from None
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name longer than the file system allows
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PathRefused(f"{shown} cannot be opened ({reason}).") from None
     if any(resolved == r or resolved.is_relative_to(r) for r in allowed):
         return resolved
     listed = ", ".join(str(r) for r in allowed) or "none configured"
     # where a link leads is not said: it is outside what this server shows
-    raise PathRefused(f"{text} is outside the folders this server may open: {listed}. The operator can "
+    raise PathRefused(f"{shown} is outside the folders this server may open: {listed}. The operator can "
                       f"add a folder to `{ROOTS_ENV}`.")

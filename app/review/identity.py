@@ -12,6 +12,7 @@ from app.display.text import md
 from app.store import Reviewer
 
 NAME_KEY = "reviewer"
+MAX_TYPED_NAME = 64  # a reader's name labels tables and the kappa map: longer ones are shortened
 UNVERIFIED = ("Identities are not verified: no sign-in provider is configured, so reviews carry the name "
               "typed here.")
 
@@ -49,7 +50,7 @@ def current() -> Reviewer | None:
         if not user.is_logged_in:
             return None
         return from_claims(user)
-    name = str(st.session_state.get(NAME_KEY) or "").strip()
+    name = " ".join(str(st.session_state.get(NAME_KEY) or "").split())[:MAX_TYPED_NAME]
     return Reviewer(name) if name else None
 
 
@@ -72,6 +73,9 @@ def sidebar() -> Reviewer | None:
             st.login()
         return None
     st.text_input("Reviewer name (required to record reviews)", key=NAME_KEY, placeholder="name or initials",
-                  help="Stored with each review you record.")
+                  help=f"Stored with each review you record; up to {MAX_TYPED_NAME} characters.")
+    who = current()
+    if who and len(" ".join(str(st.session_state.get(NAME_KEY)).split())) > MAX_TYPED_NAME:
+        st.caption(f"Names are kept to {MAX_TYPED_NAME} characters: reviews are recorded as **{md(who.name)}**.")
     st.caption(UNVERIFIED)
-    return current()
+    return who

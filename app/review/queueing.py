@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,36 +19,48 @@ if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's fi
 MAX_QUEUE = 500  # per click: reading and hashing the tiles takes a moment
 
 
-def needs_a_look(p, spread, threshold: float) -> np.ndarray:
-    """At or above the threshold, or flagged for review (near the threshold, or the TTA views disagree)."""
-    return (np.asarray(p, float) >= threshold) | needs_review(p, spread, threshold)
+def review_order(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The rows that need a look, most in need first: those flagged for review (near the threshold, or their
+    views disagree), then the rest by how close P is to the threshold. A reader's time goes where the model is
+    least sure, not to the hundreds of tiles it calls tumour with P = 1.000."""
+    flagged = frame["needs_review"].astype(bool)
+    look = frame[(frame["p"].astype(float) >= threshold) | flagged]
+    order = look.assign(_flag=~flagged[look.index], _gap=(look["p"].astype(float) - threshold).abs())
+    return order.sort_values(["_flag", "_gap"], kind="stable").drop(columns=["_flag", "_gap"])
 
 
-def _offer(count: int, key: str, help: str | None = None) -> bool:
+def _offer(todo: int, key: str, help: str | None = None) -> bool:
     """The "queue them" button, shown only when there is something to queue; True when it was clicked."""
-    return count > 0 and st.button(f"Queue the {count} tile(s) that need a look for review", key=key,
-                                   icon=":material/playlist_add:", help=help)
+    label = (f"Queue the {todo} tile(s) that need a look for review" if todo <= MAX_QUEUE else
+             f"Queue the next {MAX_QUEUE} of {todo} tile(s) that need a look for review")
+    return todo > 0 and st.button(label, key=key, icon=":material/playlist_add:", help=help)
 
 
-def _add(items: list[store.ItemIn], what: str) -> None:
+def _add(items: list[store.ItemIn], what: str, left: int = 0) -> None:
     try:
         store.add_items(items)
     except (SQLAlchemyError, store.StoreError) as exc:
         st.error(f"The tiles were not queued: {md(exc, 600)}")
         return
-    st.success(f"{len(items)} {what} in the review queue.", icon=":material/playlist_add_check:")
+    more = (f" {left} more need a look and are not queued yet: press the button again for the next "
+            f"{min(left, MAX_QUEUE)}." if left else "")
+    st.success(f"{len(items)} {what} in the review queue, those nearest the threshold first.{more}",
+               icon=":material/playlist_add_check:")
 
 
 def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, threshold: float) -> None:
     """A button that queues the scored dataset tiles that need a look (at most ``MAX_QUEUE`` a click)."""
     if not reviewer.status().ok:
         return
-    pick = df[needs_a_look(df["p"], df["spread"], threshold)].sort_values("p", ascending=False)
-    if not _offer(min(len(pick), MAX_QUEUE), "val-queue",
+    root = str(roots.check(path))
+    flagged = df.assign(needs_review=needs_review(df["p"], df["spread"], threshold))
+    queued = store.queued_from("dataset", pred.sha256, dataset_root=root)
+    pick = review_order(flagged[~flagged["id"].astype(str).isin(queued)], threshold)
+    if not _offer(len(pick), "val-queue",
                   help="Tiles at or above the model threshold, or flagged for review, become review items on the "
-                       "Review queue page."):
+                       "Review queue page: those flagged for review and nearest the threshold first."):
         return
-    root, items = str(roots.check(path)), []
+    items = []
     for row in pick.head(MAX_QUEUE).itertuples():
         try:
             tile = source.get(int(row.i))
@@ -60,7 +71,7 @@ def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, thresho
             model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
             needs_review=bool(needs_review(row.p, row.spread, threshold)),
             label=int(row.label) if row.label >= 0 else None))
-    _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are")
+    _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are", max(0, len(pick) - MAX_QUEUE))
 
 
 def upload_button(records, prediction, pred) -> None:
@@ -84,8 +95,10 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
     if not reviewer.status().ok:
         return
     # the slide's own scoring already decided both, with the same rules
-    pick = frame[(frame["decision"] == "tumour") | frame["needs_review"]].sort_values("p", ascending=False)
-    if not _offer(min(len(pick), MAX_QUEUE), "slide-queue",
+    queued = store.queued_from("slide", pred.sha256, slide=slide_id)
+    fresh = frame[[(int(x), int(y)) not in queued for x, y in zip(frame["x"], frame["y"])]]
+    pick = review_order(fresh[(fresh["decision"] == "tumour") | fresh["needs_review"]], threshold)
+    if not _offer(len(pick), "slide-queue",
                   help="Tiles at or above the threshold, or flagged for review, become review items on the Review "
                        "queue page, with the slide and their position."):
         return
@@ -97,4 +110,4 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
             tile, source="slide", name=f"{slide_id} @ x={x}, y={y}", slide=slide_id, x=x, y=y, width=w,
             height=h, model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread),
             threshold=float(threshold), needs_review=bool(row.needs_review)))
-    _add(items, "slide tile(s) are")
+    _add(items, "slide tile(s) are", max(0, len(pick) - MAX_QUEUE))

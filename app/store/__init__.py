@@ -12,7 +12,7 @@ from app.store.db import DB_ENV, database_url, engine, safe_url, session
 from app.store.export import COLUMNS as EXPORT_COLUMNS
 from app.store.export import export_csv, export_frame
 from app.store.items import (ItemIn, StoreError, add_item, add_items, find_item, get_item, pixel_sha256, png_bytes,
-                             tile_from_png)
+                             queued_from, tile_from_png)
 from app.store.queries import STATUSES, progress, queue, reviews_frame
 from app.store.reviews import Reviewer, ReviewRefused, Seen, my_review, record_review
 from app.store.service import Status, open_store
@@ -20,4 +20,4 @@ from app.store.service import Status, open_store
 __all__ = ["DB_ENV", "EXPORT_COLUMNS", "STATUSES", "ItemIn", "ReviewRefused", "Reviewer", "Seen", "Status",
            "StoreError", "add_item", "add_items", "database_url", "engine", "export_csv", "export_frame",
            "find_item", "get_item", "my_review", "open_store", "pixel_sha256", "png_bytes", "progress", "queue",
-           "record_review", "reviews_frame", "safe_url", "session", "tile_from_png"]
+           "queued_from", "record_review", "reviews_frame", "safe_url", "session", "tile_from_png"]

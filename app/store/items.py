@@ -140,6 +140,20 @@ def find_item(key: str, *, url: str | None = None) -> int | None:
         return s.scalar(select(Item.id).where(Item.key == key))
 
 
+def queued_from(source: str, model_sha256: str, *, dataset_root: str | None = None, slide: str | None = None,
+                url: str | None = None) -> set:
+    """What of one dataset (its tile ids) or one slide (its ``(x, y)`` boxes) is already in the store for this
+    model, so that a page can queue the next tiles rather than the same ones again."""
+    q = select(Item.dataset_id, Item.x, Item.y).where(Item.source == source, Item.model_sha256 == model_sha256)
+    if dataset_root is not None:
+        q = q.where(Item.dataset_root == dataset_root)
+    if slide is not None:
+        q = q.where(Item.slide == slide)
+    with db.session(url) as s:
+        rows = s.execute(q).all()
+    return {r.dataset_id for r in rows} if source == "dataset" else {(r.x, r.y) for r in rows}
+
+
 def get_item(item_id: int, *, url: str | None = None) -> dict | None:
     """An item's fields (``tile_png`` included), or None."""
     with db.session(url) as s:

@@ -43,8 +43,10 @@ def join_form() -> None:
                 "you see the truth, the model's probability and where the model looked.")
     with st.form("quiz-join"):
         code = st.text_input("Quiz code", value=st.query_params.get(QP_QUIZ, ""), max_chars=16, key="quiz-code")
-        name = st.text_input("Display name", max_chars=quizzes.MAX_NAME, key="quiz-name",
-                             help="Shown to your teacher and the class view; not checked against any account.")
+        # no max_chars: a browser empties a field pasted with more than it allows; longer names are shortened
+        name = st.text_input("Display name", key="quiz-name",
+                             help=f"Up to {quizzes.MAX_NAME} characters, shown to your teacher and the class view; "
+                                  "not checked against any account.")
         go = st.form_submit_button("Start", type="primary")
     if not go:
         st.stop()

@@ -9,7 +9,7 @@ from app.review import detail, queueing
 from app.runtime import state
 from model_training.bundle.contract import TILE
 from model_training.slides.grid import MIN_TISSUE, STRIDES
-from model_training.slides.reader import SlideError, open_slide
+from model_training.slides.reader import SlideError, open_slide, recorded_mpp
 from model_training.slides.run import model_mpp
 from model_training.slides.scoring import overview, score_slide
 from model_training.slides.tissue import TissueParams
@@ -77,9 +77,17 @@ else:
 
 shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
 shown_md = md(shown)
-mpp_in = st.number_input("Resolution (µm per pixel), when the slide does not record it", min_value=0.0,
-                         max_value=20.0, value=0.0, step=0.01, format="%.3f", key="slide-mpp",
-                         help="Leave at 0 to use the slide's own metadata.")
+recorded = recorded_mpp(path)
+if recorded is None:
+    mpp_in = st.number_input("Resolution (µm per pixel): this slide does not record it", min_value=0.0,
+                             max_value=20.0, value=0.0, step=0.01, format="%.3f", key="slide-mpp",
+                             help="The scanner's resolution for this slide; the tiles are cut at the model's.")
+elif st.toggle(f"Override the resolution the slide records ({recorded:.3f} µm/px)", key="slide-mpp-override",
+               help="Only when the slide's metadata is known to be wrong: every tile's size depends on it."):
+    mpp_in = st.number_input("Resolution (µm per pixel), instead of the recorded one", min_value=0.001,
+                             max_value=20.0, value=recorded, step=0.01, format="%.3f", key="slide-mpp-given")
+else:
+    mpp_in = None
 params = TissueParams(min_saturation=min_sat, max_saturation=max_sat)
 try:
     slide = open_slide(path, mpp_in or None, target_mpp=target)

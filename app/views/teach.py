@@ -52,7 +52,8 @@ def create_form() -> None:
                                  help="The same source, settings and seed give the same tiles in the same order.")
         hard = st.checkbox("Hard tiles first: those the model got wrong or scored close to its threshold",
                            key="teach-hard")
-        creator = st.text_input("Your name (optional)", max_chars=quizzes.MAX_NAME, key="teach-creator")
+        creator = st.text_input("Your name (optional)", key="teach-creator",
+                                help=f"Up to {quizzes.MAX_NAME} characters.")
         go = st.form_submit_button("Create the quiz", type="primary")
     if not go:
         return

@@ -180,18 +180,28 @@ def kaggle_source(image_dir: Path, csv_path: Path) -> FileSource:
 
 
 def class_folder_source(root: Path) -> FileSource:
-    """Class folders: ``root/0/*`` negatives and ``root/1/*`` positives."""
-    paths, ids, labels = [], [], []
+    """Class folders: ``root/0/*`` negatives and ``root/1/*`` positives (a missing one is reported)."""
+    paths, ids, labels, problems = [], [], [], []
     for label in (0, 1):
-        for stem, p in _index_images(root / str(label)).items():
+        folder = root / str(label)
+        if not folder.is_dir():
+            problems.append(Problem(str(folder), f"no {label}/ folder: the dataset has no "
+                                                 f"{'tumour' if label else 'normal'} tiles"))
+            continue
+        for stem, p in _index_images(folder).items():
             paths.append(p), ids.append(stem), labels.append(label)
-    return FileSource(paths, ids, np.array(labels), f"class folders {root}")
+    return FileSource(paths, ids, np.array(labels, dtype=np.int64), f"class folders {root}", problems)
 
 
 def unlabeled_source(folder: Path) -> FileSource:
     """A plain folder of images (e.g. Kaggle test/) with no labels; labels are -1."""
     images = _index_images(folder)
     return FileSource(list(images.values()), list(images), np.full(len(images), -1), f"folder {folder}")
+
+
+def _shortened(path: Path, limit: int = 120) -> str:
+    text = str(path)
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(text):,} characters)"
 
 
 def open_source(path: str | Path, split: str | None = None, labels_csv: str | Path | None = None) -> TileSource:
@@ -202,7 +212,11 @@ def open_source(path: str | Path, split: str | None = None, labels_csv: str | Pa
     ``camelyonpatch_level_2_split_<split>_x.h5``.
     """
     path = Path(path)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise DatasetError(f"{_shortened(path)}: {exc.strerror or exc}") from None
+    if not exists:
         raise DatasetError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix == ".h5":
         y = path.with_name(path.name.replace("_x.h5", "_y.h5"))

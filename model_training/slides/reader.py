@@ -83,7 +83,7 @@ class Slide:
         try:
             rgba = self._h.read_region((int(x), int(y)), level.index, (lw, lh))
         except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
-            raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({_reason(exc)})") from exc
+            raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({_reason(exc, self.path)})") from exc
         return _on_white(rgba)
 
     def read_scaled(self, x: int, y: int, w: int, h: int, target_mpp: float,
@@ -122,7 +122,7 @@ class Slide:
         except MemoryError:
             raise SlideError(self.name, "cannot be read: the server ran out of memory reading it") from None
         except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
-            raise SlideError(self.name, f"cannot be read ({_reason(exc)})") from exc
+            raise SlideError(self.name, f"cannot be read ({_reason(exc, self.path)})") from exc
         arr = np.asarray(thumb)
         return arr, w / arr.shape[1]
 
@@ -143,9 +143,12 @@ class Slide:
         return thumb
 
 
-def _reason(exc: BaseException) -> str:
-    """An exception as a reason a user can read: its message, or its kind when it has none."""
+def _reason(exc: BaseException, path: Path | None = None) -> str:
+    """An exception as a reason a user can read: its message (with the server's folders taken out of it: an
+    uploaded slide lives in a temporary folder), or its kind when it has none."""
     text = str(exc).strip()
+    if path is not None:
+        text = text.replace(str(path), path.name).replace(str(path.parent) + os.sep, "")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -181,7 +184,7 @@ def _open_handle(path: Path):
     except openslide.OpenSlideUnsupportedFormatError:
         pass
     except openslide.OpenSlideError as exc:
-        raise SlideError(path.name, f"is a damaged or truncated slide file ({_reason(exc)})") from exc
+        raise SlideError(path.name, f"is a damaged or truncated slide file ({_reason(exc, path)})") from exc
     with open(path, "rb") as fh:
         head = fh.read(4)
     is_tiff = head[:2] in (b"II", b"MM") and head[2:4] in (b"*\x00", b"\x00*", b"+\x00", b"\x00+")
@@ -194,14 +197,15 @@ def _open_handle(path: Path):
     try:  # a plain (untiled) image: its size from the header, then decoded whole by Pillow
         Image.MAX_IMAGE_PIXELS = MAX_PLAIN_PIXELS  # Pillow itself refuses twice this at open
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            # the size is checked below, and a damaged file is reported once, as the reason, not as warnings
+            warnings.simplefilter("ignore")
             img = Image.open(path)
-        width, height = img.size
-        if width * height > MAX_PLAIN_PIXELS:
-            img.close()
-            raise SlideError(path.name, f"is a {width:,}×{height:,}-pixel image without tiles or a pyramid: "
-                                        + too_large)
-        img.load()
+            width, height = img.size
+            if width * height > MAX_PLAIN_PIXELS:
+                img.close()
+                raise SlideError(path.name, f"is a {width:,}×{height:,}-pixel image without tiles or a pyramid: "
+                                            + too_large)
+            img.load()
     except SlideError:
         raise
     except Image.DecompressionBombError:
@@ -209,8 +213,21 @@ def _open_handle(path: Path):
     except MemoryError:
         raise SlideError(path.name, "cannot be read: the server ran out of memory decoding it") from None
     except Exception as exc:
-        raise SlideError(path.name, f"is {what} ({_reason(exc)})") from exc
+        raise SlideError(path.name, f"is {what} ({_reason(exc, path)})") from exc
     return openslide.ImageSlide(img if img.mode == "RGB" else img.convert("RGB"))
+
+
+def recorded_mpp(path: str | Path) -> float | None:
+    """The resolution (µm per level-0 pixel) the slide records, or None when it records none or cannot be
+    opened (``open_slide`` then says why)."""
+    try:
+        handle = _open_handle(Path(path))
+    except (SlideError, OSError):
+        return None
+    try:
+        return _mpp_from(handle.properties, Path(path).name)
+    finally:
+        handle.close()
 
 
 def open_slide(path: str | Path, mpp: float | None = None, *, target_mpp: float | None = None,
