@@ -70,3 +70,40 @@ def test_reader_calls_and_agreement_tables():
 def test_one_class_only_gives_no_kappa_rather_than_a_wrong_one():
     k, lo, hi = agreement.cohen([1, 1, 1], [1, 1, 1])
     assert np.isnan(k)
+
+
+def test_sensitivity_and_specificity_carry_wilson_intervals():
+    """56 of 61 tumour tiles found: Wilson gives [0.822, 0.964] (a bootstrap gave [0.852, 0.984])."""
+    rows = [(i, "a", "agree" if i < 56 else "disagree", "tumour", 1) for i in range(61)]
+    rows += [(100 + i, "a", "agree", "normal", 0) for i in range(10)]
+    vt = agreement.vs_truth(_reviews(rows)).set_index("reader")
+    assert vt.loc["a", "sensitivity"] == pytest.approx(56 / 61)
+    assert (vt.loc["a", "sens_low"], vt.loc["a", "sens_high"]) == pytest.approx((0.822, 0.964), abs=5e-4)
+    assert (vt.loc["a", "spec_low"], vt.loc["a", "spec_high"]) == pytest.approx((0.722, 1.0), abs=5e-4)
+
+
+def test_krippendorffs_alpha_keeps_the_items_a_reader_skipped():
+    """Three readers, 120 items; reader c called only 28 of them. Fleiss' kappa can use those 28 only;
+    Krippendorff's alpha uses all 120, and equals Fleiss' kappa's large-sample value when nothing is missing."""
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 2, 120)
+    rows = []
+    for reader, skip in (("a", 0), ("b", 0), ("c", 92)):
+        for i in range(120):
+            if reader == "c" and i >= 120 - skip:
+                continue
+            call = truth[i] if rng.random() < 0.85 else 1 - truth[i]
+            rows.append((i, reader, "agree" if call == 1 else "disagree", "tumour", truth[i]))
+    fl = agreement.fleiss_all(_reviews(rows))
+    assert fl["n"] == 28 and fl["alpha_n"] == 120
+    assert fl["alpha_low"] < fl["alpha"] < fl["alpha_high"] and fl["alpha_high"] - fl["alpha_low"] < 0.35
+    assert 0.3 < fl["alpha"] < 0.8
+    # Krippendorff (2011) for two values: alpha = 1 - (n - 1) * o_01 / (n_0 * n_1), with o_01 the coincidences
+    # of a 0 and a 1 within units (each unit's pairs weighted 1 / (m_u - 1)); a missing call leaves a unit short
+    calls = np.array([[0, 1, 1, 0, 1, 0, 0, 1], [0, 1, 1, 0, 1, 1, 0, 1], [0, 1, 0, np.nan, 1, 0, 0, np.nan]])
+    m = (~np.isnan(calls)).sum(0)
+    ones = np.nansum(calls, 0)
+    zeros = m - ones
+    o_01 = (zeros * ones / (m - 1)).sum()
+    assert agreement.alpha(calls) == pytest.approx(1 - (m.sum() - 1) * o_01 / (zeros.sum() * ones.sum()), abs=1e-9)
+    assert np.isnan(agreement.alpha(np.array([[1.0, 1.0], [1.0, 1.0]])))  # one value only: undefined

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from itertools import combinations
 
+import krippendorff
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
 from model_training.bundle.disclaimer import DISCLAIMER
@@ -92,12 +94,17 @@ def vs_model(reviews: pd.DataFrame) -> pd.DataFrame:
                                        "ci_low", "ci_high"])
 
 
-def _rate(idx, hits: np.ndarray) -> np.ndarray:
-    return hits[idx].mean(-1) if len(hits) else np.full(len(idx), np.nan)
+def wilson(hits: int, n: int) -> tuple[float, float]:
+    """The Wilson 95% interval of a proportion ``hits / n`` (NaN for none): exact-enough at the small counts
+    and the rates near 1 of reader studies, where a bootstrap interval is too narrow and lopsided."""
+    if n == 0:
+        return float("nan"), float("nan")
+    ci = binomtest(int(hits), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def vs_truth(reviews: pd.DataFrame) -> pd.DataFrame:
-    """Per reader, on reviewed items with a ground-truth label: sensitivity and specificity with CIs."""
+    """Per reader, on reviewed items with a ground-truth label: sensitivity and specificity with Wilson CIs."""
     df, rows = _current(reviews), []
     df = df[df["label"].notna()].dropna(subset=["call"]) if len(df) else df
     for reader, g in df.groupby("reviewer", sort=True):
@@ -105,8 +112,8 @@ def vs_truth(reviews: pd.DataFrame) -> pd.DataFrame:
         pos, neg = (call[y == 1] == 1).astype(float), (call[y == 0] == 0).astype(float)
         sens = float(pos.mean()) if len(pos) else float("nan")
         spec = float(neg.mean()) if len(neg) else float("nan")
-        s_lo, s_hi = bootstrap_ci(lambda idx: _rate(idx, pos), len(pos))
-        p_lo, p_hi = bootstrap_ci(lambda idx: _rate(idx, neg), len(neg))
+        s_lo, s_hi = wilson(int(pos.sum()), len(pos))
+        p_lo, p_hi = wilson(int(neg.sum()), len(neg))
         rows.append({"reader": reader, "n": len(g), "tumour": len(pos), "normal": len(neg),
                      "sensitivity": sens, "sens_low": s_lo, "sens_high": s_hi,
                      "specificity": spec, "spec_low": p_lo, "spec_high": p_hi})
@@ -134,15 +141,29 @@ def between_readers(reviews: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["reader_a", "reader_b", "n", "agreement", "kappa", "ci_low", "ci_high"])
 
 
+def alpha(calls: np.ndarray) -> float:
+    """Krippendorff's alpha (nominal) of a readers × items array of calls with NaN for no call; NaN when it
+    is undefined (fewer than two calls on every item, or one value only)."""
+    usable = calls[:, (~np.isnan(calls)).sum(0) >= 2] if calls.size else calls
+    if usable.size == 0 or len(np.unique(usable[~np.isnan(usable)])) < 2:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=usable, level_of_measurement="nominal"))
+
+
 def fleiss_all(reviews: pd.DataFrame) -> dict | None:
-    """Fleiss' kappa over the items every reader called (more than two readers), with its CI; else None."""
+    """More than two readers: Fleiss' kappa over the items every reader called, and Krippendorff's alpha over
+    every item at least two readers called (it keeps the items a reader skipped), each with its CI; else None."""
     table = _calls_by_item(reviews)
     if table.shape[1] < 3:
         return None
     full = table.dropna()
     counts = np.stack([(full == 0).sum(1), (full == 1).sum(1)], axis=1) if len(full) else np.zeros((0, 2))
     lo, hi = bootstrap_ci(lambda idx: [fleiss(counts[i]) for i in idx], len(counts), boot=500)
-    return {"readers": table.shape[1], "n": len(full), "kappa": fleiss(counts), "ci_low": lo, "ci_high": hi}
+    calls = table.to_numpy(float).T  # readers × items
+    calls = calls[:, (~np.isnan(calls)).sum(0) >= 2]
+    a_lo, a_hi = bootstrap_ci(lambda idx: [alpha(calls[:, i]) for i in idx], calls.shape[1], boot=500)
+    return {"readers": table.shape[1], "n": len(full), "kappa": fleiss(counts), "ci_low": lo, "ci_high": hi,
+            "alpha": alpha(calls), "alpha_n": calls.shape[1], "alpha_low": a_lo, "alpha_high": a_hi}
 
 
 def tables_csv(with_model: pd.DataFrame, with_truth: pd.DataFrame, readers: pd.DataFrame,

@@ -95,11 +95,17 @@ else:
         title="Cohen's kappa between readers", height=360), key="agree-heat")
 fl = agreement.fleiss_all(reviews)
 if fl is not None:
-    st.metric(f"Fleiss' kappa, {fl['readers']} readers", fmt(fl["kappa"]),
-              help=f"On the {fl['n']} item(s) every reader called; 95% CI "
-                   f"[{fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}].")
+    m = st.columns(2)
+    m[0].metric(f"Fleiss' kappa, {fl['readers']} readers", fmt(fl["kappa"]),
+                help=f"On the {fl['n']} item(s) every reader called; 95% CI "
+                     f"[{fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}].")
+    m[1].metric(f"Krippendorff's alpha, {fl['readers']} readers", fmt(fl["alpha"]),
+                help=f"On the {fl['alpha_n']} item(s) at least two readers called, so items a reader skipped "
+                     f"still count; 95% CI [{fmt(fl['alpha_low'])}, {fmt(fl['alpha_high'])}].")
     st.caption(f"Fleiss' kappa on {fl['n']} item(s) called by all {fl['readers']} readers: {fmt(fl['kappa'])} "
-               f"[95% CI {fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}].")
+               f"[95% CI {fmt(fl['ci_low'])}, {fmt(fl['ci_high'])}]. Krippendorff's alpha on the {fl['alpha_n']} "
+               f"item(s) at least two readers called: {fmt(fl['alpha'])} [95% CI {fmt(fl['alpha_low'])}, "
+               f"{fmt(fl['alpha_high'])}].")
 
 st.subheader("Export")
 c = st.columns(2)
