@@ -26,6 +26,7 @@ if __name__ == "__main__":  # a script run
     from sqlalchemy.exc import SQLAlchemyError
 
     from app import store
+    from app.quiz import address
     from app.review import identity, reviewer
     from app.runtime import frontend_preload, state, warmup
 
@@ -58,24 +59,30 @@ def main() -> None:
     """One script run: the banner, the sidebar and the chosen page."""
     st.set_page_config(page_title="PathReview", layout="wide")  # default favicon: served locally, no CDN
     # No page icons: st.navigation turns a page icon into the favicon, fetched from a font CDN (offline sites).
-    nav = st.navigation([
-        st.Page("views/analyze.py", title="Analyze tiles", default=True),
-        st.Page("views/region.py", title="Region view"),
-        st.Page("views/slide.py", title="Slide"),
-        st.Page("views/validation.py", title="Validation browser"),
-        st.Page("views/queue.py", title="Review queue"),
-        st.Page("views/agreement.py", title="Agreement"),
-        st.Page("views/performance.py", title="Performance"),
-        st.Page("views/model_card.py", title="Model card"),
-        st.Page("views/teach.py", title="Teach"),
-        st.Page("views/quiz.py", title="Take a quiz"),
-    ])
+    # A student answering a quiz (named in the page address) sees the quiz alone: no other page, no reviewer box.
+    student = address.in_quiz(st.query_params)
+    if student:
+        nav = st.navigation([st.Page("views/quiz.py", title="Take a quiz", default=True)], position="hidden")
+    else:
+        nav = st.navigation([
+            st.Page("views/analyze.py", title="Analyze tiles", default=True),
+            st.Page("views/region.py", title="Region view"),
+            st.Page("views/slide.py", title="Slide"),
+            st.Page("views/validation.py", title="Validation browser"),
+            st.Page("views/queue.py", title="Review queue"),
+            st.Page("views/agreement.py", title="Agreement"),
+            st.Page("views/performance.py", title="Performance"),
+            st.Page("views/model_card.py", title="Model card"),
+            st.Page("views/teach.py", title="Teach"),
+            st.Page("views/quiz.py", title="Take a quiz"),
+        ])
     state.banner()
     frontend_preload.preload()  # the browser fetches the results views' code while the model loads
     # Loaded once per process. Waiting here, before any page imports its modules, also keeps this thread's
     # imports from running alongside the loader's (concurrent imports of one package can deadlock).
     predictor, load_error = state.load_predictor()
-    sidebar(predictor, load_error)
+    if not student:
+        sidebar(predictor, load_error)
     try:
         state.run_page(nav)
     finally:  # also after st.stop(), which the Analyze page calls while it waits for tiles

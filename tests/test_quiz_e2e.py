@@ -98,6 +98,8 @@ def test_a_teacher_creates_a_quiz_two_students_take_it_and_the_class_view_shows_
     # the teacher did nothing since creating the quiz: the live view refreshed itself
     teacher.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
         m => m.innerText.includes('Students') && m.innerText.includes('2'))""")
+    assert teacher.locator(".js-plotly-plot").count() == 0  # it opens with the truth off, as it is projected
+    teacher.get_by_text("Show the truth").click()
     plot = teacher.locator(".js-plotly-plot").first
     plot.get_by_text("Ann", exact=True).wait_for(state="attached")
     plot.get_by_text("Bob", exact=True).wait_for(state="attached")

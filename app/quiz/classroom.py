@@ -114,7 +114,11 @@ def export(quiz: quizzes.QuizInfo, frame: pd.DataFrame) -> None:
 @st.fragment(run_every=REFRESH_S)
 def live(quiz: quizzes.QuizInfo, teacher_key: str) -> None:
     """The class view, redrawn every ``REFRESH_S`` seconds."""
-    truth = st.toggle("Show the truth", value=True, key="teach-truth",
-                      help="Turn off to project the class's progress while students are still answering: "
-                           "nothing then tells which tiles are tumour.")
+    truth = st.toggle("Show the truth", value=False, key="teach-truth",
+                      help="Off (as the view opens) to project the class's progress while students are still "
+                           "answering: nothing then tells which tiles are tumour, and the teacher key is hidden.")
+    if truth:  # never on the screen that is projected with the truth off
+        with st.expander("Teacher key", icon=":material/key:"):
+            st.markdown(f"`{teacher_key}` — with the code it reopens this view (after a reload, or on another "
+                        "computer). Keep it from the students: this view shows the truth.")
     render(quiz, teacher_key, truth)

@@ -12,14 +12,14 @@ import pandas as pd
 import streamlit as st
 
 from app.display.text import md
-from app.quiz import feedback, reader_metrics
+from app.quiz import address, feedback, reader_metrics
 from app.runtime import state
 from app.store import quizzes
 
 CHOICES = {"tumour": 1, "no tumour": 0}
 NAMES = {1: "tumour", 0: "no tumour"}
 AT = "quiz-at"  # session: the position on screen
-QP_AT = "at"  # the same in the page address (1-based), so a reload shows the same tile
+QP_AT = address.QP_AT
 FLASH = "quiz-flash"
 
 
@@ -71,11 +71,17 @@ def _submit(code: str, name: str, key: str, pos: int) -> None:
         st.session_state[FLASH] = "Choose tumour or no tumour before submitting."
         return
     shown = st.session_state.get(shown_key(code, pos))
+    confidence = int(st.session_state.get(confidence_key(pos), 3))
     try:
-        quizzes.record_answer(code, name, key, pos, CHOICES[choice], int(st.session_state.get(confidence_key(pos), 3)),
-                              seconds=None if shown is None else time.time() - shown)
+        stored = quizzes.record_answer(code, name, key, pos, CHOICES[choice], confidence,
+                                       seconds=None if shown is None else time.time() - shown)
     except quizzes.QuizRefused as exc:
         st.session_state[FLASH] = str(exc)
+        return
+    if (stored.answer, stored.confidence) != (CHOICES[choice], confidence):  # answered in another tab first
+        st.session_state[FLASH] = (f"This tile was already answered, in another tab or window: that first answer "
+                                   f"({NAMES[stored.answer]}, confidence {stored.confidence}/5) is the one that "
+                                   "counts; this one was not recorded.")
 
 
 def _go(pos: int) -> None:
@@ -100,8 +106,12 @@ def question(quiz: quizzes.QuizInfo, name: str, key: str, pos: int) -> None:
 
 
 def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> None:
-    """Truth, the student's answer, the model's probability and decision, tile and Grad-CAM side by side."""
+    """Truth, the student's answer, the model's probability and decision, tile and Grad-CAM side by side.
+
+    P and the decision are the ones stored with the quiz, as the class view shows them; only the Grad-CAM map
+    is computed now, by the model loaded now."""
     view = feedback.model_view(pred, quiz.source_root, rev.dataset_id)
+    decision = "tumour" if rev.p >= quiz.threshold else "no tumour"
     c = st.columns(2)
     c[0].image(feedback.tile_png(quiz.source_root, rev.dataset_id), width=feedback.SCALE * 96,
                caption=f"Truth: {NAMES[rev.label]} (centre 32×32, green box)")
@@ -110,10 +120,11 @@ def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> Non
     m[0].metric("Truth", NAMES[rev.label])
     m[1].metric("Your answer", NAMES[rev.answer], f"confidence {rev.confidence}/5", delta_color="off",
                 delta_arrow="off")
-    m[2].metric("Model P(tumour)", f"{view.p:.3f}", help="Calibrated probability, mean of the 8 dihedral views.")
-    m[3].metric("Model decision", view.decision, help=f"tumour when P(tumour) ≥ {view.threshold:.3f}")
+    m[2].metric("Model P(tumour)", f"{rev.p:.3f}", help="Calibrated probability, mean of the 8 dihedral views, "
+                                                       "as stored when the quiz was made.")
+    m[3].metric("Model decision", decision, help=f"tumour when P(tumour) ≥ {quiz.threshold:.3f}")
     if pred.sha256 != quiz.model_sha256:
-        st.caption("The model loaded now is not the one the quiz was made with; its scores may differ.")
+        st.caption("The model loaded now is not the one the quiz was made with; its Grad-CAM map may differ.")
 
 
 def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int, answered: set[int]) -> None:
@@ -122,6 +133,9 @@ def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int, answered: set[int
     if rev is None:  # cannot happen for an answered tile; never show anything else then
         st.error("This answer was not found; reload the page.")
         return
+    flash = st.session_state.pop(FLASH, None)
+    if flash:
+        st.warning(md(flash, 600), icon=":material/tab_duplicate:")
     right = rev.answer == rev.label
     (st.success if right else st.error)(
         f"{'Right' if right else 'Not this one'}: the centre of this tile is **{NAMES[rev.label]}**; you "

@@ -4,6 +4,8 @@ The class view shows the truth, so it opens only with the quiz's teacher key. Th
 session, never in the page address (which a projector shows): after a reload the teacher types it again.
 Students use the "Take a quiz" page.
 """
+import secrets
+
 import streamlit as st
 
 from app.display.text import md
@@ -30,6 +32,7 @@ def opened(quiz_code: str, key: str) -> None:
     """Remember the key in this session and show the quiz's class view."""
     st.session_state[KEYS][quiz_code] = key
     st.query_params[QP_QUIZ] = quiz_code
+    st.session_state.pop("teach-seed", None)  # the next quiz gets a fresh seed
     st.rerun()
 
 
@@ -41,6 +44,8 @@ def create_form() -> None:
                 icon=":material/folder_open:")
         return
     by_name = {s.name: s for s in choices}
+    # a fresh seed for each quiz, so that two quizzes made with the defaults differ; the teacher may type one
+    st.session_state.setdefault("teach-seed", secrets.randbelow(1_000_000))
     with st.form("teach-create"):
         name = st.selectbox("Tiles from", list(by_name), key="teach-source",
                             help="A quiz draws from the validation split of the configured dataset, or from the "
@@ -48,7 +53,7 @@ def create_form() -> None:
         c = st.columns(3)
         size = c[0].number_input("Tiles", 1, quizzes.MAX_SIZE, 20, key="teach-size")
         balance = c[1].slider("Tumour tiles (fraction)", 0.0, 1.0, 0.5, 0.05, key="teach-balance")
-        seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="teach-seed",
+        seed = c[2].number_input("Seed", 0, 2**31 - 1, key="teach-seed",
                                  help="The same source, settings and seed give the same tiles in the same order.")
         hard = st.checkbox("Hard tiles first: those the model got wrong or scored close to its threshold",
                            key="teach-hard")
@@ -94,9 +99,6 @@ st.subheader(f"Quiz {quiz.code}")
 st.markdown(f"Students open **Take a quiz** and enter the code **`{quiz.code}`**. "
             f"{quiz.size} tiles from {md(quiz.description)}; tumour fraction {quiz.balance:.2f}"
             f"{', hard tiles first' if quiz.hard else ''}; seed {quiz.seed}.")
-with st.expander("Teacher key", icon=":material/key:"):
-    st.markdown(f"`{teacher_key}` — with the code it reopens this view (after a reload, or on another "
-                "computer). Keep it from the students: this view shows the truth.")
 st.page_link("views/quiz.py", label="Take a quiz", icon=":material/school:")
 if sources.allowed(quiz.source_root) is None:
     st.warning(f"The tiles of this quiz ({md(quiz.description)}) are not available on this server.")
