@@ -292,3 +292,15 @@ def test_a_student_in_a_quiz_sees_the_quiz_alone(env):
     body = sent(at.main)
     assert "Tile 1 of 4" in body and "Analyze tiles" not in sent(at) and "Validation browser" not in sent(at)
 
+
+def test_a_closed_quiz_refuses_new_names_and_keeps_the_students_who_joined(env):
+    teach, code, key = create(source=1, size=4)
+    gus = join(code, "Gus")
+    click(teach, "Close the quiz to new names")
+    assert any("Closed to new names" in c.value for c in teach.caption)
+    late = join(code, "Gus 2")
+    assert any("closed to new names" in unescape(e.value) for e in late.error) and not late.image
+    again = page("quiz", **dict(gus.query_params))  # Gus's own address: continues
+    assert not again.exception and again.subheader[0].value == "Tile 1 of 4"
+    assert quizzes.locked_at(code) is not None
+

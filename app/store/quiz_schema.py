@@ -91,3 +91,14 @@ class QuizAnswer(Base):
         CheckConstraint("answer IN (0, 1)", name="answer"),
         CheckConstraint("confidence BETWEEN 1 AND 5", name="confidence"),
     )
+
+
+class QuizLock(Base):
+    """The moment a teacher closed a quiz to new names (migration ``0005_quiz_locks``): students who joined
+    before continue, a name nobody joined under is refused."""
+
+    __tablename__ = "quiz_locks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("quizzes.id"), unique=True)
+    locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+

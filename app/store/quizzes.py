@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.store import db
 from app.store.items import StoreError
-from app.store.quiz_schema import SOURCE_KINDS, Quiz, QuizAnswer, QuizStudent, QuizTile
+from app.store.quiz_schema import SOURCE_KINDS, Quiz, QuizAnswer, QuizLock, QuizStudent, QuizTile
 from app.store.schema import utcnow
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
@@ -205,11 +205,31 @@ def join(code: str, name: str, key: str | None = None, *, url: str | None = None
                 if key and _same(key, taken.key_sha256):
                     return key
                 raise QuizRefused(f"The name {name!r} is already taken in this quiz; choose another.")
+            if s.scalar(select(QuizLock.id).where(QuizLock.quiz_id == quiz.id)) is not None:
+                raise QuizRefused("This quiz is closed to new names. If you joined it before, open the address "
+                                  "your quiz page had (it holds your key); otherwise ask your teacher.")
             key = secrets.token_urlsafe(9)
             s.add(QuizStudent(quiz_id=quiz.id, name=name, key_sha256=_sha(key), joined_at=utcnow()))
         return key
     except IntegrityError:  # someone took the name a moment before
         raise QuizRefused(f"The name {name!r} is already taken in this quiz; choose another.") from None
+
+
+def lock(code: str, teacher_key: str, *, url: str | None = None) -> dt.datetime:
+    """Close quiz ``code`` to new names (teacher only); returns when it was closed (the first time)."""
+    with db.session(url, write=True) as s:
+        quiz = _teacher(s, code, teacher_key)
+        if s.scalar(select(QuizLock.id).where(QuizLock.quiz_id == quiz.id)) is None:
+            s.add(QuizLock(quiz_id=quiz.id, locked_at=utcnow()))
+            s.flush()
+        return s.scalar(select(QuizLock.locked_at).where(QuizLock.quiz_id == quiz.id))
+
+
+def locked_at(code: str, *, url: str | None = None) -> dt.datetime | None:
+    """When quiz ``code`` was closed to new names, or None while it is open."""
+    with db.session(url) as s:
+        quiz = _quiz(s, code)
+        return s.scalar(select(QuizLock.locked_at).where(QuizLock.quiz_id == quiz.id))
 
 
 def _student(s: Session, quiz: Quiz, name: str, key: str) -> str:

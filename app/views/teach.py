@@ -99,6 +99,15 @@ st.subheader(f"Quiz {quiz.code}")
 st.markdown(f"Students open **Take a quiz** and enter the code **`{quiz.code}`**. "
             f"{quiz.size} tiles from {md(quiz.description)}; tumour fraction {quiz.balance:.2f}"
             f"{', hard tiles first' if quiz.hard else ''}; seed {quiz.seed}.")
+closed = quizzes.locked_at(quiz.code)
+if closed is None:
+    if st.button("Close the quiz to new names", key="teach-lock", icon=":material/lock:",
+                 help="Once the class has joined (the Students list below): those who joined continue, and a new "
+                      "name, such as a second name to peek at the answers, is refused."):
+        quizzes.lock(quiz.code, teacher_key)
+        st.rerun()
+else:
+    st.caption(f"Closed to new names at {closed:%H:%M} UTC: the students who joined continue.")
 st.page_link("views/quiz.py", label="Take a quiz", icon=":material/school:")
 if sources.allowed(quiz.source_root) is None:
     st.warning(f"The tiles of this quiz ({md(quiz.description)}) are not available on this server.")
