@@ -13,7 +13,7 @@ from test_user_text import unescape
 
 from app.quiz import feedback
 from app.quiz import reader_metrics as qmetrics
-from app.quiz import selection
+from app.quiz import selection, student
 from app.store import db, quizzes, service
 
 pytestmark = pytest.mark.slow  # loads the shipped model
@@ -77,8 +77,11 @@ def join(code: str, name: str):
     return click(at, "Start")
 
 
-def answer(at, pos: int, choice: str, confidence: int = 3):
-    at.radio(key=f"quiz-answer-{pos}").set_value(choice)
+def answer(at, step: int, choice: str, confidence: int = 3):
+    """Answer the tile on screen (``step`` is the tile number the student sees, minus one, for the reader)."""
+    radio = next(r for r in at.radio if r.key.startswith("quiz-answer-"))
+    pos = radio.key.rsplit("-", 1)[1]
+    radio.set_value(choice)
     at.select_slider(key=f"quiz-confidence-{pos}").set_value(confidence)
     return click(at, "Submit answer")
 
@@ -124,15 +127,16 @@ def test_truth_is_hidden_until_the_student_answers(env):
     address = dict(at.query_params)
     assert set(address) == {"quiz", "student", "key", "at"} and address["at"] == "1"
     assert not [p for p in truth["p"] if f"{p:.2f}"[1:] in "".join(address.values())]
-    tid = truth.loc[0, "dataset_id"]
+    first = truth.set_index("position").loc[student.order(code, "Ann", 4)[0]]  # Ann's own first tile
+    tid = first["dataset_id"]
     assert not [k for k in feedback._views._items if k[2] == tid]  # the model has not looked at it yet
 
     answer(at, 0, "tumour", 4)
     got = {m.label: m.value for m in at.metric}
-    assert got["Truth"] == ("tumour" if truth.loc[0, "label"] == 1 else "no tumour")
+    assert got["Truth"] == ("tumour" if first["label"] == 1 else "no tumour")
     assert got["Your answer"] == "tumour"
     # the score stored when the quiz was made, as the class view shows it (not a live score of another engine)
-    assert got["Model P(tumour)"] == f"{truth.loc[0, 'p']:.3f}"
+    assert got["Model P(tumour)"] == f"{first['p']:.3f}"
     assert [k for k in feedback._views._items if k[2] == tid]
     assert len(at.image) == 2 and any("Grad-CAM" in c for img in at.image for c in img.captions)
     assert any(feedback.EXPLANATION == c.value for c in at.caption)
@@ -173,7 +177,8 @@ def test_the_review_and_the_class_view_follow_the_answers(env):
         answer(at, pos, a)
         click(at, "See my results" if pos == 3 else "Next tile")
     got = {m.label: m.value for m in at.metric}
-    m = qmetrics.reader_point(truth["label"], [1 if a == "tumour" else 0 for a in answers])
+    labels = truth.set_index("position").loc[student.order(code, "Cy", 4), "label"]  # in Cy's order
+    m = qmetrics.reader_point(labels, [1 if a == "tumour" else 0 for a in answers])
     assert got["Score"] == f"{m['correct']} / 4"
     assert got["Sensitivity"] == f"{100 * m['sensitivity']:.0f}%"
     assert got["Specificity"] == f"{100 * m['specificity']:.0f}%"
@@ -303,4 +308,11 @@ def test_a_closed_quiz_refuses_new_names_and_keeps_the_students_who_joined(env):
     again = page("quiz", **dict(gus.query_params))  # Gus's own address: continues
     assert not again.exception and again.subheader[0].value == "Tile 1 of 4"
     assert quizzes.locked_at(code) is not None
+
+
+def test_each_student_meets_the_tiles_in_an_order_of_their_own():
+    orders = {name: student.order("ABC123", name, 20) for name in ("Ann", "Ann 2", "Bob", "Cy")}
+    assert all(sorted(o) == list(range(20)) for o in orders.values())
+    assert len({tuple(o) for o in orders.values()}) == 4 and len({o[0] for o in orders.values()}) > 1
+    assert student.order("ABC123", "Ann", 20) == orders["Ann"]  # the same on every visit
 

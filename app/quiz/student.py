@@ -6,7 +6,10 @@ for an unanswered tile, and only then asks the model. No widget or session value
 """
 from __future__ import annotations
 
+import hashlib
 import time
+
+import numpy as np
 
 import pandas as pd
 import streamlit as st
@@ -35,6 +38,13 @@ def shown_key(code: str, pos: int) -> str:
     return f"quiz-shown-{code}-{pos}"
 
 
+def order(code: str, name: str, size: int) -> list[int]:
+    """The quiz positions in the order this student meets them: a shuffle of their own, the same on every
+    visit (seeded by quiz and name), so that a second name does not show the first tiles of the first."""
+    seed = int.from_bytes(hashlib.sha256(f"{code}\n{name}".encode("utf-8")).digest()[:8], "big")
+    return np.random.default_rng(seed).permutation(size).tolist()
+
+
 def first_open(size: int, answered: set[int], after: int = -1) -> int:
     """The first unanswered position after ``after`` (wrapping round), else ``size`` (all done: the review)."""
     for pos in list(range(after + 1, size)) + list(range(0, after + 1)):
@@ -48,7 +58,8 @@ def _valid(at, size: int, answered: set[int]) -> bool:
 
 
 def position(size: int, answered: set[int]) -> int:
-    """The position to show: the session's, else the page address's (a reload), else the first unanswered one.
+    """The step (of the student's order) to show: the session's, else the page address's (a reload), else the first
+    unanswered one.
 
     The address follows it, so a reload shows the same tile: its question, or its feedback once answered.
     """
@@ -127,9 +138,10 @@ def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> Non
         st.caption("The model loaded now is not the one the quiz was made with; its Grad-CAM map may differ.")
 
 
-def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int, answered: set[int]) -> None:
-    """The feedback on an answered tile, and the way on (``answered``: the student's answered positions)."""
-    rev = quizzes.reveal(quiz.code, name, pos)
+def feedback_view(quiz: quizzes.QuizInfo, name: str, step: int, seq: list[int], done: set[int]) -> None:
+    """The feedback on the tile at ``step`` of the student's order ``seq``, and the way on (``done``: the
+    steps answered)."""
+    rev = quizzes.reveal(quiz.code, name, seq[step])
     if rev is None:  # cannot happen for an answered tile; never show anything else then
         st.error("This answer was not found; reload the page.")
         return
@@ -142,14 +154,16 @@ def feedback_view(quiz: quizzes.QuizInfo, name: str, pos: int, answered: set[int
         f"answered **{NAMES[rev.answer]}**.", icon=":material/check_circle:" if right else ":material/cancel:")
     _model_and_truth(state.predictor(), quiz, rev)
     st.caption(feedback.EXPLANATION)
-    nxt = first_open(quiz.size, answered, pos)
-    st.button("See my results" if nxt == quiz.size else "Next tile", type="primary", key=f"quiz-next-{pos}",
+    nxt = first_open(quiz.size, done, step)
+    st.button("See my results" if nxt == quiz.size else "Next tile", type="primary", key=f"quiz-next-{step}",
               on_click=_go, args=(nxt,))
 
 
-def review(quiz: quizzes.QuizInfo, name: str) -> None:
-    """The end of the quiz: score, sensitivity and specificity on the model's ROC, the tiles missed."""
-    done = quizzes.revealed(quiz.code, name)
+def review(quiz: quizzes.QuizInfo, name: str, seq: list[int]) -> None:
+    """The end of the quiz: score, sensitivity and specificity on the model's ROC, the tiles missed (numbered
+    as the student met them, in their order ``seq``)."""
+    step_of = {p: i for i, p in enumerate(seq)}
+    done = sorted(quizzes.revealed(quiz.code, name), key=lambda r: step_of.get(r.position, r.position))
     df = pd.DataFrame([r.__dict__ for r in done])
     m = reader_metrics.reader_point(df["label"], df["answer"])
     st.subheader(f"Your results, {md(name)}")
@@ -171,7 +185,7 @@ def review(quiz: quizzes.QuizInfo, name: str) -> None:
         st.success("None: every answer was right.")
     pred = state.predictor()
     for r in missed:
-        st.markdown(f"**Tile {r.position + 1}** · you answered {NAMES[r.answer]} (confidence {r.confidence}/5)")
+        st.markdown(f"**Tile {step_of.get(r.position, r.position) + 1}** · you answered {NAMES[r.answer]} (confidence {r.confidence}/5)")
         _model_and_truth(pred, quiz, r)
     if missed:
         st.caption(feedback.EXPLANATION)

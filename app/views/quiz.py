@@ -73,18 +73,20 @@ if sources.allowed(quiz.source_root) is None:
              icon=":material/folder_off:")
     st.stop()
 
+seq = student.order(code, name, quiz.size)  # this student's own order of the tiles
 answered = set(quizzes.answers(code, name))
-pos = student.position(quiz.size, answered)
+done = {step for step, pos in enumerate(seq) if pos in answered}
+step = student.position(quiz.size, done)
 st.progress(len(answered) / quiz.size,
             text=f"Quiz **{md(code)}** · {md(name)} · {len(answered)} of {quiz.size} tiles answered")
 try:
-    if pos == quiz.size:
-        student.review(quiz, name)
-    elif pos in answered:
-        st.subheader(f"Tile {pos + 1} of {quiz.size}")
-        student.feedback_view(quiz, name, pos, answered)
+    if step == quiz.size:
+        student.review(quiz, name, seq)
+    elif step in done:
+        st.subheader(f"Tile {step + 1} of {quiz.size}")
+        student.feedback_view(quiz, name, step, seq, done)
     else:
-        st.subheader(f"Tile {pos + 1} of {quiz.size}")
-        student.question(quiz, name, key, pos)
+        st.subheader(f"Tile {step + 1} of {quiz.size}")
+        student.question(quiz, name, key, seq[step])
 except (TileError, DatasetError) as exc:
     st.error(f"This tile cannot be read: {md(exc, 600)}", icon=":material/broken_image:")
