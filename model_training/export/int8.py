@@ -134,8 +134,6 @@ def quantize_if_supported(bundle: Path, card: dict, calibration: np.ndarray, til
                           labels: np.ndarray, calibration_source: str) -> dict | None:
     """``write_int8`` for a freshly written bundle, or None with one warning line when the copy is refused or
     cannot be made (the app then scores with model.onnx): a finished training run must not fail over it."""
-    from model_training.inference.predictor import Predictor
-
     try:
         float_pred = Predictor(None, card, bundle, OnnxEngine(Path(bundle) / card["onnx"]["file"]))
         return write_int8(bundle, float_pred, calibration, tiles, labels, calibration_source=calibration_source)
@@ -156,8 +154,6 @@ def data_tiles(data: Path, n_calibration: int, n_check: int | None) -> tuple[np.
 def quantize_bundle(bundle: Path, data: Path, n_calibration: int = CALIBRATION_TILES,
                     n_check: int | None = None) -> dict:
     """Make and check an existing bundle's model.int8.onnx and record it in the card."""
-    from model_training.inference.predictor import Predictor
-
     float_pred = Predictor.load(bundle, warm_up=False, engine="onnx")  # verifies model.keras and model.onnx
     calibration, tiles, labels, source = data_tiles(Path(data), n_calibration, n_check)
     card = float_pred.card

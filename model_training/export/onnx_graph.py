@@ -135,10 +135,11 @@ def _head_gradient(model) -> np.ndarray:
 
 def to_onnx(model):
     """The Keras functional ``model`` as an ONNX ModelProto with outputs ``logit``, ``last_conv``, ``logit_grad``."""
+    # Keras is loaded by the time a Keras model is exported; importing it here keeps the module light for
+    # the commands that only read ``model.onnx``
     from keras import layers
     from onnx import TensorProto, checker
 
-    from model_training.bundle.contract import LAST_CONV, LOGIT
     from model_training.bundle.layers import ChannelReverse
 
     head = _head_gradient(model)  # refuses an unsuitable head before any layer is converted
