@@ -129,7 +129,7 @@ def test_names_keys_and_bad_answers_are_refused(store_url):
     code, teacher, _ = make_quiz()
     ann = quizzes.join(code, "Ann")
     assert quizzes.join(code, "Ann", ann) == ann  # a reload with the key continues
-    with pytest.raises(quizzes.QuizRefused, match="already taken"):
+    with pytest.raises(quizzes.QuizRefused, match="already taken in this quiz. If it is yours, open the address"):
         quizzes.join(code, "Ann")
     with pytest.raises(quizzes.QuizRefused, match="display name"):
         quizzes.join(code, "   ")

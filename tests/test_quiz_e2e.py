@@ -119,3 +119,18 @@ def shots(tmp_path_factory) -> Path:
     out = Path(os.environ.get("PATHREVIEW_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def test_enter_in_a_box_of_the_quiz_form_does_not_create_the_quiz(session, server):
+    """Enter in the Tiles box created the quiz at once, before the teacher's name was typed."""
+    teacher = session()
+    open_page(teacher, server, "teach")
+    size = teacher.get_by_label("Tiles", exact=True)
+    size.fill("4")
+    size.press("Enter")
+    teacher.get_by_label("Your name (optional)", exact=True).fill("Dr. Teach")
+    teacher.wait_for_timeout(1500)  # time for a submission to reach the server, were there one
+    assert "quiz=" not in teacher.url
+    assert teacher.get_by_role("heading", name=re.compile(r"^Quiz [A-Z0-9]{6}$")).count() == 0
+    teacher.get_by_role("button", name="Create the quiz").click()
+    teacher.get_by_role("heading", name=re.compile(r"^Quiz [A-Z0-9]{6}$")).wait_for()

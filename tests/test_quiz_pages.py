@@ -316,3 +316,10 @@ def test_each_student_meets_the_tiles_in_an_order_of_their_own():
     assert len({tuple(o) for o in orders.values()}) == 4 and len({o[0] for o in orders.values()}) > 1
     assert student.order("ABC123", "Ann", 20) == orders["Ann"]  # the same on every visit
 
+
+
+def test_the_class_view_says_dash_not_none_before_anyone_answered(env):
+    teach, _, _ = create(source=1, size=4)
+    teach.toggle(key="teach-truth").set_value(True).run()
+    tiles = next(d.value for d in teach.dataframe if "% right" in d.value.columns)
+    assert tiles["% right"].tolist() == ["—"] * 4

@@ -107,3 +107,15 @@ def test_krippendorffs_alpha_keeps_the_items_a_reader_skipped():
     o_01 = (zeros * ones / (m - 1)).sum()
     assert agreement.alpha(calls) == pytest.approx(1 - (m.sum() - 1) * o_01 / (zeros.sum() * ones.sum()), abs=1e-9)
     assert np.isnan(agreement.alpha(np.array([[1.0, 1.0], [1.0, 1.0]])))  # one value only: undefined
+
+
+def test_kappa_with_a_model_whose_call_never_varies_is_undefined_not_zero():
+    """Every queued tile called tumour by the model: kappa with it is undefined ("—"), not 0.000 [0.000, 0.000];
+    and a pair of readers with no item in common is left out rather than shown with n = 0."""
+    rows = [(i, "a", "agree" if i % 3 else "disagree", "tumour", None) for i in range(12)]
+    rows += [(100 + i, "b", "agree", "tumour", None) for i in range(5)]
+    vm = agreement.vs_model(_reviews(rows)).set_index("reader")
+    assert np.isnan(vm.loc["a", "kappa"]) and np.isnan(vm.loc["a", "ci_low"]) and np.isnan(vm.loc["a", "ci_high"])
+    assert agreement.between_readers(_reviews(rows)).empty  # a and b share no item
+    assert agreement.fleiss_all(_reviews(rows + [(200, "c", "agree", "tumour", None)])) is None
+

@@ -83,9 +83,9 @@ def render(quiz: quizzes.QuizInfo, teacher_key: str, truth: bool = True) -> None
     shown = tiles.assign(tile=tiles["position"] + 1)[["tile", "answered", "said_tumour", "right", "pct_right", "truth",
                                                       "p", "model", "dataset_id"]]
     shown = shown.rename(columns={"said_tumour": "said tumour", "pct_right": "% right", "p": "model P"})
+    shown["% right"] = shown["% right"].map(lambda v: "—" if pd.isna(v) else f"{v:.0f}")  # "—" before answers
     st.dataframe(shown, hide_index=True, key="teach-tiles",
-                 column_config={"% right": st.column_config.NumberColumn(format="%.0f"),
-                                "model P": st.column_config.NumberColumn(format="%.3f")})
+                 column_config={"model P": st.column_config.NumberColumn(format="%.3f")})
     hard = reader_metrics.hardest(tiles, HARDEST)
     if len(hard):
         st.markdown("**Hardest tiles so far**")

@@ -33,8 +33,9 @@ def _kappa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     po = (a == b).mean(-1)
     pa, pb = a.mean(-1), b.mean(-1)
     pe = pa * pb + (1 - pa) * (1 - pb)
+    varies = (pa > 0) & (pa < 1) & (pb > 0) & (pb < 1)  # a rating that never varies leaves kappa undefined
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pe < 1, (po - pe) / (1 - pe), np.nan)
+        return np.where(varies & (pe < 1), (po - pe) / (1 - pe), np.nan)
 
 
 def bootstrap_ci(stat, n: int, boot: int = BOOT, seed: int = SEED) -> tuple[float, float]:
@@ -53,8 +54,8 @@ def bootstrap_ci(stat, n: int, boot: int = BOOT, seed: int = SEED) -> tuple[floa
 def cohen(a, b) -> tuple[float, float, float]:
     """Cohen's kappa of two binary ratings of the same items and its bootstrap 95% CI."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) == 0 or len(set(a.tolist()) | set(b.tolist())) < 2:
-        k = float("nan")  # one class only: kappa is undefined
+    if len(a) == 0 or len(set(a.tolist())) < 2 or len(set(b.tolist())) < 2:
+        k = float("nan")  # a rating that never varies (say, the model called every tile tumour): undefined
     else:
         k = float(cohen_kappa_score(a, b))
     lo, hi = bootstrap_ci(lambda idx: _kappa(a[idx], b[idx]), len(a))
@@ -134,6 +135,8 @@ def between_readers(reviews: pd.DataFrame) -> pd.DataFrame:
     table, rows = _calls_by_item(reviews), []
     for a, b in combinations(sorted(table.columns), 2):
         both = table[[a, b]].dropna()
+        if not len(both):
+            continue  # two readers with no item in common: nothing to compare
         k, lo, hi = cohen(both[a].to_numpy(), both[b].to_numpy())
         rows.append({"reader_a": a, "reader_b": b, "n": len(both),
                      "agreement": float((both[a] == both[b]).mean()) if len(both) else float("nan"),
@@ -162,6 +165,8 @@ def fleiss_all(reviews: pd.DataFrame) -> dict | None:
     calls = table.to_numpy(float).T  # readers × items
     calls = calls[:, (~np.isnan(calls)).sum(0) >= 2]
     a_lo, a_hi = bootstrap_ci(lambda idx: [alpha(calls[:, i]) for i in idx], calls.shape[1], boot=500)
+    if not len(full) and not calls.shape[1]:
+        return None  # no item two readers called: an empty row would only clutter
     return {"readers": table.shape[1], "n": len(full), "kappa": fleiss(counts), "ci_low": lo, "ci_high": hi,
             "alpha": alpha(calls), "alpha_n": calls.shape[1], "alpha_low": a_lo, "alpha_high": a_hi}
 

@@ -204,7 +204,9 @@ def join(code: str, name: str, key: str | None = None, *, url: str | None = None
             if taken is not None:
                 if key and _same(key, taken.key_sha256):
                     return key
-                raise QuizRefused(f"The name {name!r} is already taken in this quiz; choose another.")
+                raise QuizRefused(f"The name {name!r} is already taken in this quiz. If it is yours, open the "
+                                  "address your quiz page had (it holds your key and continues where you were); "
+                                  "otherwise choose another name.")
             if s.scalar(select(QuizLock.id).where(QuizLock.quiz_id == quiz.id)) is not None:
                 raise QuizRefused("This quiz is closed to new names. If you joined it before, open the address "
                                   "your quiz page had (it holds your key); otherwise ask your teacher.")

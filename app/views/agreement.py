@@ -30,7 +30,8 @@ def fmt(v: float) -> str:
 
 
 def ci(row, k="kappa", lo="ci_low", hi="ci_high") -> str:
-    return f"{fmt(row[k])} [{fmt(row[lo])}, {fmt(row[hi])}]"
+    """The value with its interval, or "—" alone when it is undefined."""
+    return "—" if fmt(row[k]) == "—" else f"{fmt(row[k])} [{fmt(row[lo])}, {fmt(row[hi])}]"
 
 
 st.subheader("Readers and the model")
@@ -38,7 +39,8 @@ vm = agreement.vs_model(reviews)
 st.dataframe(vm.assign(**{"Cohen's kappa [95% CI]": vm.apply(ci, axis=1)})
              [["reader", "reviews", "agree", "disagree", "unsure", "n", "Cohen's kappa [95% CI]"]],
              hide_index=True, key="agree-model")
-st.caption("n: reviews with a call (agree or disagree) behind the kappa.")
+st.caption("n: reviews with a call (agree or disagree) behind the kappa. —: kappa is undefined when the reader's "
+           "calls or the model's are the same on every tile (say, the model called every queued tile tumour).")
 
 st.subheader("Readers and the ground truth (validation tiles)")
 vt = agreement.vs_truth(reviews)

@@ -46,7 +46,7 @@ def create_form() -> None:
     by_name = {s.name: s for s in choices}
     # a fresh seed for each quiz, so that two quizzes made with the defaults differ; the teacher may type one
     st.session_state.setdefault("teach-seed", secrets.randbelow(1_000_000))
-    with st.form("teach-create"):
+    with st.form("teach-create", enter_to_submit=False):  # a quiz is made by its button, not by Enter in a box
         name = st.selectbox("Tiles from", list(by_name), key="teach-source",
                             help="A quiz draws from the validation split of the configured dataset, or from the "
                                  "example tiles shipped with PathReview.")
