@@ -1,16 +1,16 @@
 """What a student sees of a tile, computed once per process and shared by every session.
 
-The tile image is the same for the whole class; the model's view of it (8-view TTA probability, Grad-CAM) is
-computed through the shared Predictor under the inference lock the first time any student has answered that
-tile, and cached by (model sha256, source root, tile id): 30 students on the same tile cost one pass. Images
-are kept as PNG bytes, so no session re-encodes them.
+The tile image is the same for the whole class; the model's Grad-CAM map of it is computed through the shared
+Predictor under the inference lock the first time any student has answered that tile, and cached by (model
+sha256, source root, tile id): 30 students on the same tile cost one pass. (P(tumour) is not computed here: the
+page shows the score stored with the quiz, as the class view does.) Images are kept as PNG bytes, so no
+session re-encodes them.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Callable, Hashable, TypeVar
 
 from app.display.imaging import enlarge, outline_centre, png_bytes
@@ -59,19 +59,6 @@ class OnceCache:
             self._items.clear()
 
 
-@dataclass(frozen=True)
-class ModelView:
-    """The model's reading of one tile: calibrated P(tumour) (8-view TTA), decision, Grad-CAM overlay PNG."""
-
-    p: float
-    threshold: float
-    cam_png: bytes
-
-    @property
-    def decision(self) -> str:
-        return "tumour" if self.p >= self.threshold else "no tumour"
-
-
 _tiles = OnceCache(512)
 _views = OnceCache(512)
 
@@ -82,14 +69,13 @@ def tile_png(root: str, tile_id: str) -> bytes:
                                                                                 SCALE))))
 
 
-def model_view(pred, root: str, tile_id: str) -> ModelView:
-    """The model's view of a tile (only ever called once the student's answer is stored)."""
-    def compute() -> ModelView:
+def cam_png(pred, root: str, tile_id: str) -> bytes:
+    """The model's Grad-CAM map over a tile, as PNG bytes (only ever called once the student's answer is
+    stored)."""
+    def compute() -> bytes:
         tile = sources.read(root, tile_id)
-        res = state.predict(pred, tile[None], tta=True)
         cam = state.explain_all(pred, tile)["gradcam"]
-        img = outline_centre(enlarge(overlay(tile, cam, CAM_ALPHA), SCALE))
-        return ModelView(float(res.p[0]), float(res.threshold), png_bytes(img))
+        return png_bytes(outline_centre(enlarge(overlay(tile, cam, CAM_ALPHA), SCALE)))
 
     return _views.get((pred.sha256, root, tile_id), compute)
 

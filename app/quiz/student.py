@@ -121,12 +121,11 @@ def _model_and_truth(pred, quiz: quizzes.QuizInfo, rev: quizzes.Revealed) -> Non
 
     P and the decision are the ones stored with the quiz, as the class view shows them; only the Grad-CAM map
     is computed now, by the model loaded now."""
-    view = feedback.model_view(pred, quiz.source_root, rev.dataset_id)
-    decision = "tumour" if rev.p >= quiz.threshold else "no tumour"
+    decision = NAMES[int(rev.p >= quiz.threshold)]
     c = st.columns(2)
     c[0].image(feedback.tile_png(quiz.source_root, rev.dataset_id), width=feedback.SCALE * 96,
                caption=f"Truth: {NAMES[rev.label]} (centre 32×32, green box)")
-    c[1].image(view.cam_png, width=feedback.SCALE * 96, caption="Grad-CAM of the model's tumour score")
+    c[1].image(feedback.cam_png(pred, quiz.source_root, rev.dataset_id), width=feedback.SCALE * 96, caption="Grad-CAM of the model's tumour score")
     m = st.columns(4)
     m[0].metric("Truth", NAMES[rev.label])
     m[1].metric("Your answer", NAMES[rev.answer], f"confidence {rev.confidence}/5", delta_color="off",

@@ -218,16 +218,17 @@ def _open_handle(path: Path):
 
 
 def recorded_mpp(path: str | Path) -> float | None:
-    """The resolution (µm per level-0 pixel) the slide records, or None when it records none or cannot be
-    opened (``open_slide`` then says why)."""
+    """The resolution (µm per level-0 pixel) the slide records, or None when it records none or OpenSlide
+    cannot open it (``open_slide`` then says why). Only the metadata is read: a plain image, which records
+    none, is not decoded for this."""
+    import openslide
+
     try:
-        handle = _open_handle(Path(path))
-    except (SlideError, OSError):
+        handle = openslide.OpenSlide(str(path))
+    except (openslide.OpenSlideError, OSError):
         return None
-    try:
+    with handle:
         return _mpp_from(handle.properties, Path(path).name)
-    finally:
-        handle.close()
 
 
 def open_slide(path: str | Path, mpp: float | None = None, *, target_mpp: float | None = None,
