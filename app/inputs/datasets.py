@@ -11,7 +11,7 @@ import streamlit as st
 from app.inputs import roots
 from app.runtime import scoring, state
 from model_training.data.sources import (DatasetError, FileSource, H5Source, Problem, TileSource, iter_batches,
-                                         open_source)
+                                         open_source, shortened)
 from model_training.data.subsets import stratified_subset
 
 DATA_ENV = roots.DATA_ENV
@@ -59,12 +59,7 @@ def open_dataset(path: str) -> TileSource:
             return confine(open_source(root, "valid"), allowed)
         return confine(open_source(root), allowed)
     except OSError as exc:  # e.g. a name longer than the file system allows
-        raise DatasetError(f"{roots.shortened(str(root))}: {exc.strerror or exc}") from None
-
-
-def _inside(path: Path, allowed: list[Path]) -> bool:
-    real = Path(os.path.realpath(path))
-    return any(real == r or real.is_relative_to(r) for r in allowed)
+        raise DatasetError(f"{shortened(str(root), 200)}: {exc.strerror or exc}") from None
 
 
 def confine(source: TileSource, allowed: list[Path]) -> TileSource:
@@ -73,12 +68,12 @@ def confine(source: TileSource, allowed: list[Path]) -> TileSource:
     What is dropped is counted among the source's problems, without saying where the links lead."""
     if isinstance(source, H5Source):
         for p in (source.x_path, getattr(source, "y_path", None)):
-            if p is not None and not _inside(p, allowed):
+            if p is not None and not roots.inside(Path(os.path.realpath(p)), allowed):
                 raise roots.PathRefused(f"{p.name} links outside the folders this server may open.")
         return source
     if not isinstance(source, FileSource):
         return source
-    keep = [i for i, p in enumerate(source.paths) if _inside(p, allowed)]
+    keep = [i for i, p in enumerate(source.paths) if roots.inside(Path(os.path.realpath(p)), allowed)]
     if len(keep) == len(source.paths):
         return source
     outside = len(source.paths) - len(keep)

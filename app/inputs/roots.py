@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from model_training.data.sources import shortened
+
 DATA_ENV = "PATHREVIEW_DATA"
 ROOTS_ENV = "PATHREVIEW_DATA_ROOTS"
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
@@ -31,9 +33,9 @@ def roots(envs: tuple[str, ...] = (DATA_ENV, ROOTS_ENV), *, examples: bool = Tru
     return list(dict.fromkeys(found))
 
 
-def shortened(text: str, limit: int = 200) -> str:
-    """A path as a message shows it: whole, or its two ends when it is longer than ``limit``."""
-    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(text):,} characters)"
+def inside(path: Path, allowed: list[Path]) -> bool:
+    """Whether ``path`` (already resolved) is one of ``allowed`` or lies under one of them."""
+    return any(path == r or path.is_relative_to(r) for r in allowed)
 
 
 def check(path: str | Path, allowed: list[Path] | None = None) -> Path:
@@ -42,13 +44,13 @@ def check(path: str | Path, allowed: list[Path] | None = None) -> Path:
     text = str(path).strip()
     if not text:
         raise PathRefused("No folder given.")
-    shown = shortened(text)
+    shown = shortened(text, 200)
     try:
         resolved = Path(text).expanduser().resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name longer than the file system allows
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise PathRefused(f"{shown} cannot be opened ({reason}).") from None
-    if any(resolved == r or resolved.is_relative_to(r) for r in allowed):
+    if inside(resolved, allowed):
         return resolved
     listed = ", ".join(str(r) for r in allowed) or "none configured"
     # where a link leads is not said: it is outside what this server shows

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from app.inputs.roots import PathRefused, check
+from app.inputs.roots import PathRefused, check, inside
 from model_training.slides.outputs import encode
 from model_training.slides.scoring import Progress
 
@@ -60,7 +60,7 @@ def list_slides(root: Path) -> list[str]:
     real_root = root.resolve()
     found = []
     for path in sorted(root.glob("*")) + sorted(root.glob("*/*")):
-        if path.suffix.lower() in suffixes and path.is_file() and path.resolve().is_relative_to(real_root):
+        if path.suffix.lower() in suffixes and path.is_file() and inside(path.resolve(), [real_root]):
             found.append(str(path.relative_to(root)))  # a link that leads out of the folder is not listed
     return found
 

@@ -43,6 +43,11 @@ def from_claims(claims) -> Reviewer | None:
     return Reviewer(shown, verified=True, subject=f"{issuer}|{sub}")
 
 
+def _typed() -> str:
+    """The name typed in the sidebar, white space folded (before it is kept to ``MAX_TYPED_NAME``)."""
+    return " ".join(str(st.session_state.get(NAME_KEY) or "").split())
+
+
 def current() -> Reviewer | None:
     """The reviewer of this session, or None (not signed in / no name typed)."""
     if auth_configured():
@@ -50,7 +55,7 @@ def current() -> Reviewer | None:
         if not user.is_logged_in:
             return None
         return from_claims(user)
-    name = " ".join(str(st.session_state.get(NAME_KEY) or "").split())[:MAX_TYPED_NAME]
+    name = _typed()[:MAX_TYPED_NAME]
     return Reviewer(name) if name else None
 
 
@@ -63,7 +68,7 @@ def sidebar() -> Reviewer | None:
                 st.caption("The sign-in provider sent no subject; sign out and in again.")
                 return None
             how = ("verified e-mail" if email_verified(st.user) and who.name == str(st.user.get("email") or "")
-                   else f"account {who.subject.rsplit('|', 1)[-1]}; no verified e-mail")
+                   else f"account {who.account}; no verified e-mail")
             st.caption(f"Signed in as **{md(who.name)}** ({md(how)}).")
             if st.button("Sign out", key="logout"):
                 st.logout()
@@ -75,7 +80,7 @@ def sidebar() -> Reviewer | None:
     st.text_input("Reviewer name (required to record reviews)", key=NAME_KEY, placeholder="name or initials",
                   help=f"Stored with each review you record; up to {MAX_TYPED_NAME} characters.")
     who = current()
-    if who and len(" ".join(str(st.session_state.get(NAME_KEY)).split())) > MAX_TYPED_NAME:
+    if who and len(_typed()) > MAX_TYPED_NAME:
         st.caption(f"Names are kept to {MAX_TYPED_NAME} characters: reviews are recorded as **{md(who.name)}**.")
     st.caption(UNVERIFIED)
     return who

@@ -69,8 +69,7 @@ def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, thresho
         items.append(store.ItemIn.from_tile(
             tile, source="dataset", name=str(row.id), dataset_root=root, dataset_id=str(row.id),
             model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
-            needs_review=bool(needs_review(row.p, row.spread, threshold)),
-            label=int(row.label) if row.label >= 0 else None))
+            needs_review=bool(row.needs_review), label=int(row.label) if row.label >= 0 else None))
     _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are", max(0, len(pick) - MAX_QUEUE))
 
 

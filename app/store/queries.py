@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 
 from app.store import db
-from app.store.reviews import Reviewer, _superseded, as_reviewer, by, key_of
+from app.store.reviews import Reviewer, _superseded, as_reviewer, by, stored_reviewer
 from app.store.schema import Item, Review
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
@@ -60,17 +60,11 @@ def reviews_frame(*, reviewer: Reviewer | str | None = None, current_only: bool 
 
 def _distinct_names(df: pd.DataFrame) -> list[str]:
     """Each review's reviewer as shown, made distinct between identities that show the same name."""
-    keys = [key_of(r) for r in df.itertuples()]
+    who = [stored_reviewer(r) for r in df.itertuples()]
     identities: dict[str, set] = {}
-    for name, key in zip(df["reviewer"], keys):
-        identities.setdefault(name, set()).add(key)
-    out = []
-    for name, (verified, ident) in zip(df["reviewer"], keys):
-        if len(identities[name]) == 1:
-            out.append(name)
-        else:
-            out.append(f"{name} [{ident.rsplit('|', 1)[-1]}]" if verified else f"{name} [typed name]")
-    return out
+    for r in who:
+        identities.setdefault(r.name, set()).add(r.key)
+    return [r.name if len(identities[r.name]) == 1 else f"{r.name} [{r.account or 'typed name'}]" for r in who]
 
 
 def queue(reviewer: Reviewer | str, *, status: str = "pending", source: str | None = None,
@@ -99,7 +93,7 @@ def queue(reviewer: Reviewer | str, *, status: str = "pending", source: str | No
                                 Review.decision).where(~_superseded())).all()
     who = as_reviewer(reviewer).key
     done = pd.DataFrame({"item_id": [r.item_id for r in rows], "decision": [r.decision for r in rows],
-                         "me": [key_of(r) == who for r in rows]}, columns=["item_id", "decision", "me"])
+                         "me": [stored_reviewer(r).key == who for r in rows]}, columns=["item_id", "decision", "me"])
     mine = done[done["me"].astype(bool)].set_index("item_id")["decision"]
     others = set(done.loc[~done["me"].astype(bool), "item_id"])
     items["reviews"] = items["item_id"].map(done.groupby("item_id").size()).fillna(0).astype(int)

@@ -34,6 +34,11 @@ class Reviewer:
         """The identity reviews are matched by: the provider's subject when verified, else the typed name."""
         return (True, self.subject or "") if self.verified else (False, self.name)
 
+    @property
+    def account(self) -> str:
+        """The provider's own subject (``sub``, without the issuer) of a signed-in reviewer, else ""."""
+        return (self.subject or "").rsplit("|", 1)[-1] if self.verified else ""
+
 
 def as_reviewer(reviewer: Reviewer | str | None) -> Reviewer:
     """A typed name (as the store's callers give it) as an unverified ``Reviewer``."""
@@ -47,10 +52,9 @@ def by(reviewer: Reviewer):
     return (Review.reviewer_verified.is_(False)) & (Review.reviewer == reviewer.name)
 
 
-def key_of(row) -> tuple[bool, str]:
-    """The identity of a stored review (a row with ``reviewer``, ``reviewer_verified``, ``reviewer_subject``)."""
-    verified = bool(row.reviewer_verified)
-    return (True, row.reviewer_subject or "") if verified else (False, row.reviewer)
+def stored_reviewer(row) -> Reviewer:
+    """Who recorded a stored review (a row with ``reviewer``, ``reviewer_verified``, ``reviewer_subject``)."""
+    return Reviewer(row.reviewer, bool(row.reviewer_verified), row.reviewer_subject)
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def _check_supersedes(s: Session, it: Item, who: Reviewer, supersedes: int | Non
     if old.item_id != it.id:
         raise ReviewRefused(f"Review #{supersedes} is about another item; a correction must be about the same "
                             "tile.")
-    if key_of(old) != who.key:
+    if stored_reviewer(old).key != who.key:
         raise ReviewRefused(f"Review #{supersedes} was recorded by {old.reviewer}; only its reviewer can "
                             "correct it (record your own review instead).")
     if current is None or current.id != old.id:

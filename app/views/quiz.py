@@ -6,12 +6,12 @@ it was; answers live in the store, so the class view follows them live.
 import streamlit as st
 
 from app.display.text import md
-from app.quiz import address, sources, student
+from app.quiz import sources, student
+from app.quiz.address import QP_KEY, QP_QUIZ, QP_STUDENT
 from app.store import open_store, quizzes
 from model_training.data.decode import TileError
 from model_training.data.sources import DatasetError
 
-QP_QUIZ, QP_STUDENT, QP_KEY = address.QP_QUIZ, address.QP_STUDENT, address.QP_KEY
 JOINED = "quiz-joined"  # session: (code, name, key) once checked against the store
 
 st.title("Take a quiz")

@@ -10,11 +10,11 @@ import streamlit as st
 
 from app.display.text import md
 from app.quiz import classroom, create, selection, sources
+from app.quiz.address import QP_QUIZ
 from app.runtime import state
 from app.store import open_store, quizzes
 from model_training.data.sources import DatasetError
 
-QP_QUIZ = "quiz"
 KEYS = "teach-keys"  # session: quiz code -> teacher key, for the quizzes this session created or opened
 
 st.title("Teach")

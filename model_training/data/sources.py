@@ -199,8 +199,8 @@ def unlabeled_source(folder: Path) -> FileSource:
     return FileSource(list(images.values()), list(images), np.full(len(images), -1), f"folder {folder}")
 
 
-def _shortened(path: Path, limit: int = 120) -> str:
-    text = str(path)
+def shortened(text: str, limit: int = 120) -> str:
+    """A path as a message shows it: whole, or its two ends when it is longer than ``limit``."""
     return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-limit // 2:]} ({len(text):,} characters)"
 
 
@@ -215,7 +215,7 @@ def open_source(path: str | Path, split: str | None = None, labels_csv: str | Pa
     try:
         exists = path.exists()
     except OSError as exc:  # e.g. a name longer than the file system allows
-        raise DatasetError(f"{_shortened(path)}: {exc.strerror or exc}") from None
+        raise DatasetError(f"{shortened(str(path))}: {exc.strerror or exc}") from None
     if not exists:
         raise DatasetError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix == ".h5":
