@@ -152,7 +152,8 @@ def test_slide_scores_match_the_predictor_on_the_same_patches(labelled, patches,
 def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     result, paths = run_slide(pred, svs, tmp_path, SlideSettings(stride=48), progress=False)
     frame = pd.read_csv(paths["csv"])
-    assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
+    assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review",
+                                   "quality", "ood"]
     assert len(frame) == result.summary["tiles_scored"] > 50
     step = 96 * 0.972 / 0.499 / 2  # 96 px at 0.972 µm/px is 187 level-0 px; stride 48 is half of it
     assert (frame.width == 187).all()
@@ -169,7 +170,9 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
         assert (min(xs), min(ys)) == (row.x, row.y)
         props = feat["properties"]
         assert props["objectType"] == "tile" and props["measurements"]["p_tumour"] == pytest.approx(row.p)
-        assert ("classification" in props) == (row.decision == "tumour")
+        assert props["measurements"]["ood"] == pytest.approx(row.ood) and props["quality"] == row.quality
+        named = {"tumour": "Tumor", "not assessed": "Ignore*"}.get(row.decision)
+        assert props.get("classification", {}).get("name") == named
     assert len({f["id"] for f in gj["features"]}) == len(frame)
 
     png = Image.open(paths["heatmap"])
@@ -177,6 +180,11 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     s = json.loads(paths["summary"].read_text())
     assert s["model_sha256"] == pred.sha256 and s["tissue_area_mm2"] > 0.1
     assert s["tiles_flagged"] == int((frame.decision == "tumour").sum()) and len(s["top_tiles"]) == 10
+    # skin, not lymph node: the gate keeps most of it from being answered, and the slide is called unlike
+    assert (frame.decision == "not assessed").mean() > 0.5
+    assert (frame.quality != "ok").sum() == s["quality"]["not_assessed"] == (frame.decision == "not assessed").sum()
+    assert not frame[frame.decision == "not assessed"].needs_review.any()
+    assert s["quality"]["ood_share"] >= 0.5 and "does not look like the lymph-node" in s["quality"]["warning"]
     assert s["timings"]["tiles_per_s"] > 0
 
 

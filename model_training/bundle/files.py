@@ -10,6 +10,7 @@ from pathlib import Path
 MODEL_FILE = "model.keras"
 ONNX_FILE = "model.onnx"  # optional: derived from model.keras by model_training.cli.onnx_export
 INT8_FILE = "model.int8.onnx"  # optional: derived from model.onnx by model_training.cli.quantize
+GATE_FILE = "quality_gate.npz"  # optional: the quality gate, fitted by model_training.cli.fit_gate
 CARD_FILE = "model_card.json"
 HISTORY_FILE = "history.csv"
 VAL_PRED_FILE = "val_predictions.csv"
@@ -100,6 +101,19 @@ def verified_int8(bundle: Path, card: dict) -> Path | None:
     path = Path(bundle) / info.get("file", INT8_FILE)
     if info.get("source_sha256") != (card.get("onnx") or {}).get("sha256"):
         raise BundleError(f"{path}: made from another model.onnx; run python -m model_training.cli.quantize {bundle} "
+                          "--data PCAM_ROOT again")
+    return _listed_file(bundle, path, info.get("sha256"))
+
+
+def verified_gate(bundle: Path, card: dict) -> Path | None:
+    """The bundle's quality-gate file when its card lists one fitted on this model.keras; None when it has
+    none. A listed file that is missing, altered or fitted on another model is an error."""
+    info = card.get("quality_gate")
+    if not info:
+        return None
+    path = Path(bundle) / info.get("file", GATE_FILE)
+    if info.get("source_sha256") != card.get("sha256"):
+        raise BundleError(f"{path}: fitted on another model.keras; run python -m model_training.cli.fit_gate {bundle} "
                           "--data PCAM_ROOT again")
     return _listed_file(bundle, path, info.get("sha256"))
 

@@ -58,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
         else:
             s = done.result.summary
+            top = f"max P {s['max_p']:.3f}" if s["max_p"] is not None else "no tile assessed"
             print(f"{done.path.name}: {s['tiles_scored']} tiles on {s['tissue_area_mm2']:.1f} mm² of tissue, "
-                  f"{s['tiles_flagged']} flagged, max P {s['max_p']:.3f}, "
+                  f"{s['tiles_flagged']} flagged, {s['quality']['not_assessed']} not assessed, {top}, "
                   f"{s['timings']['tiles_per_s']} tiles/s → {args.out}")
+            if s["quality"]["warning"]:
+                print(f"  warning: {s['quality']['warning']}")
     return 1 if failed else 0
 
 

@@ -26,9 +26,9 @@ log = logging.getLogger("pathreview.evaluate")
 
 
 def score_source(pred, source: TileSource, tta: bool, batch: int = 256, progress: bool = True) -> pd.DataFrame:
-    """Score every readable tile of ``source``; returns id, label, p, spread, decision."""
+    """Score every readable tile of ``source``; returns id, label, p, spread, decision, quality, ood."""
     frames = list(score_batches(pred, source, tta, batch, progress))
-    cols = ["id", "label", "p", "spread", "decision"]
+    cols = ["id", "label", "p", "spread", "decision", "quality", "ood"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_training.bundle.contract import INPUT, LAST_CONV, LOGIT, TILE
+from model_training.bundle.contract import FEATURES, INPUT, LAST_CONV, LOGIT, TILE
 from model_training.bundle.files import ONNX_FILE, sha256, write_card
 from model_training.data.sources import open_source
 from model_training.inference.engines import OnnxEngine
@@ -134,7 +134,8 @@ def _head_gradient(model) -> np.ndarray:
 
 
 def to_onnx(model):
-    """The Keras functional ``model`` as an ONNX ModelProto with outputs ``logit``, ``last_conv``, ``logit_grad``."""
+    """The Keras functional ``model`` as an ONNX ModelProto with outputs ``logit``, ``features`` (the logit
+    layer's input), ``last_conv`` and ``logit_grad``."""
     # Keras is loaded by the time a Keras model is exported; importing it here keeps the module light for
     # the commands that only read ``model.onnx``
     from keras import layers
@@ -222,6 +223,9 @@ def to_onnx(model):
         if len(layer.output.shape) == 4:
             shapes[out] = tuple(layer.output.shape[1:3])
     g.node("Identity", [_tensor(LOGIT)], "logit")
+    head_inputs = _inputs(model.get_layer(LOGIT))
+    g.node("Identity", [_tensor(head_inputs[0])], FEATURES)
+    n_features = int(model.get_layer(LOGIT).input.shape[-1])
     g.node("Transpose", [_tensor(LAST_CONV)], "last_conv", perm=[0, 2, 3, 1])
     g.node("Identity", [g.const("head_gradient", head)], "logit_grad")
     _, fh, fw, channels = model.get_layer(LAST_CONV).output.shape
@@ -229,6 +233,7 @@ def to_onnx(model):
     graph = h.make_graph(
         g.nodes, model.name, [h.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", TILE, TILE, 3])],
         [h.make_tensor_value_info("logit", TensorProto.FLOAT, ["N", 1]),
+         h.make_tensor_value_info(FEATURES, TensorProto.FLOAT, ["N", n_features]),
          h.make_tensor_value_info("last_conv", TensorProto.FLOAT, ["N", fh, fw, channels]),
          h.make_tensor_value_info("logit_grad", TensorProto.FLOAT, list(head.shape))], g.inits)
     proto = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], producer_name="pathreview")

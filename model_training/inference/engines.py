@@ -1,6 +1,7 @@
 """The two runtimes a Predictor can score with: Keras (the model of record) and ONNX Runtime (its export).
 
-Both take uint8 or float32 tiles (N, 96, 96, 3) in [0, 255] and return raw logits; both give Grad-CAM its
+Both take uint8 or float32 tiles (N, 96, 96, 3) in [0, 255] and return raw logits, with the pooled features
+the ``logit`` layer reads (the quality gate's input) when asked; both give Grad-CAM its
 inputs for one tile: the logit, its gradient with respect to ``last_conv``, and ``last_conv`` itself (NHWC).
 Pixel scaling happens inside either graph.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model_training.bundle.contract import INPUT, LAST_CONV, LOGIT, TILE
+from model_training.bundle.contract import FEATURES, INPUT, LAST_CONV, LOGIT, TILE
 
 
 class KerasEngine:
@@ -23,28 +24,37 @@ class KerasEngine:
         import keras
 
         self.model = model
-        self.logit_model = keras.Model(model.inputs, model.get_layer(LOGIT).output, name="logit_model")
-        self._fn = self._compile()
+        head = model.get_layer(LOGIT)
+        self.logit_model = keras.Model(model.inputs, head.output, name="logit_model")
+        self._both = keras.Model(model.inputs, [head.output, head.input], name="logit_features_model")
+        self._fn = self._compile(self.logit_model)
+        self._fn_both = self._compile(self._both)
         self._cams = None  # compiled on the first cam_inputs() call
 
-    def _compile(self):
+    @staticmethod
+    def _compile(net):
         import keras
 
         if keras.backend.backend() != "tensorflow":
-            return lambda x: np.asarray(self.logit_model(x.astype(np.float32), training=False))
+            return lambda x: keras.tree.map_structure(np.asarray, net(x.astype(np.float32), training=False))
         import tensorflow as tf
 
         def compiled(dtype):
             # uint8 tiles are cast inside the graph: a float32 copy of a TTA batch is 4x its size
-            return tf.function(lambda x: self.logit_model(tf.cast(x, tf.float32), training=False),
+            return tf.function(lambda x: net(tf.cast(x, tf.float32), training=False),
                                autograph=False, input_signature=[tf.TensorSpec((None, TILE, TILE, 3), dtype)])
 
         fns = {np.dtype(np.uint8): compiled(tf.uint8), np.dtype(np.float32): compiled(tf.float32)}
-        return lambda x: fns[x.dtype](tf.constant(x)).numpy()
+        return lambda x: tf.nest.map_structure(lambda t: t.numpy(), fns[x.dtype](tf.constant(x)))
 
     def logits(self, tiles: np.ndarray) -> np.ndarray:
         """(N,) logits for a uint8 or float32 batch."""
         return np.asarray(self._fn(tiles)).reshape(-1)
+
+    def run(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) logits and (N, C) pooled features for a uint8 or float32 batch, in one pass."""
+        logit, features = self._fn_both(tiles)
+        return np.asarray(logit).reshape(-1), np.asarray(features, np.float32)
 
     def cam_inputs(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logit (1,), d logit / d last_conv (1, h, w, C), last_conv (1, h, w, C)) for one tile."""
@@ -86,11 +96,21 @@ class OnnxEngine:
         opts.log_severity_level = 3
         self.path = Path(path)
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        # graphs exported before the quality gate have no features output
+        self.has_features = FEATURES in {o.name for o in self.session.get_outputs()}
 
     def logits(self, tiles: np.ndarray) -> np.ndarray:
         """(N,) logits for a uint8 or float32 batch."""
         x = np.ascontiguousarray(tiles, dtype=np.float32)
         return self.session.run(["logit"], {INPUT: x})[0].reshape(-1)
+
+    def run(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N,) logits and (N, C) pooled features (None from a graph without them), in one pass."""
+        if not self.has_features:
+            return self.logits(tiles), None
+        x = np.ascontiguousarray(tiles, dtype=np.float32)
+        logit, features = self.session.run(["logit", FEATURES], {INPUT: x})
+        return logit.reshape(-1), features
 
     def cam_inputs(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(logit (1,), d logit / d last_conv (1, h, w, C), last_conv (1, h, w, C)) for one tile."""
@@ -113,7 +133,7 @@ def probe_tiles() -> np.ndarray:
 
 class Int8Engine(OnnxEngine):
     """Scores with the int8 copy of model.onnx (model_training.cli.quantize); Grad-CAM runs on model.onnx itself,
-    since the int8 graph has only the ``logit`` output."""
+    since the int8 graph has only the ``logit`` and ``features`` outputs."""
 
     name = "onnx-int8"
 

@@ -12,6 +12,7 @@ from model_training.bundle.contract import TILE
 from model_training.bundle.files import INT8_FILE, MODEL_FILE, BundleError, verified_int8, verified_onnx, verify
 from model_training.inference.engines import PROBE_TOLERANCE, Int8Engine, KerasEngine, OnnxEngine
 from model_training.inference.explain import explain, explain_all
+from model_training.inference.gate import NOT_ASSESSED, OK, Gate, load_gate
 
 log = logging.getLogger("pathreview")
 ENGINES = ("keras", "onnx", "onnx-int8", "auto")
@@ -42,21 +43,45 @@ def dihedral_views(tiles: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Prediction:
-    """Scores for a batch of N tiles (per-view arrays only when TTA ran)."""
+    """Scores for a batch of N tiles (per-view arrays only when TTA ran), with the quality gate's verdicts
+    (all "ok", ood NaN, for a bundle without a gate)."""
 
     p: np.ndarray  # (N,) calibrated P(tumour), mean over views with TTA
     logit: np.ndarray  # (N,) raw (uncalibrated) logit, mean over views with TTA
     views: np.ndarray | None  # (N, 8) calibrated P(tumour) of each dihedral view
     spread: np.ndarray  # (N,) std of the view probabilities (0 without TTA)
     threshold: float
+    quality: np.ndarray | None = None  # (N,) "ok" or why the tile is not assessed
+    ood: np.ndarray | None = None  # (N,) distance from the training tiles; above 1.0 is out of distribution
+    stain: np.ndarray | None = None  # (N,) the stain statistics' part of ood
+
+    def __post_init__(self) -> None:
+        n = len(self.p)
+        if self.quality is None:
+            self.quality = np.full(n, OK, dtype=object)
+        if self.ood is None:
+            self.ood = np.full(n, np.nan, np.float32)
+        if self.stain is None:
+            self.stain = np.full(n, np.nan, np.float32)
+
+    @property
+    def assessed(self) -> np.ndarray:
+        """Tiles the gate lets the model answer."""
+        return self.quality == OK
 
     @property
     def decision(self) -> np.ndarray:
-        return self.p >= self.threshold
+        """Called tumour: P at or above the threshold on an assessed tile (a tile not assessed is no call)."""
+        return (self.p >= self.threshold) & self.assessed
+
+    @property
+    def call(self) -> np.ndarray:
+        """(N,) "tumour", "normal" or "not assessed"."""
+        return np.where(~self.assessed, NOT_ASSESSED, np.where(self.p >= self.threshold, "tumour", "normal"))
 
     @property
     def needs_review(self) -> np.ndarray:
-        return needs_review(self.p, self.spread, self.threshold)
+        return needs_review(self.p, self.spread, self.threshold) & self.assessed
 
 
 def onnx_runtime_installed() -> bool:
@@ -79,8 +104,8 @@ class Predictor:
     always the Keras model of record; with an ONNX engine it is loaded on first use.
     """
 
-    def __init__(self, model, card: dict, bundle: Path, engine=None):
-        self._model, self.card, self.bundle = model, card, Path(bundle)
+    def __init__(self, model, card: dict, bundle: Path, engine=None, gate: Gate | None = None):
+        self._model, self.card, self.bundle, self.gate = model, card, Path(bundle), gate
         cal = card.get("calibration", {})
         # (temperature, bias, threshold) per scoring mode; older cards carry a temperature only
         self._cal = {mode: tuple(float(cal.get(mode, {}).get(key, card.get(key, default)))
@@ -109,13 +134,13 @@ class Predictor:
                                   f"{bundle}")
             runtime = (_int8_engine(bundle, card, onnx_path, strict=engine == "onnx-int8")
                        if chosen == "onnx-int8" else OnnxEngine(onnx_path))
-            pred = cls(None, card, bundle, runtime)
+            pred = cls(None, card, bundle, runtime, load_gate(bundle, card))
         else:
             if importlib.util.find_spec("keras") is None:
                 raise BundleError(f"{bundle}: no model.onnx, and Keras is not installed to load model.keras; "
                                   f"export one with python -m model_training.cli.onnx_export {bundle} where "
                                   "requirements.txt is installed")
-            pred = cls(_load_keras(bundle), card, bundle)
+            pred = cls(_load_keras(bundle), card, bundle, gate=load_gate(bundle, card))
         if warm_up:
             pred.logits(np.zeros((1, TILE, TILE, 3), np.uint8))
             pred.logits(np.zeros((N_VIEWS, TILE, TILE, 3), np.uint8))
@@ -148,15 +173,27 @@ class Predictor:
     def bias(self, tta: bool = True) -> float:
         return self._cal["tta" if tta else "single"][1]
 
-    def logits(self, tiles: np.ndarray, batch: int = 256) -> np.ndarray:
-        """Raw logits for uint8 tiles (N, 96, 96, 3); the model does its own pixel scaling."""
+    @staticmethod
+    def _checked(tiles: np.ndarray) -> np.ndarray:
         tiles = np.asarray(tiles)
         if tiles.ndim != 4 or tiles.shape[1:] != (TILE, TILE, 3):
             raise ValueError(f"tiles must have shape (N, 96, 96, 3), got {tiles.shape}")
-        if tiles.dtype != np.uint8:
-            tiles = tiles.astype(np.float32, copy=False)
+        return tiles if tiles.dtype == np.uint8 else tiles.astype(np.float32, copy=False)
+
+    def logits(self, tiles: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Raw logits for uint8 tiles (N, 96, 96, 3); the model does its own pixel scaling."""
+        tiles = self._checked(tiles)
         out = [self.engine.logits(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
         return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
+
+    def logits_and_features(self, tiles: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw logits and the pooled features the quality gate reads (None when the engine has none)."""
+        tiles = self._checked(tiles)
+        out = [self.engine.run(tiles[i:i + batch]) for i in range(0, len(tiles), batch)]
+        if not out:
+            return np.zeros(0, np.float32), None
+        z = np.concatenate([o[0] for o in out]).reshape(-1)
+        return z, (None if out[0][1] is None else np.concatenate([o[1] for o in out]))
 
     def calibrate(self, logits: np.ndarray, tta: bool = True) -> np.ndarray:
         """P(tumour) = sigmoid(logit / temperature + bias), with the card's values for the scoring mode."""
@@ -166,19 +203,26 @@ class Predictor:
         return (0.5 + 0.5 * np.tanh(0.5 * z)).astype(np.float32)
 
     def predict(self, tiles: np.ndarray, tta: bool = False, batch: int = 256) -> Prediction:
-        """Calibrated P(tumour) for uint8 tiles; with ``tta`` also the 8 dihedral views and their spread."""
+        """Calibrated P(tumour) for uint8 tiles; with ``tta`` also the 8 dihedral views and their spread; with
+        the bundle's quality gate, each tile's verdict and ood score (from the tile as given: view 0)."""
         tiles = np.asarray(tiles)
+        score = self.logits_and_features if self.gate is not None else (lambda x, b: (self.logits(x, b), None))
         if not tta:
-            z = self.logits(tiles, batch)
-            return Prediction(self.calibrate(z, False), z, None, np.zeros(len(z), np.float32),
-                              self.threshold(False))
-        n = len(tiles)
-        views = dihedral_views(tiles).reshape(n * N_VIEWS, TILE, TILE, 3)
-        z = self.logits(views, batch).reshape(n, N_VIEWS)
-        view_p = self.calibrate(z, True)
-        zmean = z.mean(axis=1)
-        return Prediction(self.calibrate(zmean, True), zmean, view_p, view_p.std(axis=1),
-                          self.threshold(True))
+            z, features = score(tiles, batch)
+            out = Prediction(self.calibrate(z, False), z, None, np.zeros(len(z), np.float32), self.threshold(False))
+        else:
+            n = len(tiles)
+            views = dihedral_views(tiles).reshape(n * N_VIEWS, TILE, TILE, 3)
+            z, features = score(views, batch)
+            z = z.reshape(n, N_VIEWS)
+            features = None if features is None else features.reshape(n, N_VIEWS, -1)[:, 0]
+            view_p = self.calibrate(z, True)
+            zmean = z.mean(axis=1)
+            out = Prediction(self.calibrate(zmean, True), zmean, view_p, view_p.std(axis=1), self.threshold(True))
+        if self.gate is not None:
+            verdict = self.gate.assess(tiles, features)
+            out.quality, out.ood, out.stain = verdict.quality, verdict.ood, verdict.stain
+        return out
 
     def explain(self, tile: np.ndarray, method: str = "gradcam") -> np.ndarray:
         """Grad-CAM / Grad-CAM++ heat map (96, 96) in [0, 1] on the pre-sigmoid logit."""

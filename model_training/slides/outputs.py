@@ -14,18 +14,27 @@ from PIL import Image
 
 from model_training.data.spreadsheet import safe_frame
 
-CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review"]
+CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review", "quality", "ood"]
+NOT_ASSESSED = "not assessed"
 POSITIVE_CLASS = {"name": "Tumor", "color": [200, 0, 0]}  # QuPath's built-in tumour class
+IGNORE_CLASS = {"name": "Ignore*", "color": [180, 180, 180]}  # QuPath's class for what analysis should skip
 COLOURSCALE = "Turbo"  # the app's maps and their colour bars use the same scale
 
 
-def tiles_frame(xs, ys, size0: int, p, spread, decision, needs_review) -> pd.DataFrame:
-    """One row per scored tile, coordinates in level-0 pixels."""
+def tiles_frame(xs, ys, size0: int, p, spread, decision, needs_review, quality=None, ood=None) -> pd.DataFrame:
+    """One row per scored tile, coordinates in level-0 pixels; ``decision`` is "tumour", "normal" or "not
+    assessed" (a tile whose ``quality`` is not "ok")."""
+    n = len(np.asarray(xs))
+    quality = np.full(n, "ok", dtype=object) if quality is None else np.asarray(quality, dtype=object)
+    assessed = quality == "ok"
     return pd.DataFrame({"x": np.asarray(xs, int), "y": np.asarray(ys, int), "width": int(size0),
                          "height": int(size0), "p": np.round(np.asarray(p, float), 6),
                          "spread": np.round(np.asarray(spread, float), 6),
-                         "decision": np.where(np.asarray(decision, bool), "tumour", "normal"),
-                         "needs_review": np.asarray(needs_review, bool)})[CSV_COLUMNS]
+                         "decision": np.where(~assessed, NOT_ASSESSED,
+                                              np.where(np.asarray(decision, bool), "tumour", "normal")),
+                         "needs_review": np.asarray(needs_review, bool) & assessed, "quality": quality,
+                         "ood": np.round(np.full(n, np.nan) if ood is None else np.asarray(ood, float), 4)}
+                        )[CSV_COLUMNS]
 
 
 def geojson(frame: pd.DataFrame, slide_name: str) -> dict:
@@ -33,11 +42,16 @@ def geojson(frame: pd.DataFrame, slide_name: str) -> dict:
     features = []
     for row in frame.itertuples(index=False):
         x, y, w, h = int(row.x), int(row.y), int(row.width), int(row.height)
+        measurements = {"p_tumour": float(row.p), "tta_spread": float(row.spread),
+                        "needs_review": int(bool(row.needs_review)), "quality_ok": int(row.quality == "ok")}
+        if row.ood == row.ood:  # NaN without a gate: QuPath measurements are numbers
+            measurements["ood"] = float(row.ood)
         props = {"objectType": "tile", "isLocked": True, "name": f"{slide_name} x={x} y={y}",
-                 "measurements": {"p_tumour": float(row.p), "tta_spread": float(row.spread),
-                                  "needs_review": int(bool(row.needs_review))}}
+                 "measurements": measurements, "quality": str(row.quality)}
         if row.decision == "tumour":
             props["classification"] = dict(POSITIVE_CLASS)
+        elif row.decision == NOT_ASSESSED:
+            props["classification"] = dict(IGNORE_CLASS)
         features.append({"type": "Feature", "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{slide_name}/{x}/{y}")),
                          "geometry": {"type": "Polygon",
                                       "coordinates": [[[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]]},
@@ -74,7 +88,10 @@ def heat_layer(shape: tuple[int, int], scale: float, frame: pd.DataFrame,
     cols = np.rint(frame["x"].to_numpy() / step).astype(int)
     rows = np.rint(frame["y"].to_numpy() / step).astype(int)
     grid = np.full((rows.max() + 1, cols.max() + 1), np.nan, np.float32)
-    grid[rows, cols] = frame["p"].to_numpy(np.float32)
+    values = frame["p"].to_numpy(np.float32)
+    if "decision" in frame:  # a tile not assessed has no heat: it is left unpainted
+        values = np.where(frame["decision"].to_numpy() == NOT_ASSESSED, np.nan, values)
+    grid[rows, cols] = values
 
     def index(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         centre0 = (np.arange(n) + 0.5) * scale  # level-0 position of each thumbnail pixel's centre

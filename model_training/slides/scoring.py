@@ -66,13 +66,41 @@ class Progress:
     decision: np.ndarray
     review: np.ndarray
     scored: np.ndarray  # bool: which tiles have their scores
+    quality: np.ndarray  # object: "ok" or why the tile is not assessed
+    ood: np.ndarray
+    stain: np.ndarray
     threshold: float = float("nan")
     seconds: float = 0.0
 
     @classmethod
     def empty(cls, n: int) -> "Progress":
         return cls(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool),
-                   np.zeros(n, bool))
+                   np.zeros(n, bool), np.full(n, "ok", dtype=object), np.full(n, np.nan, np.float32),
+                   np.full(n, np.nan, np.float32))
+
+
+# A slide whose tiles are this often out of distribution, or whose typical stain lies beyond the gate's
+# limit, is unlike the slides the model learned from as a whole.
+SLIDE_OOD_SHARE = 0.25
+
+
+def slide_quality(quality: np.ndarray, ood: np.ndarray, stain: np.ndarray) -> dict:
+    """The quality gate over a whole slide: tiles not assessed by reason, the share out of distribution, the
+    slide's typical stain distance from the training tiles (1.0 = the gate's limit), and a warning in words
+    when the slide as a whole looks unlike the training data (None otherwise)."""
+    n = len(quality)
+    reasons = {str(r): int(c) for r, c in zip(*np.unique(quality[quality != "ok"], return_counts=True))}
+    gated = bool(np.isfinite(ood).any())
+    ood_share = float((quality == "out-of-distribution").mean()) if n and gated else None
+    stain_median = float(np.nanmedian(stain)) if gated else None
+    warning = None
+    if gated and (ood_share >= SLIDE_OOD_SHARE or stain_median > 1.0):
+        stain_words = "; its staining is unlike theirs" if stain_median > 1.0 else ""
+        warning = (f"This slide does not look like the lymph-node H&E slides the model learned from ({ood_share:.0%} "
+                   f"of its tiles out of distribution{stain_words}). Its scores should not be trusted: read it "
+                   "without the heat map.")
+    return {"not_assessed": int((quality != "ok").sum()), "reasons": reasons, "ood_share": ood_share,
+            "stain_distance": stain_median, "warning": warning}
 
 
 def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: int = TILE, tta: bool = False,
@@ -96,6 +124,7 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
             r = predict(tiles, tta)
             acc.p[idx], acc.spread[idx] = r.p, r.spread
             acc.decision[idx], acc.review[idx] = r.decision, r.needs_review
+            acc.quality[idx], acc.ood[idx], acc.stain[idx] = r.quality, r.ood, r.stain
             acc.scored[idx] = True
             acc.threshold = float(r.threshold)
             done += len(idx)
@@ -103,15 +132,19 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
                 progress(done, n)
     finally:
         acc.seconds += time.perf_counter() - t0
-    frame = tiles_frame(grid.xs, grid.ys, grid.size0, acc.p, acc.spread, acc.decision, acc.review)
-    top = frame.sort_values("p", ascending=False, kind="stable").head(TOP_TILES)
+    frame = tiles_frame(grid.xs, grid.ys, grid.size0, acc.p, acc.spread, acc.decision, acc.review, acc.quality,
+                        acc.ood)
+    top = frame[frame.quality == "ok"].sort_values("p", ascending=False, kind="stable").head(TOP_TILES)
+    ok = acc.quality == "ok"
     summary = {
         "slide": slide.name, "dimensions": list(slide.dimensions), "mpp": slide.mpp, "mpp_source": slide.mpp_source,
         "vendor": slide.vendor, "model_mpp": target_mpp, "level_read": slide.level_for(target_mpp).index,
         "tile_level0_px": round(grid.tile0, 3), "stride": stride, "tta": tta, "threshold": acc.threshold,
         "tissue": {**params.as_dict(), "min_tissue": min_tissue}, "tissue_area_mm2": round(ov.tissue_mm2, 3),
-        "tiles_scored": n, "tiles_flagged": int(acc.decision.sum()), "tiles_needs_review": int(acc.review.sum()),
-        "max_p": float(acc.p.max()) if n else None,
+        "tiles_scored": n, "tiles_assessed": int(ok.sum()), "tiles_flagged": int(acc.decision.sum()),
+        "tiles_needs_review": int(acc.review.sum()),
+        "max_p": float(acc.p[ok].max()) if ok.any() else None,
+        "quality": slide_quality(acc.quality, acc.ood, acc.stain),
         "top_tiles": top[["x", "y", "p"]].to_dict("records"),
         "timings": {"overview_s": round(ov.seconds, 3), "scoring_s": round(acc.seconds, 3),
                     "tiles_per_s": round(n / acc.seconds, 1) if acc.seconds > 0 else None},

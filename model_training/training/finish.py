@@ -20,6 +20,7 @@ from model_training.export.int8 import CALIBRATION_TILES, quantize_if_supported
 from model_training.export.onnx_graph import export_if_supported
 from model_training.inference.predictor import N_VIEWS, Predictor, dihedral_views
 from model_training.training.architectures import count_flops
+from model_training.training.gate import fit_bundle_gate
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,18 @@ def colour_shift_check(pred: Predictor, val_x: np.ndarray, val_y: np.ndarray, ca
                            "(model_training/evaluation/colour_shift.py, fixed seed)", **summary(val_y, p, cal["threshold"], n_boot)}
 
 
+def gate_from_validation(pred: Predictor, out: Path, val_x: np.ndarray, val_y: np.ndarray,
+                         figure_tiles: int = 512) -> dict:
+    """The quality gate from the tiles at hand (a site's own, when recalibrating): densities on every other
+    tile, limits and figures on the rest; ``fit_gate`` re-fits the densities on training tiles."""
+    even = np.arange(len(val_x)) % 2 == 0
+    held_x, held_y = val_x[~even], val_y[~even]
+    return fit_bundle_gate(pred, out, val_x[even], held_x, held_x[:figure_tiles], held_y[:figure_tiles],
+                           fitted_on=f"densities: {int(even.sum())} validation tiles (even positions); limits and "
+                                     f"figures: the other {int((~even).sum())} (figures on at most {figure_tiles}; "
+                                     "not held out)")
+
+
 def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_ids: list[str],
                     meta: dict, target_sensitivity: float = 0.95, n_boot: int = 1000) -> dict:
     """Save model + card + predictions + figures into ``out``; return the card."""
@@ -136,6 +149,7 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
                                           f"{len(calibration)} validation tiles (ranges only, labels unused)")
         if int8_info is not None:
             card["onnx_int8"] = int8_info
+    card["quality_gate"] = gate_from_validation(pred, out, val_x, val_y)
     write_card(out, card)
 
     predictions = pd.DataFrame({"id": val_ids, "label": val_y.astype(int), "p": p_tta, "p_single": p_single,
