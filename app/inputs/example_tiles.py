@@ -54,6 +54,7 @@ def with_truth(table: pd.DataFrame) -> pd.DataFrame:
     # from the decision, not P(tumour): the table's P is rounded and could cross the threshold
     positive = (table["decision"] == "tumour").to_numpy()
     out = np.where(positive, np.where(label == 1, "TP", "FP"), np.where(label == 1, "FN", "TN"))
+    out = np.where(table["decision"].to_numpy() == "not assessed", "not assessed", out)
     at = table.columns.get_loc("decision") + 1
     table = table.copy()
     table.insert(at, "true label", [TRUTH.get(int(v), "unknown") for v in label])

@@ -129,7 +129,9 @@ def results_table(records: list[TileRecord], pred: Prediction) -> pd.DataFrame:
     return pd.DataFrame({
         "file": [r.name for r in records],
         "P(tumour)": np.round(pred.p.astype(float), 4),
-        "decision": np.where(pred.decision, "tumour", "normal"),
+        "decision": pred.call,
+        "quality": pred.quality.astype(str),
+        "ood": np.round(pred.ood.astype(float), 2),
         "TTA spread": np.round(pred.spread.astype(float), 4),
         "needs review": pred.needs_review.astype(bool),
         "note": [r.note for r in records],

@@ -85,6 +85,8 @@ def vs_model(reviews: pd.DataFrame) -> pd.DataFrame:
     df, rows = _current(reviews), []
     for reader, g in df.groupby("reviewer", sort=True):
         called = g.dropna(subset=["call"])
+        if "item_quality" in called:  # the model made no call on a tile its quality gate did not assess
+            called = called[called["item_quality"].isna() | (called["item_quality"] == "ok")]
         model = (called["model_decision"] == "tumour").astype(float).to_numpy()
         k, lo, hi = cohen(called["call"].to_numpy(), model)
         counts = g["decision"].value_counts()

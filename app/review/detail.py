@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import store
 from app.display.imaging import enlarge, outline_centre
+from app.display.quality import QUALITY_WORDS, call, ood_help
 from app.display.text import md
 from app.review import reviewer
 from app.runtime import state
@@ -48,7 +49,8 @@ def stale_reason(pressed_on: FormTarget | None, now: FormTarget) -> str | None:
 def tta_scores(res: Prediction, i: int) -> dict:
     """What the detail view shows of tile ``i`` of a TTA prediction."""
     return {"p": float(res.p[i]), "spread": float(res.spread[i]), "views": res.views[i],
-            "threshold": float(res.threshold), "needs_review": bool(res.needs_review[i])}
+            "threshold": float(res.threshold), "needs_review": bool(res.needs_review[i]),
+            "quality": str(res.quality[i]), "ood": float(res.ood[i])}
 
 
 def analyse(pred, tile: np.ndarray, scores: dict | None = None) -> dict:
@@ -80,12 +82,18 @@ def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", sc
         st.caption(context)
     with st.spinner("Scoring the 8 views and computing Grad-CAM…"):
         a = analyse(pred, tile, scores)
-    decision = "tumour" if a["p"] >= a["threshold"] else "normal"
-    m = st.columns(4)
+    quality = a.get("quality", "ok")
+    decision = call(a["p"], a["threshold"], quality)
+    if quality != "ok":
+        st.warning(f"**Not assessed: {QUALITY_WORDS.get(quality, quality)}.** The model's score is shown for "
+                   "reference only; it makes no tumour or normal call on this tile.", icon=":material/block:")
+    m = st.columns(5)
     m[0].metric("P(tumour), 8-view TTA", f"{a['p']:.3f}")
-    m[1].metric("Model decision", decision, help=f"tumour when P ≥ threshold {a['threshold']:.3f}")
-    m[2].metric("TTA spread (std)", f"{a['spread']:.3f}")
-    m[3].metric("Needs review", "yes" if a["needs_review"] else "no",
+    m[1].metric("Model decision", decision, help=f"tumour when P ≥ threshold {a['threshold']:.3f} on a tile the "
+                                                 "quality gate lets the model answer")
+    m[2].metric("Quality", quality, help=ood_help(a.get("ood", float("nan"))))
+    m[3].metric("TTA spread (std)", f"{a['spread']:.3f}")
+    m[4].metric("Needs review", "yes" if a["needs_review"] else "no",
                 help="near the threshold, or the eight views disagree")
 
     alpha = st.slider("Heat-map opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}-alpha")
@@ -129,7 +137,10 @@ def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source:
         if mine:
             st.caption(f"You recorded **{mine['decision']}** for this tile (review #{mine['id']}). Recording "
                        f"again corrects it: the new review supersedes #{mine['id']}.")
-        choice = st.radio("Do you agree with the model's decision?", list(REVIEW_LABELS), index=None,
+        question = ("Do you agree with the model's decision?" if a.get("quality", "ok") == "ok" else
+                    f"The model did not assess this tile; its score alone would say "
+                    f"**{'tumour' if a['p'] >= a['threshold'] else 'normal'}**. Do you agree with that?")
+        choice = st.radio(question, list(REVIEW_LABELS), index=None,
                           format_func=REVIEW_LABELS.get, horizontal=True, key=f"{key}-choice")
         comment = st.text_area("Comment (optional)", key=f"{key}-comment", max_chars=audit_csv.MAX_TEXT)
         submitted = st.form_submit_button("Record review", type="primary")

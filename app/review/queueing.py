@@ -1,6 +1,8 @@
-"""Putting the tiles a page scored into the review queue: those the model calls tumour or flags for review."""
+"""Putting the tiles a page scored into the review queue: those the model calls tumour or flags for review, and
+those it would have called tumour but the quality gate did not let it assess (queued as "not assessed")."""
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -27,6 +29,11 @@ def review_order(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     look = frame[(frame["p"].astype(float) >= threshold) | flagged]
     order = look.assign(_flag=~flagged[look.index], _gap=(look["p"].astype(float) - threshold).abs())
     return order.sort_values(["_flag", "_gap"], kind="stable").drop(columns=["_flag", "_gap"])
+
+
+def _number(value) -> float | None:
+    """A finite float, or None (a bundle without a quality gate gives NaN)."""
+    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def _offer(todo: int, key: str, help: str | None = None) -> bool:
@@ -69,7 +76,8 @@ def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, thresho
         items.append(store.ItemIn.from_tile(
             tile, source="dataset", name=str(row.id), dataset_root=root, dataset_id=str(row.id),
             model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
-            needs_review=bool(row.needs_review), label=int(row.label) if row.label >= 0 else None))
+            needs_review=bool(row.needs_review), label=int(row.label) if row.label >= 0 else None,
+            quality=getattr(row, "quality", None), ood=_number(getattr(row, "ood", None))))
     _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are", max(0, len(pick) - MAX_QUEUE))
 
 
@@ -77,14 +85,18 @@ def upload_button(records, prediction, pred) -> None:
     """A button that queues the uploaded tiles the model calls tumour or flags for review."""
     if not reviewer.status().ok:
         return
-    pick = [i for i in range(len(records)) if prediction.decision[i] or prediction.needs_review[i]]
+    # a tile the gate did not assess, which the model would have called tumour, is queued under that name
+    withheld = (prediction.p >= prediction.threshold) & ~prediction.assessed
+    pick = [i for i in range(len(records)) if prediction.decision[i] or prediction.needs_review[i] or withheld[i]]
     if not _offer(len(pick), "analyze-queue"):
         return
     items = [store.ItemIn.from_tile(records[i].tile, source="upload", name=records[i].name,
                                     upload_name=records[i].upload_name, model_sha256=pred.sha256,
                                     p=float(prediction.p[i]), spread=float(prediction.spread[i]),
                                     threshold=float(prediction.threshold),
-                                    needs_review=bool(prediction.needs_review[i])) for i in pick]
+                                    needs_review=bool(prediction.needs_review[i]),
+                                    quality=str(prediction.quality[i]), ood=_number(prediction.ood[i]))
+             for i in pick]
     _add(items, "uploaded tile(s) are")
 
 
@@ -96,7 +108,8 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
     # the slide's own scoring already decided both, with the same rules
     queued = store.queued_from("slide", pred.sha256, slide=slide_id)
     fresh = frame[[(int(x), int(y)) not in queued for x, y in zip(frame["x"], frame["y"])]]
-    pick = review_order(fresh[(fresh["decision"] == "tumour") | fresh["needs_review"]], threshold)
+    look = (fresh["decision"] == "tumour") | fresh["needs_review"] | (fresh["p"] >= threshold)
+    pick = review_order(fresh[look], threshold)
     if not _offer(len(pick), "slide-queue",
                   help="Tiles at or above the threshold, or flagged for review, become review items on the Review "
                        "queue page, with the slide and their position."):
@@ -108,5 +121,6 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
         items.append(store.ItemIn.from_tile(
             tile, source="slide", name=f"{slide_id} @ x={x}, y={y}", slide=slide_id, x=x, y=y, width=w,
             height=h, model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread),
-            threshold=float(threshold), needs_review=bool(row.needs_review)))
+            threshold=float(threshold), needs_review=bool(row.needs_review),
+            quality=str(getattr(row, "quality", "ok")), ood=_number(getattr(row, "ood", None))))
     _add(items, "slide tile(s) are", max(0, len(pick) - MAX_QUEUE))

@@ -2,6 +2,8 @@
 when reviews are off, and the provenance a page hands to the detail view."""
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from app import store
@@ -30,4 +32,8 @@ def item_for(tile, name: str, a: dict, model_sha256: str, source: dict | None) -
     fields = {"source": "upload", "upload_name": name, **(source or {})}
     return store.ItemIn.from_tile(tile, name=name, model_sha256=model_sha256, p=a["p"], spread=a["spread"],
                                   threshold=a["threshold"], needs_review=bool(a.get("needs_review", False)),
-                                  **fields)
+                                  quality=a.get("quality"), ood=_finite(a.get("ood")), **fields)
+
+
+def _finite(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(float(value)) else None

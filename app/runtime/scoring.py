@@ -53,7 +53,8 @@ def predict(pred, tiles: np.ndarray, *, tta: bool, lock=None, chunk: int = CHUNK
     cat = np.concatenate
     return Prediction(cat([q.p for q in parts]), cat([q.logit for q in parts]),
                       cat([q.views for q in parts]) if tta else None, cat([q.spread for q in parts]),
-                      parts[0].threshold)
+                      parts[0].threshold, cat([q.quality for q in parts]), cat([q.ood for q in parts]),
+                      cat([q.stain for q in parts]))
 
 
 def explain_all(pred, tile: np.ndarray, lock=None) -> dict[str, np.ndarray]:

@@ -46,6 +46,8 @@ class ItemIn:
     width: int | None = None
     height: int | None = None
     tile_png: bytes | None = None
+    quality: str | None = None  # the quality gate's verdict: "ok" or why the tile was not assessed
+    ood: float | None = None  # its distance from the training tiles (above 1.0: out of distribution)
 
     @classmethod
     def from_tile(cls, tile: np.ndarray, **kw) -> "ItemIn":
@@ -70,6 +72,10 @@ class ItemIn:
             raise StoreError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if not all(math.isfinite(float(v)) for v in (self.p, self.spread, self.threshold)):
             raise StoreError("p, spread and threshold must be finite numbers")
+        if self.quality is not None and (not isinstance(self.quality, str) or len(self.quality) > 32):
+            raise StoreError(f"quality must be a short verdict such as 'ok' or 'blur', got {self.quality!r}")
+        if self.ood is not None and not math.isfinite(float(self.ood)):
+            raise StoreError("ood must be a finite number or unknown")
         if self.label not in (None, 0, 1):
             raise StoreError(f"label must be 0, 1 or unknown, got {self.label!r}")
         needed = {"dataset": ("dataset_root", "dataset_id"), "slide": ("slide", "x", "y", "width", "height"),

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's fi
 STATUSES = ("pending", "done", "others", "all")
 ITEM_COLUMNS = ["item_id", "name", "source", "upload_name", "dataset_root", "dataset_id", "slide", "x", "y",
                 "width", "height", "item_p", "item_spread", "item_threshold", "item_model_decision",
-                "needs_review", "label", "queued_at"]
+                "needs_review", "label", "queued_at", "item_quality"]
 REVIEW_COLUMNS = ["review_id", "created_at", "reviewer", "reviewer_verified", "reviewer_subject", "decision",
                   "comment", "pixel_sha256", "model_sha256", "threshold", "p", "spread", "model_decision",
                   "supersedes_id", "superseded", "scorer"]
@@ -41,7 +41,7 @@ def reviews_frame(*, reviewer: Reviewer | str | None = None, current_only: bool 
                 Review.p, Review.spread, Review.model_decision, Review.supersedes_id, sup, Review.scorer,
                 Item.id, Item.name, Item.source, Item.upload_name, Item.dataset_root, Item.dataset_id, Item.slide,
                 Item.x, Item.y, Item.width, Item.height, Item.p, Item.spread, Item.threshold,
-                Item.model_decision, Item.needs_review, Item.label, Item.created_at)
+                Item.model_decision, Item.needs_review, Item.label, Item.created_at, Item.quality)
          .join(Item, Review.item_id == Item.id).order_by(Review.id))
     if current_only:
         q = q.where(~sup)
@@ -81,13 +81,13 @@ def queue(reviewer: Reviewer | str, *, status: str = "pending", source: str | No
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     items_q = select(Item.id, Item.name, Item.source, Item.p, Item.spread, Item.threshold, Item.model_decision,
-                     Item.needs_review, Item.created_at).order_by(Item.id)
+                     Item.needs_review, Item.created_at, Item.quality).order_by(Item.id)
     if source:
         items_q = items_q.where(Item.source == source)
     with db.session(url) as s:
         items = pd.DataFrame(s.execute(items_q).all(), columns=["item_id", "name", "source", "p", "spread",
                                                                  "threshold", "model_decision", "needs_review",
-                                                                 "queued_at"])
+                                                                 "queued_at", "quality"])
         queued = set(s.scalars(select(Item.id).where(_needs_a_look())))
         rows = s.execute(select(Review.item_id, Review.reviewer, Review.reviewer_verified, Review.reviewer_subject,
                                 Review.decision).where(~_superseded())).all()

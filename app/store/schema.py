@@ -56,6 +56,8 @@ class Item(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean)
     label: Mapped[int | None] = mapped_column(Integer)  # ground truth (0/1) where known
     tile_png: Mapped[bytes | None] = mapped_column(LargeBinary)  # the pixels, so the queue can show them
+    quality: Mapped[str | None] = mapped_column(String(32))  # "ok", or why the model did not assess it
+    ood: Mapped[float | None] = mapped_column(Float)  # distance from the training tiles
 
     __table_args__ = (
         CheckConstraint("source IN ('upload', 'dataset', 'slide')", name="source"),

@@ -6,7 +6,7 @@ from importlib import metadata
 import pandas as pd
 import streamlit as st
 
-from app.display import site_calibration
+from app.display import gate_card, site_calibration
 from app.runtime import state
 from model_training.bundle.files import CARD_FILE
 
@@ -45,6 +45,7 @@ st.dataframe(kv({"bundle": str(state.bundle_path()), "created": card.get("create
                  "output": card.get("output"),
                  "tile scale": f"{card['tile_px']} px at {card['mpp']} µm/px" if "mpp" in card else None,
                  "scale source": card.get("mpp_source")}), hide_index=True)
+gate_card.show(card)
 onnx, int8 = card.get("onnx"), card.get("onnx_int8")
 engine = pred.engine.name if pred is not None else None
 RUNTIMES = {"onnx": "ONNX Runtime", "onnx-int8": "ONNX Runtime, int8 copy", "keras": "Keras"}

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app import store
+from app.display.quality import call_with_reason
 from app.display.text import md
 from app.review import detail, reviewer
 from app.runtime import state
@@ -10,8 +11,10 @@ SOURCES = {"all sources": None, "uploads": "upload", "validation set": "dataset"
 STATUS = {"pending": "Pending for me", "done": "Done by me", "others": "Reviewed by others", "all": "All"}
 
 st.title("Review queue")
-st.markdown("Tiles that need a look (the model calls them tumour, or flags them for review) from uploads, the "
-            "validation set and slides. Several readers may review the same tile; nobody sees another reader's "
+st.markdown("Tiles that need a look (the model calls them tumour, or flags them for review, or would have "
+            "called them tumour but did not assess them: out of focus, pen, unlike its training tissue) from "
+            "uploads, the validation set and slides. Several readers may review the same tile; nobody sees "
+            "another reader's "
             "decision here.")
 status = reviewer.status()
 if not status.ok:
@@ -36,7 +39,8 @@ if items.empty:
             + " Tiles join the queue from the Analyze and Validation pages.", icon=":material/inbox:")
     st.stop()
 
-table = items.assign(**{"P(tumour)": items["p"], "model decision": items["model_decision"],
+calls = [call_with_reason(d, q) for d, q in zip(items["model_decision"], items["quality"])]
+table = items.assign(**{"P(tumour)": items["p"], "model decision": calls,
                         "needs review": items["needs_review"].astype(bool), "readers": items["reviews"],
                         "my decision": items["my_decision"]})
 st.dataframe(table[["item_id", "name", "source", "P(tumour)", "model decision", "needs review", "readers",

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app.display.slide_figures import overview_figure, place_figure, place_window
+from app.display.quality import QUALITY_WORDS
 from app.display.text import md
 from app.inputs import slide_files
 from app.inputs.regions import clicked_point, clicked_tile
@@ -120,12 +121,18 @@ with slide:
 
     frame, s = done.frame, done.summary
     thr = s["threshold"]
-    m = st.columns(5)
+    gate = s.get("quality") or {}
+    if gate.get("warning"):
+        st.warning(f"**{gate['warning']}**", icon=":material/report:")
+    m = st.columns(6)
     m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
     m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
     m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
-    m[3].metric("Highest P(tumour)", f"{s['max_p']:.3f}")
-    m[4].metric("Scoring", f"{s['timings']['tiles_per_s'] or 0:.0f} tiles/s")
+    m[3].metric("Not assessed", f"{gate.get('not_assessed', 0):,}",
+                help="Tiles the quality gate kept from the model: " + (", ".join(
+                    f"{n} {QUALITY_WORDS.get(r, r)}" for r, n in gate.get("reasons", {}).items()) or "none"))
+    m[4].metric("Highest P(tumour)", f"{s['max_p']:.3f}" if s["max_p"] is not None else "—")
+    m[5].metric("Scoring", f"{s['timings']['tiles_per_s'] or 0:.0f} tiles/s")
 
     c = st.columns([2, 1, 1])
     opacity = c[0].slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="slide-opacity")
@@ -157,7 +164,7 @@ with slide:
                          on_click="ignore")
 
     st.subheader("Flagged tiles")
-    flagged = frame[(frame.p >= thr) | frame.needs_review]
+    flagged = frame[((frame.p >= thr) & (frame.decision != "not assessed")) | frame.needs_review]
     order = st.radio("Sort by", ["probability", "uncertainty"], horizontal=True, key="slide-sort",
                      help="Uncertainty: the spread of the 8 views with TTA, else closeness to the threshold.")
     if order == "probability":

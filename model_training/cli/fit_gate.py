@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     f = entry["figures"]
-    line = (f"{args.bundle / entry['file']}: held-out tiles ok {f['held_out']['ok']:.1%} (AUC {f['held_out']['auc_all']:.4f}"
-            f", on ok tiles {f['held_out']['auc_ok']:.4f}); flagged: blurred {f['blur_2.5px']['flagged']:.1%}, "
+    held = f["held_out"]
+    line = (f"{args.bundle / entry['file']}: held-out tiles ok {held['ok']:.1%} (AUC {held['auc_all']:.4f}"
+            f", on ok tiles {held['auc_ok']:.4f}); flagged: blurred {f['blur_2.5px']['flagged']:.1%}, "
             f"pen-marked {f['pen']['flagged']:.1%}")
     if "other_organ" in f:
         line += f", other organ {f['other_organ']['flagged']:.1%} of {f['other_organ']['tiles']} tiles"

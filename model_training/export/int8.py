@@ -47,8 +47,8 @@ class QuantizeError(ValueError):
 
 
 def quantize_onnx(src: Path, dst: Path, calibration: np.ndarray) -> None:
-    """Write the int8 graph of ``src``'s ``logit`` and ``features`` outputs to ``dst``, with activation ranges from ``calibration``
-    (uint8 tiles, N x 96 x 96 x 3)."""
+    """Write the int8 graph of ``src``'s ``logit`` and ``features`` outputs to ``dst``, with activation ranges
+    from ``calibration`` (uint8 tiles, N x 96 x 96 x 3)."""
     from onnx.utils import extract_model
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)

@@ -1,7 +1,7 @@
 """The quality gate: whether a tile may be answered at all, and how far it lies from the training tiles.
 
 Every scored tile gets a ``quality`` verdict, ``ok`` or the first reason found among ``background`` (glass),
-``pen`` (marker ink), ``blur`` (out of focus), ``fold`` (tissue folded over itself) and ``out-of-distribution``,
+``fold`` (tissue folded over itself), ``pen`` (marker ink), ``blur`` (out of focus) and ``out-of-distribution``,
 and an ``ood`` score: the larger of two Mahalanobis distances, each divided by its limit, so that 1.0 is the
 gate's operating point and higher is further from the training tiles:
 
@@ -28,7 +28,7 @@ from model_training.inference.quality import Measures, measure
 OK = "ok"
 NOT_ASSESSED = "not assessed"
 # In the order they are checked: a tile of glass is called background even though it is also "blurred".
-REASONS = ("background", "pen", "blur", "fold", "out-of-distribution")
+REASONS = ("background", "fold", "pen", "blur", "out-of-distribution")
 GLASS_MAX = 0.95  # a tile at least this much glass is background (fat and pale stroma stay below)
 LIMITS = ("sharpness_min", "ink_max", "dark_max", "features_max", "colour_max")
 
@@ -95,8 +95,8 @@ class Gate:
         m = measure(tiles)
         ood, stain = self.ood(m, features)
         lim = self.limits
-        checks = (m.glass >= GLASS_MAX, m.ink > lim["ink_max"], m.sharpness < lim["sharpness_min"],
-                  m.dark > lim["dark_max"], ood > 1.0)
+        checks = (m.glass >= GLASS_MAX, m.dark > lim["dark_max"], m.ink > lim["ink_max"],
+                  m.sharpness < lim["sharpness_min"], ood > 1.0)
         quality = np.full(len(m.glass), OK, dtype=object)
         for reason, hit in zip(reversed(REASONS), reversed(checks)):  # the first reason in REASONS wins
             quality[hit] = reason

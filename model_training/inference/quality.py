@@ -8,7 +8,7 @@ gate (``gate.py``) compares them with thresholds fitted on the training data and
 * ``sharpness``: variance of the Laplacian of the grey image (the usual focus measure; a blurred tile loses
   its fine detail, so the variance collapses);
 * ``ink``: share of pixels no H&E stain makes: green or blue (green above red: eosin and haematoxylin both
-  keep red above green) or near-black (marker pens);
+  keep red above green) or grey-black (marker pens);
 * ``dark``: share of pixels far darker than stained tissue, as where tissue folds over itself;
 * ``colour``: optical-density percentiles and spread per channel, the stain statistics the
   out-of-distribution score compares with the training tiles'.
@@ -25,8 +25,11 @@ _GREY = np.array([0.299, 0.587, 0.114], np.float32)
 
 GLASS_MIN = 215  # every channel at least this bright ...
 GLASS_SPREAD = 20  # ... and channels this close: white glass, not pale tissue
-INK_GREEN = 12  # green above red by this much: ink, never H&E
-INK_BLACK = 45  # every channel below this: black ink
+INK_GREEN = 12  # green above red by this much ...
+INK_RED_MAX = 80  # ... with little red left ...
+INK_CHROMA = 40  # ... and strongly coloured: blue or green ink (bluish haematoxylin keeps more red)
+INK_BLACK = 40  # every channel below this ...
+INK_GREY = 12  # ... and channels this close: black ink (the darkest stained tissue keeps its purple)
 DARK_SUM = 150  # R + G + B below this: tissue folded over itself (single stained layers stay brighter)
 
 
@@ -72,8 +75,9 @@ def measure(tiles: np.ndarray) -> Measures:
     r, g, b = i16[..., 0], i16[..., 1], i16[..., 2]
     hi, lo = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)  # 10x faster than max(axis=-1)
     glass = ((lo >= GLASS_MIN) & (hi - lo <= GLASS_SPREAD)).reshape(n, -1).mean(1)
-    ink = (((g > r + INK_GREEN) & (hi - lo > 25)) | (hi < INK_BLACK)).reshape(n, -1).mean(1)
-    dark = (r + g + b < DARK_SUM).reshape(n, -1).mean(1)
+    coloured = (g > r + INK_GREEN) & (r < INK_RED_MAX) & (hi - lo > INK_CHROMA)
+    ink = (coloured | ((hi < INK_BLACK) & (hi - lo < INK_GREY))).reshape(n, -1).mean(1)
+    dark = ((r + g + b < DARK_SUM) & (hi - lo >= INK_GREY)).reshape(n, -1).mean(1)  # dark but stained: not ink
 
     grey = half.astype(np.float32) @ _GREY  # focus needs the finer grid
     lap = grey[:, :-2, 1:-1] + grey[:, 2:, 1:-1] + grey[:, 1:-1, :-2] + grey[:, 1:-1, 2:] - 4 * grey[:, 1:-1, 1:-1]

@@ -20,9 +20,9 @@ from model_training.slides.reader import open_slide
 from model_training.slides.scoring import overview
 from model_training.slides.tiles import iter_tile_batches
 
-METHOD = ("verdicts in order: background (>= {glass:.0%} of the tile is glass), pen (share of ink-coloured pixels "
-          "above ink_max), blur (variance of the Laplacian below sharpness_min), fold (share of fold-dark pixels "
-          "above dark_max), out-of-distribution (ood > 1: the larger of the Mahalanobis distances of the "
+METHOD = ("verdicts in order: background (>= {glass:.0%} of the tile is glass), fold (share of fold-dark stained "
+          "pixels above dark_max), pen (share of ink-coloured pixels above ink_max), blur (variance of the Laplacian "
+          "below sharpness_min), out-of-distribution (ood > 1: the larger of the Mahalanobis distances of the "
           "log-scaled pooled features and of the stain statistics, each over its limit; Gaussians with "
           "Ledoit-Wolf shrinkage)").format(glass=GLASS_MAX)
 FIT_TILES = 6000
