@@ -47,8 +47,11 @@ def test_analyze_scores_the_example_tiles_as_an_upload(fresh):
     table = at.dataframe[0].value
     assert len(table) == N_FILES
     assert any(m.value.startswith(f"**{N_FILES} tile(s) scored**") for m in at.markdown)
-    assert set(table["decision"]) == {"tumour", "normal"}
-    assert set(table["outcome"]) == {"TP", "FP", "FN", "TN"}
+    # the quality gate may keep a few of them from the model (shown, for a demo, as "not assessed")
+    gated = table["decision"] == "not assessed"
+    assert set(table["decision"]) <= {"tumour", "normal", "not assessed"} and gated.sum() <= 4
+    assert (table.loc[gated, "outcome"] == "not assessed").all() and (table.loc[gated, "quality"] != "ok").all()
+    assert set(table.loc[~gated, "outcome"]) == {"TP", "FP", "FN", "TN"}
     ids = table["file"].str.removesuffix(".jpg")
     assert list(table["true label"]) == ["tumour" if v else "normal" for v in SHIPPED.loc[ids, "label"]]
     # the shipped model chose them, so it scores them as it did then (8-view TTA, same pixels): the same
@@ -59,7 +62,8 @@ def test_analyze_scores_the_example_tiles_as_an_upload(fresh):
     from model_training.data.decode import read_tile
     from model_training.inference.predictor import Predictor
 
-    assert list(table["outcome"]) == list(SHIPPED.loc[ids, "outcome_at_selection"])
+    kept = ~gated.to_numpy()
+    assert list(table["outcome"][kept]) == list(SHIPPED.loc[ids, "outcome_at_selection"][kept])
     shipped_p = SHIPPED.loc[ids, "p_at_selection"].to_numpy()
     assert (table["P(tumour)"] - shipped_p).abs().max() < 0.05
     engine = Predictor.load(DEFAULT_BUNDLE, engine="auto")  # what the app scores with: exactly its figures

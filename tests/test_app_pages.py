@@ -341,6 +341,24 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
         model_loader.engine_setting()
 
 
+def test_model_card_shows_the_quality_gate_and_its_figures(app, monkeypatch):
+    from model_training.bundle.files import DEFAULT_BUNDLE
+
+    gate = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())["quality_gate"]
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
+    at = app("views/model_card.py")
+    assert not at.exception and not errors(at)
+    assert "Quality gate: when the model does not answer" in [h.value for h in at.subheader]
+    assert gate["sha256"] in [c.value for c in at.code]
+    table = next(d.value for d in at.dataframe if "assessed (ok)" in d.value.columns)
+    rows = table.set_index("set")
+    held = gate["figures"]["held_out"]
+    assert rows.loc["held-out validation tiles (lymph node)", "assessed (ok)"] == f"{held['ok']:.1%}"
+    assert rows.loc["the same tiles out of focus (blur 2.5 px)", "not assessed"] == \
+        f"{gate['figures']['blur_2.5px']['flagged']:.1%}"
+    assert any(f"{held['auc_ok']:.4f} on the tiles the gate lets through" in m.value for m in at.markdown)
+
+
 def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
     from model_training.bundle.files import DEFAULT_BUNDLE
 

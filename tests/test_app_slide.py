@@ -85,6 +85,9 @@ def test_a_flagged_tile_opens_in_the_detail_view_and_its_review_keeps_the_slide_
     at = app(f"cases/{SVS}")
     assert not errors(at), errors(at)
     assert metric(at, "Tiles scored") != "0"
+    # skin, not lymph node: said above the heat map, and most tiles are kept from the model
+    assert any("does not look like the lymph-node H&E slides" in w.value for w in at.warning)
+    assert int(metric(at, "Not assessed")) > int(metric(at, "Tiles scored")) // 2
     opens = [b for b in at.button if b.key and b.key.startswith("slide-open-")]
     assert len(opens) > 5
     opens[0].click().run()
