@@ -82,6 +82,11 @@ def test_recalibrate_keeps_the_weights_and_training_record(tiny_bundle, data_roo
     a, b = Predictor.load(tiny_bundle), Predictor.load(out)
     x = valid_tiles[0][:16]
     assert np.allclose(a.logits(x), b.logits(x), atol=1e-5)
+    # the quality gate is fitted again on the site's tiles: its own limits, recorded and hash-checked on load
+    gate = new["quality_gate"]
+    assert gate["source_sha256"] == new["sha256"] and "150 validation tiles (even positions)" in gate["fitted_on"]
+    assert b.gate is not None and b.gate.limits == pytest.approx(gate["limits"])
+    assert b.gate.limits != pytest.approx(a.gate.limits)
     with pytest.raises(SystemExit, match="must be a new directory"):
         main(["--bundle", str(out), "--data", str(data_root), "--out", str(out)])
 
