@@ -57,6 +57,21 @@ def test_items_keep_provenance_and_are_queued_once(store_url):
     assert store.get_item(ids[0])["label"] == 1 and store.get_item(ids[0])["dataset_root"] == "/data/pcam"
 
 
+def test_an_item_the_gate_did_not_assess_is_queued_and_named_as_such(store_url):
+    from app.display.quality import call_with_reason
+
+    blurred, clean = upload(7, p=0.95, quality="blur", ood=0.8), upload(8, p=0.95, quality="ok", ood=0.4)
+    ids = store.add_items([blurred, clean])
+    assert store.get_item(ids[0])["quality"] == "blur" and store.get_item(ids[0])["ood"] == pytest.approx(0.8)
+    queued = store.queue("dr. gate", status="pending").set_index("item_id")
+    assert set(queued.index) == set(ids)  # the model would have called both tumour: both need a look
+    assert call_with_reason(queued.at[ids[0], "model_decision"], queued.at[ids[0], "quality"]) == \
+        "not assessed (out of focus)"
+    assert call_with_reason(queued.at[ids[1], "model_decision"], queued.at[ids[1], "quality"]) == "tumour"
+    with pytest.raises(store.StoreError, match="ood must be a finite number"):
+        store.add_items([upload(9, ood=float("nan"))])
+
+
 def test_record_correct_and_read_back(store_url):
     item = upload(2)
     first = store.record_review(item, store.Reviewer("dr. a"), "agree", "clear tumour")
