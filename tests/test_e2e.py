@@ -156,7 +156,8 @@ def test_upload_score_review_and_export(page, server, data_root, tiny_bundle, sh
     with pg.expect_download() as dl:
         pg.get_by_role("button", name="Export my reviews (CSV)").click()
     exported = Path(dl.value.path()).read_text("utf-8")
-    assert exported.startswith("# Research use only — not for diagnosis.")
+    header, first = exported.splitlines()[:2]
+    assert header.endswith(",notice") and "Research use only — not for diagnosis." in first
     from app import store
     from app.store.audit_csv import read_csv_export
 

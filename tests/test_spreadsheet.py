@@ -15,6 +15,7 @@ import pandas as pd
 
 from app import store
 from app.inputs import uploads
+from model_training.inference.predictor import Prediction
 from app.quiz import classroom
 from app.review import agreement
 from app.store.quizzes import QuizInfo
@@ -35,9 +36,8 @@ NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")  # a numeric column's negat
 
 
 def formula_cells(data: bytes) -> list[str]:
-    """The cells of a CSV (after its ``#`` comment line) that a spreadsheet would run."""
-    lines = [line for line in data.decode("utf-8").splitlines() if not line.startswith("# ")]
-    cells = [c for row in csv.reader(io.StringIO("\n".join(lines))) for c in row]
+    """The cells of a CSV that a spreadsheet would run."""
+    cells = [c for row in csv.reader(io.StringIO(data.decode("utf-8"))) for c in row]
     return [c for c in cells if c.lstrip(" ").startswith(FORMULA_START) and not NUMBER.fullmatch(c)]
 
 
@@ -64,11 +64,12 @@ def test_the_analyze_results_csv_names_files_as_text(data_root):
     tile = read_tile(next((data_root / "valid").glob("*.jpg")))
     records = [uploads.TileRecord(a, a, tile, "0" * 64) for a in ATTACKS]
     n = len(records)
-    pred = type("P", (), {"p": np.full(n, 0.7), "decision": np.ones(n, bool), "spread": np.zeros(n),
-                          "needs_review": np.zeros(n, bool)})()
+    pred = Prediction(np.full(n, 0.7), np.zeros(n), None, np.zeros(n), 0.5)
     data = uploads.table_csv(uploads.results_table(records, pred), "a" * 64, 0.5)
     assert formula_cells(data) == []
-    assert pd.read_csv(io.BytesIO(data), comment="#")["file"].tolist() == ["'" + a for a in ATTACKS]
+    table = pd.read_csv(io.BytesIO(data))  # a plain table: no comment line to skip
+    assert table["file"].tolist() == ["'" + a for a in ATTACKS]
+    assert table["notice"].iloc[0].startswith("Research use only") and table["notice"].iloc[1:].isna().all()
 
 
 def test_the_agreement_tables_and_the_review_export_keep_names_and_comments_as_text(tmp_path, data_root):
@@ -83,7 +84,7 @@ def test_the_agreement_tables_and_the_review_export_keep_names_and_comments_as_t
     reviews = store.reviews_frame(url=url)
     exported = store.export_csv(reviews)
     assert formula_cells(exported) == []
-    assert set(pd.read_csv(io.BytesIO(exported), comment="#", dtype=str)["comment"].dropna()) == {
+    assert set(pd.read_csv(io.BytesIO(exported), dtype=str)["comment"].dropna()) == {
         "'" + a.strip() for a in ATTACKS}
     tables = agreement.tables_csv(agreement.vs_model(reviews), agreement.vs_truth(reviews),
                                   agreement.between_readers(reviews), agreement.fleiss_all(reviews))

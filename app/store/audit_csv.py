@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from model_training.bundle.disclaimer import DISCLAIMER
+from model_training.data.spreadsheet import NOTICE
 from model_training.data.spreadsheet import safe_cell
 
 try:  # POSIX; elsewhere O_APPEND alone keeps single writes whole
@@ -97,7 +98,8 @@ def export_csv(rows: Iterable[dict]) -> bytes:
 
 
 def read_csv_export(data: bytes | str | Path):
-    """Read an export or the audit log back into a DataFrame (skips the disclaimer comment line)."""
+    """Read an export or the audit log back into a DataFrame (without the audit log's disclaimer line or an
+    export's ``notice`` column)."""
     import pandas as pd
 
     if isinstance(data, Path):
@@ -105,4 +107,5 @@ def read_csv_export(data: bytes | str | Path):
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     if text.startswith("#"):
         text = text.split("\n", 1)[1] if "\n" in text else ""
-    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    return frame.drop(columns=[NOTICE], errors="ignore")

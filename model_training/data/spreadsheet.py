@@ -32,7 +32,13 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def csv_bytes(frame: pd.DataFrame, comment: str | None = None) -> bytes:
-    """``frame`` as UTF-8 CSV, guarded; ``comment`` becomes a first ``# …`` line (read with ``comment="#"``)."""
-    head = f"# {comment}\n" if comment else ""
-    return (head + safe_frame(frame).to_csv(index=False, lineterminator="\n")).encode("utf-8")
+NOTICE = "notice"
+
+
+def csv_bytes(frame: pd.DataFrame, notice: str | None = None) -> bytes:
+    """``frame`` as UTF-8 CSV, guarded; ``notice`` (the research-use line, the model) goes in a last column
+    ``notice``, on the first row: a plain table every CSV reader reads as it is, with no line to skip."""
+    if notice:
+        frame = frame.reset_index(drop=True) if len(frame) else frame.reindex(range(1))  # an empty table keeps it
+        frame = frame.assign(**{NOTICE: [notice] + [""] * (len(frame) - 1)})
+    return safe_frame(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
