@@ -274,6 +274,24 @@ def test_validation_browser_filters_outcomes_and_opens_a_tile(app):
     assert any("Ground truth:" in c.value for c in at.caption)
 
 
+def test_a_threshold_moved_on_single_view_scores_does_not_carry_to_tta_predictions(app, tiny_bundle):
+    card = json.loads((tiny_bundle / "model_card.json").read_text())
+    single, tta = card["calibration"]["single"]["threshold"], card["calibration"]["tta"]["threshold"]
+    at = app("views/validation.py")
+    at.number_input(key="val-n").set_value(60).run()
+    assert at.slider(key="val-thr").value == pytest.approx(single, abs=1e-3)  # single view by default
+    at.slider(key="val-thr").set_value(0.9).run()
+    at.switch_page("views/performance.py").run()
+    assert not at.exception
+    # the bundle's own predictions are 8-view TTA: their threshold, not the single-view one moved above
+    assert at.slider(key="perf-thr").value == pytest.approx(tta, abs=1e-3)
+    assert at.radio(key="perf-source").value.startswith("Bundle validation predictions")
+    at.radio(key="perf-source").set_value(next(o for o in at.radio(key="perf-source").options
+                                               if o.startswith("Validation browser"))).run()
+    assert at.slider(key="perf-thr").value == pytest.approx(0.9)  # the browser's own predictions: kept
+    assert any("How the threshold was chosen:" in m.value for m in at.markdown)
+
+
 def test_validation_browser_reports_a_bad_dataset_path(app, tmp_path, data_root):
     at = app("views/validation.py")
     at.text_input(key="val-path").input(str(data_root / "nowhere")).run()

@@ -79,13 +79,23 @@ def explain_all(pred, tile: np.ndarray) -> dict[str, np.ndarray]:
     return scoring.explain_all(pred, tile, lock=inference_lock())
 
 
-def threshold(default: float) -> float:
-    """The session's exploratory operating threshold (Performance / Validation pages)."""
-    return float(st.session_state.setdefault(THRESHOLD, float(default)))
+def threshold(model_threshold: float) -> float:
+    """The session's exploratory threshold (Performance / Validation pages) for predictions whose own threshold
+    is ``model_threshold``: one moved on predictions of another kind (single view against TTA) does not carry
+    over, since the two scales differ."""
+    value, basis = st.session_state.get(THRESHOLD, (None, None))
+    return float(value) if value is not None and basis == float(model_threshold) else float(model_threshold)
 
 
-def set_threshold(value: float) -> None:
-    st.session_state[THRESHOLD] = float(value)
+def set_threshold(value: float, model_threshold: float) -> None:
+    st.session_state[THRESHOLD] = (float(value), float(model_threshold))
+
+
+def threshold_slider_follows(key: str, model_threshold: float) -> None:
+    """Point the slider ``key`` at the session's threshold whenever the predictions it applies to change."""
+    if key not in st.session_state or st.session_state.get(f"{key}-basis") != float(model_threshold):
+        st.session_state[key] = threshold(model_threshold)
+        st.session_state[f"{key}-basis"] = float(model_threshold)
 
 
 def banner() -> None:

@@ -60,14 +60,13 @@ if len(set(y.tolist())) < 2:
 
 def reset() -> None:
     st.session_state[KEY] = model_thr
-    state.set_threshold(model_thr)
+    state.set_threshold(model_thr, model_thr)
 
 
-if KEY not in st.session_state:
-    st.session_state[KEY] = state.threshold(model_thr)
+state.threshold_slider_follows(KEY, model_thr)
 c = st.columns([4, 1])
 thr = c[0].slider("Threshold", 0.0, 1.0, step=0.001, format="%.3f", key=KEY,
-                  on_change=lambda: state.set_threshold(st.session_state[KEY]),
+                  on_change=lambda: state.set_threshold(st.session_state[KEY], model_thr),
                   help="Tiles with P(tumour) at or above the threshold are called tumour.")
 c[1].button(f"Model threshold ({model_thr:.3f})", on_click=reset, key="perf-reset")
 
@@ -100,9 +99,11 @@ with c[1]:
     st.markdown("**Calibration**")
     cal = card.get("calibration", {})
     st.dataframe(pd.DataFrame([{"mode": k, "temperature": v.get("temperature"),
-                                "bias": v.get("bias", 0.0), "threshold": v.get("threshold"),
-                                "rule": v.get("threshold_rule", "")} for k, v in cal.items()]),
-                 hide_index=True)
+                                "bias": v.get("bias", 0.0), "threshold": v.get("threshold")}
+                               for k, v in cal.items()]), hide_index=True)
+    rules = {v.get("threshold_rule", "") for v in cal.values()} - {""}
+    for rule in sorted(rules):  # the rule in full: a table column would cut it
+        st.markdown(f"**How the threshold was chosen:** {rule}.")
     st.caption("Probabilities are calibrated on the validation set (temperature and bias); the reliability "
                "diagram plots observed tumour fraction against predicted P(tumour) (diagonal = perfect "
                "calibration).")

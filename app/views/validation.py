@@ -65,10 +65,9 @@ if labeled and df["label"].nunique() == 2:
                                          "y": df["label"].to_numpy(), "p": df["p"].to_numpy(),
                                          "threshold": model_thr}
 
-if "val-thr" not in st.session_state:
-    st.session_state["val-thr"] = state.threshold(model_thr)
+state.threshold_slider_follows("val-thr", model_thr)
 thr = st.slider("Threshold", 0.0, 1.0, step=0.001, format="%.3f", key="val-thr",
-                on_change=lambda: state.set_threshold(st.session_state["val-thr"]),
+                on_change=lambda: state.set_threshold(st.session_state["val-thr"], model_thr),
                 help=f"The model's operating threshold is {model_thr:.3f} ({'TTA' if tta else 'single view'}).")
 df = df.assign(outcome=datasets.outcome(df["label"].to_numpy(), df["p"].to_numpy(), thr))
 counts = df["outcome"].value_counts()

@@ -60,7 +60,10 @@ def history_figure(history: pd.DataFrame, title: str = "Training curves") -> go.
     fig = px.line(long, x="epoch", y="value", color="split", facet_col="metric", markers=True,
                   line_dash="member" if "member" in ids else None)
     fig.update_yaxes(matches=None, showticklabels=True)
-    fig.update_layout(title=title, width=900, height=400)
+    names = {"loss": "Loss (binary cross-entropy)", "auc": "ROC-AUC"}
+    fig.for_each_annotation(lambda a: a.update(text=names.get(a.text.split("=")[-1], a.text.split("=")[-1])))
+    fig.update_yaxes(title_text="")
+    fig.update_layout(title=title, width=900, height=400, legend_title_text="")
     return fig
 
 
