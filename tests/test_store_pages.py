@@ -47,7 +47,12 @@ def test_a_review_without_a_name_is_refused_and_with_one_recorded(app, data_root
     assert any("Recorded" in s.value for s in at.success)
     rows = store.reviews_frame(url=app.url)
     assert rows["reviewer"].tolist() == ["dr. named"] and rows["decision"].tolist() == ["disagree"]
-    assert rows["source"].tolist() == ["upload"] and not rows["reviewer_verified"].iloc[0]
+    assert not rows["reviewer_verified"].iloc[0]
+    # a shipped example tile keeps where it came from and its known label, so the Agreement page can use it
+    from app.inputs import example_tiles
+
+    assert rows["source"].tolist() == ["dataset"] and rows["dataset_root"].iloc[0] == str(example_tiles.folder())
+    assert rows["label"].iloc[0] == example_tiles.labels()[rows["dataset_id"].iloc[0]]
     # a second review of the same tile is a correction that supersedes the first
     assert any("supersedes #" in c.value for c in at.caption)
     record(at, "analyze", "agree")

@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from model_training.inference.explain import overlay as cam_overlay
+
 TILE = 96
 LABEL_REGION = 32  # PCam labels describe the centre 32x32 pixels only
 OUTLINE = (0, 255, 0)
@@ -49,3 +51,10 @@ def data_uri(im: Image.Image, fmt: str = "JPEG") -> str:
     buf = io.BytesIO()
     im.convert("RGB").save(buf, format=fmt, quality=90)
     return f"data:image/{fmt.lower()};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def cam_colour_bar(width: int = 384, height: int = 14) -> np.ndarray:
+    """The Grad-CAM maps' colour scale as a uint8 strip, low (left) to high (right), drawn with the same
+    colour map as the maps themselves."""
+    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
+    return cam_overlay(np.zeros((height, width, 3), np.uint8), ramp, 1.0)

@@ -9,7 +9,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import store
-from app.display.imaging import enlarge, outline_centre
+from app.display.imaging import cam_colour_bar, enlarge, outline_centre
 from app.display.quality import QUALITY_WORDS, call, ood_help
 from app.display.text import md
 from app.review import reviewer
@@ -101,6 +101,10 @@ def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", sc
     c[0].image(outline_centre(enlarge(tile)), caption="Tile ×4 — green box: centre 32×32 label region")
     c[1].image(outline_centre(enlarge(overlay(tile, a["gradcam"], alpha))), caption="Grad-CAM")
     c[2].image(outline_centre(enlarge(overlay(tile, a["gradcam++"], alpha))), caption="Grad-CAM++")
+    bar = st.columns([1, 2])[1]
+    bar.image(cam_colour_bar(), width="stretch")
+    bar.caption("Grad-CAM scale, each map scaled to its own maximum: blue = little weight for the tumour score, "
+                "red = the most. It shows where the model looked, not what it saw.")
 
     st.markdown("**Test-time augmentation — P(tumour) of each of the eight dihedral views** "
                 "(rotations; T = mirrored along the diagonal)")

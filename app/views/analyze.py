@@ -116,8 +116,12 @@ choice = st.selectbox("Open a tile (highest P first)", order, key="analyze-pick"
                       format_func=lambda i: f"{table.at[i, 'file']} · P={table.at[i, 'P(tumour)']:.3f}")
 if choice is not None:
     record = batch.records[int(choice)]
+    # a shipped example tile is a dataset tile with a known label: a review of it keeps both
+    origin = ({"source": "upload", "upload_name": record.upload_name} if dropped is not None else
+              {"source": "dataset", "dataset_root": str(example_tiles.folder()), "dataset_id": record.name,
+               "label": example_tiles.labels().get(record.name)})
     detail.render(pred, record.tile, record.name, key="analyze", scores=detail.tta_scores(prediction, int(choice)),
-                  source={"source": "upload", "upload_name": record.upload_name},
+                  source=origin,
                   context=(f"Uploaded as {md(record.upload_name)}. " if record.upload_name != record.name else "")
                   + (record.note.capitalize() + ". " if record.note else "")
                   + (f"Example tile, known label: {table.at[choice, 'true label']}." if dropped is None else ""))
