@@ -37,3 +37,17 @@ def test_the_tiles_nearest_the_decision_are_queued_first_and_the_next_press_take
     assert store.queued_from("dataset", "cd" * 32, dataset_root="/data", url=url) == set()  # another model
     second = review_order(df[~df["id"].isin(queued)], threshold)
     assert not set(second["id"]) & queued and len(second) == len(review_order(df, threshold)) - MAX_QUEUE
+
+
+def test_queue_names_are_short_and_what_needs_a_look_comes_first():
+    from app.review.queueing import queue_order, short_name
+
+    pcam_id = "f0c2a0b8ef3024f2c44be2b94eb5ba0aea2a6ba6"
+    assert short_name(pcam_id, "dataset") == "f0c2a0b8ef3024f2c44b…2a6ba6" and len(short_name(pcam_id, "dataset")) <= 28
+    assert short_name("cases/2024/node-17.svs @ x=187, y=374", "slide") == "node-17.svs @ x=187, y=374"
+    assert short_name("tile_003.png", "upload") == "tile_003.png"
+    items = pd.DataFrame({"item_id": [1, 2, 3, 4, 5], "p": [1.0, 0.99, 0.5, 0.95, 0.3],
+                          "threshold": [0.2] * 5, "needs_review": [False, False, True, False, True],
+                          "quality": ["ok", None, "ok", "blur", "ok"]})
+    # flagged for review nearest the threshold first, then the tile the gate stopped, then sure calls
+    assert queue_order(items)["item_id"].tolist() == [5, 3, 4, 2, 1]

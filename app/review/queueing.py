@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,6 +31,28 @@ def review_order(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     look = frame[(frame["p"].astype(float) >= threshold) | flagged]
     order = look.assign(_flag=~flagged[look.index], _gap=(look["p"].astype(float) - threshold).abs())
     return order.sort_values(["_flag", "_gap"], kind="stable").drop(columns=["_flag", "_gap"])
+
+
+SOURCE_WORDS = {"upload": "upload", "dataset": "dataset", "slide": "slide"}
+
+
+def short_name(name: str, source: str, limit: int = 28) -> str:
+    """An item's name as a list shows it: a long tile id (PCam's are 40-character hashes) keeps its first
+    characters, a slide position keeps the slide's file name and the position."""
+    if source == "slide" and " @ " in name:
+        slide, where = name.split(" @ ", 1)
+        return f"{slide.rsplit('/', 1)[-1]} @ {where}"
+    return name if len(name) <= limit else f"{name[:limit - 8]}…{name[-6:]}"
+
+
+def queue_order(items: pd.DataFrame) -> pd.DataFrame:
+    """The queue, what most needs a look first: tiles flagged for review (near the threshold, or views
+    disagreeing), then those the model did not assess, then the rest by closeness to the threshold."""
+    flagged = items["needs_review"].astype(bool)
+    gated = items["quality"].notna() & (items["quality"] != "ok") if "quality" in items else False
+    order = items.assign(_rank=np.where(flagged, 0, np.where(gated, 1, 2)),
+                         _gap=(items["p"].astype(float) - items["threshold"].astype(float)).abs())
+    return order.sort_values(["_rank", "_gap", "item_id"], kind="stable").drop(columns=["_rank", "_gap"])
 
 
 def _number(value) -> float | None:

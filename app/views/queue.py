@@ -4,7 +4,7 @@ import streamlit as st
 from app import store
 from app.display.quality import call_with_reason
 from app.display.text import md
-from app.review import detail, reviewer
+from app.review import detail, queueing, reviewer
 from app.runtime import state
 
 SOURCES = {"all sources": None, "uploads": "upload", "validation set": "dataset", "slides": "slide"}
@@ -39,7 +39,9 @@ if items.empty:
             + " Tiles join the queue from the Analyze and Validation pages.", icon=":material/inbox:")
     st.stop()
 
+items = queueing.queue_order(items).reset_index(drop=True)
 calls = [call_with_reason(d, q) for d, q in zip(items["model_decision"], items["quality"])]
+items = items.assign(name=[queueing.short_name(n, s) for n, s in zip(items["name"], items["source"])])
 table = items.assign(**{"P(tumour)": items["p"], "model decision": calls,
                         "needs review": items["needs_review"].astype(bool), "readers": items["reviews"],
                         "my decision": items["my_decision"]})
