@@ -137,3 +137,19 @@ def test_a_long_reviewer_name_is_kept_to_64_characters_and_said_so(app, data_roo
     at.button(key="analyze-examples").click().run()
     record(at, "analyze", "agree")
     assert store.reviews_frame(url=app.url)["reviewer"].tolist() == [long[:64]]
+
+
+def test_a_reload_keeps_the_typed_reviewer_name(app):
+    at = app()
+    at.text_input(key="reviewer").input("dr. reload").run()
+    assert at.query_params["reviewer"] in ("dr. reload", ["dr. reload"])
+    # a reload is a new session that keeps only the page address
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    again = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=300)
+    again.query_params["reviewer"] = "dr. reload"
+    again.run()
+    assert again.text_input(key="reviewer").value == "dr. reload"
+    assert any("review(s) recorded in this session" in c.value for c in again.sidebar.caption)

@@ -59,6 +59,17 @@ def current() -> Reviewer | None:
     return Reviewer(name) if name else None
 
 
+NAME_PARAM = "reviewer"
+
+
+def _name_to_address() -> None:
+    name = _typed()
+    if name:
+        st.query_params[NAME_PARAM] = name[:MAX_TYPED_NAME]
+    else:
+        st.query_params.pop(NAME_PARAM, None)
+
+
 def sidebar() -> Reviewer | None:
     """Sign-in (or the name field) in the sidebar; the current reviewer."""
     if auth_configured():
@@ -77,8 +88,14 @@ def sidebar() -> Reviewer | None:
         if st.button("Sign in", key="login", type="primary"):
             st.login()
         return None
+    if NAME_KEY not in st.session_state and st.query_params.get(NAME_PARAM):
+        # a reload starts a new session: the typed name comes back from the page address
+        st.session_state[NAME_KEY] = st.query_params[NAME_PARAM][:MAX_TYPED_NAME]
     st.text_input("Reviewer name (required to record reviews)", key=NAME_KEY, placeholder="name or initials",
-                  help=f"Stored with each review you record; up to {MAX_TYPED_NAME} characters.")
+                  help=f"Stored with each review you record; up to {MAX_TYPED_NAME} characters. It is kept in "
+                       "the page address, so a reload keeps it.", on_change=_name_to_address)
+    if _typed() and st.query_params.get(NAME_PARAM) != _typed()[:MAX_TYPED_NAME]:
+        _name_to_address()  # moving to another page leaves the address without it
     who = current()
     if who and len(_typed()) > MAX_TYPED_NAME:
         st.caption(f"Names are kept to {MAX_TYPED_NAME} characters: reviews are recorded as **{md(who.name)}**.")
