@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 from tqdm import tqdm
 
 from model_training.bundle.contract import TILE, TILE_MPP
+from model_training.slides.answer import SlideLevel, answer
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.outputs import write_all
 from model_training.slides.reader import SlideError, open_slide
@@ -48,7 +49,8 @@ class SlideSettings:
     def identity(self, pred) -> dict:
         """What makes two runs on one slide the same run (resume skips a slide only when these match)."""
         return {"model_sha256": pred.sha256, "engine": pred.engine.name, "stride": self.stride, "tta": self.tta,
-                "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue}}
+                "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue},
+                "slide_level": level.as_dict() if (level := SlideLevel.from_card(pred.card)) else None}
 
 
 @dataclass
@@ -97,12 +99,24 @@ def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettin
             bar.close()
     summary = {**result.summary, "model": pred.card.get("name"), "model_sha256": pred.sha256,
                "settings": s.identity(pred)}
+    level = SlideLevel.from_card(pred.card)
+    if level is not None:
+        summary["slide_level"] = slide_level_summary(result, level)
     summary["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     ov = result.overview
     paths = write_all(out, output_stem(path), result.frame, slide.name, ov.thumb, ov.scale, ov.mask, summary,
                       cell=ov.grid.step0)
     result.summary = summary
     return result, paths
+
+
+def slide_level_summary(result: SlideResult, level: SlideLevel) -> dict:
+    """The slide-level answer for a scored slide; adds its ``flagged`` column to the tiles frame."""
+    ans = answer(result.frame, level)
+    result.frame["flagged"] = ans.flagged
+    return {"slide_score": None if ans.slide_score is None else round(ans.slide_score, 6),
+            "decision": ans.decision, "threshold": level.threshold, "tiles_assessed": ans.tiles_assessed,
+            "tiles_flagged": ans.tiles_flagged, "parameters": level.as_dict()}
 
 
 def score_slides(pred, paths: Iterable[Path], out: Path, settings: SlideSettings = SlideSettings(), *,
