@@ -4,7 +4,7 @@ lab reads (slide AUC, sensitivity and specificity with CIs, flagged tiles on nor
 keep a flagged tile)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,8 @@ import pandas as pd
 
 from model_training.evaluation.metrics import auc_ci, fit_platt, rates_ci, threshold_for_sensitivity
 from model_training.slides.answer import SlideLevel, answer, assessed_rows, slide_score, top_k_logit
+from model_training.slides.batch import BatchJob, run_batch
+from model_training.slides.case_set import build_case_set
 
 SENSITIVITY_TARGET = 0.95
 
@@ -72,3 +74,34 @@ def _flags(cases: list[Case], flagged: list[np.ndarray], name: str) -> dict:
     return {f"{name}_on_negatives_median": float(np.median(neg)) if neg else None,
             f"{name}_on_negatives_range": [min(neg), max(neg)] if neg else None,
             f"{name}_metastases_kept": f"{sum(kept)} of {len(kept)}"}
+
+
+def card_block(level: SlideLevel, fitted: dict, measured: dict, how: dict) -> dict:
+    """The model card's ``slide_level`` block: method, parameters, threshold and the figures behind them."""
+    return {"method": f"mean logit of the top {level.k} assessed tiles, Platt-calibrated; a tile is flagged "
+                      "when its logit reaches the logit that puts a slide at the threshold",
+            "parameters": {"k": level.k, "temperature": level.temperature, "bias": level.bias},
+            "threshold": level.threshold,
+            "threshold_rule": f"highest slide_score threshold with sensitivity >= {SENSITIVITY_TARGET} on the fit set",
+            "tile_flag_p": round(float(1 / (1 + np.exp(-level.tile_flag_logit()))), 6),
+            "fit_set": fitted, "test_set": measured, "cases": how}
+
+
+def fit_and_measure(job: BatchJob, card: dict, data: Path, work: Path, n: int, k: int, seed: int = 26) -> dict:
+    """Build ``n`` case slides from each half of ``data``'s validation split (unless there already), score
+    them as ``job`` says (its ``out`` is ignored), fit on half 0 and measure on half 1; returns the card block."""
+    halves = []
+    for half in (0, 1):
+        folder = Path(work) / f"cases-h{half}"
+        manifest = folder / "manifest.csv"
+        if not manifest.exists():
+            build_case_set(data, folder, n, half, seed)
+        out = Path(work) / f"scored-h{half}"
+        run_batch(pd.read_csv(manifest)["path"].tolist(), replace(job, out=str(out)), progress=False)
+        halves.append(load_cases(manifest, out))
+    level = fit(halves[0], k)
+    mode = "tta" if job.settings.tta else "single"
+    tile_thr = float(card.get("calibration", {}).get(mode, {}).get("threshold", 0.5))
+    how = {"slides_per_half": n, "seed": seed, "source": "valid split, halved by sha256 of the patch id",
+           "engine": job.engine, "tta": job.settings.tta, "tile_threshold": tile_thr}
+    return card_block(level, measure(halves[0], level, tile_thr), measure(halves[1], level, tile_thr), how)

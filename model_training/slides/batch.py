@@ -71,6 +71,20 @@ def score_case(job: BatchJob, path: str) -> dict:
     return row_from_summary(path, result.summary, "scored", digest, _where())
 
 
+def read_manifest(path: Path) -> list[Path]:
+    """Slide paths from a manifest: a CSV with a ``path`` column, or one path a line (``#`` comments);
+    relative paths are taken from the manifest's folder."""
+    path = Path(path)
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if lines and "path" in [c.strip() for c in lines[0].split(",")]:
+        col = [c.strip() for c in lines[0].split(",")].index("path")
+        lines = [ln.split(",")[col].strip() for ln in lines[1:]]
+    if not lines:
+        raise ValueError(f"{path}: names no slides")
+    return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
+
+
 def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, scheduler: str | None = None,
               progress: bool = True, task: Callable[[BatchJob, str], dict] = score_case) -> list[dict]:
     """Score ``paths`` (serially, or on Dask when ``workers`` > 1 or a ``scheduler`` is given), write

@@ -48,7 +48,10 @@ def write_cases(out: Path, rows: list[dict]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / CASES_FILE
     tmp = path.with_name(path.name + ".part")
-    safe_frame(pd.DataFrame(rows, columns=COLUMNS)).to_csv(tmp, index=False)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("tiles_scored", "tiles_assessed", "tiles_flagged"):
+        frame[col] = frame[col].astype("Int64")  # a failed slide's empty count stays empty, not 45.0
+    safe_frame(frame).to_csv(tmp, index=False)
     os.replace(tmp, path)
     return path
 
