@@ -85,7 +85,7 @@ def make_quiz(url=None, n: int = 4) -> tuple[str, str, list[quizzes.TileIn]]:
 
 def test_migration_0002_adds_the_quiz_tables_and_goes_back(store_url):
     eng = db.engine(store_url)
-    assert migrate.current(eng) == migrate.head() == "0005"
+    assert migrate.current(eng) == migrate.head() == "0006"
     migrate.upgrade(eng, "0001")  # no-op: upgrade does not go down
     from alembic import command
 
@@ -94,7 +94,7 @@ def test_migration_0002_adds_the_quiz_tables_and_goes_back(store_url):
         conn.commit()
     assert migrate.current(eng) == "0001"
     migrate.upgrade(eng)
-    assert migrate.current(eng) == "0005"
+    assert migrate.current(eng) == "0006"
     code, _, _ = make_quiz(store_url)
     assert quizzes.get_quiz(code, url=store_url) is not None
 
