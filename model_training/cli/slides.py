@@ -69,11 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows = run_batch(slides, job, workers=args.workers, scheduler=args.scheduler)
     for row in rows:
-        if row["status"].startswith("failed"):
+        if row["status"] == "skipped":
+            print(f"{row['slide']}: already scored with this model and settings, skipped")
+        elif row["status"].startswith("failed"):
             print(f"error: {row['slide']}: {row['status'][len('failed: '):]}", file=sys.stderr)
         else:
-            print(f"{row['slide']}: {row['status']}, {row['tiles_scored']} tiles, slide score "
-                  f"{row['slide_score']}, {row['decision']}, {row['tiles_flagged']} flagged")
+            score = "none" if row["slide_score"] is None else f"{row['slide_score']:.3f} ({row['decision']})"
+            print(f"{row['slide']}: {row['tiles_scored']} tiles, slide score {score}, {row['tiles_flagged']} "
+                  f"tile(s) flagged, {row['total_s']} s")
     print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
     return 1 if any(r["status"].startswith("failed") for r in rows) else 0
 

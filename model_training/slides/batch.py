@@ -90,7 +90,8 @@ def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, schedul
     """Score ``paths`` (serially, or on Dask when ``workers`` > 1 or a ``scheduler`` is given), write
     ``cases.csv`` in ``job.out`` and return its rows in the order of ``paths``. ``task`` is for tests."""
     paths = [Path(p) for p in paths]
-    bar = tqdm(total=len(paths), unit="slide", disable=not progress, file=sys.stderr)
+    # disable=None: no bar where stderr is not a terminal (logs, CI), so error lines stay one line each
+    bar = tqdm(total=len(paths), unit="slide", disable=None if progress else True, file=sys.stderr, leave=False)
     tiles = 0
 
     def done(row: dict) -> None:
