@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # needs the tiny bundle (trained once per session
 
 VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T+270°"]
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
-PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/queue.py", "views/agreement.py",
+PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/queue.py", "views/agreement.py", "views/cases.py",
          "views/performance.py", "views/model_card.py"]
 
 

@@ -47,6 +47,11 @@ def worker_predictor(job: BatchJob) -> Predictor:
     return _PREDICTORS[key]
 
 
+def warm_up(job: BatchJob) -> str:
+    """Load the model in this process (a Dask worker, before its first slide); the engine's name."""
+    return worker_predictor(job).engine.name
+
+
 def _where() -> str:
     return f"pid {os.getpid()}"
 

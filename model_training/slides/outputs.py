@@ -116,7 +116,8 @@ def encode(frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float
            cell: float | None = None) -> dict[str, bytes]:
     """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents."""
     png = io.BytesIO()
-    Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG")
+    # the fastest zlib level: the overlay PNG is a preview, and level 6 took longer than scoring small slides
+    Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG", compress_level=1)
     return {"csv": safe_frame(frame).to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
             "heatmap": png.getvalue()}
 
