@@ -83,3 +83,21 @@ def test_the_add_cases_command(batch_dir, store_url, tmp_path, capsys):
     assert "3 case(s) added" in capsys.readouterr().out
     assert store_cli(["--db", store_url, "add-cases", str(tmp_path)]) == 1
     assert f"{tmp_path}: no cases.csv" in capsys.readouterr().err
+
+
+def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_dir, app_session):
+    at = app_session()
+    truth = {"case-0.tiff": 0, "case-1.tiff": 0, "case-2.tiff": 1}
+    add_batch(batch_dir, truth, url=app_session.url)
+    for case in worklist(url=app_session.url).itertuples():
+        record_signout(case.id, Reviewer("dr. slides"), "metastasis" if truth[case.slide] else "no_metastasis",
+                       url=app_session.url)
+    at.switch_page("views/agreement.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "kappa with the model [95% CI]" in d.value.columns)
+    rows = table.set_index("reader")
+    assert list(rows.index) == ["dr. slides", "model (slide decision)"]
+    reader = rows.loc["dr. slides"]
+    assert (reader.cases, reader.deferred, reader.with_truth) == (3, 0, 3)
+    assert reader["sensitivity [95% CI]"].startswith("1.000 [") and reader["specificity [95% CI]"].startswith("1.000 [")
+    assert rows.loc["model (slide decision)"].with_truth == 3

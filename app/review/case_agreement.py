@@ -20,7 +20,7 @@ def table(signouts: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     with the model [95% CI], sensitivity and specificity against the truth [Wilson 95% CIs]."""
     rows = []
     readers = [(r, g.assign(call_v=_calls(g.call), model_v=_calls(g.model_decision)))
-               for r, g in signouts.groupby("reader", sort=True)] if not signouts.empty else []
+               for r, g in signouts.groupby("reviewer", sort=True)] if not signouts.empty else []
     model_rows = cases.assign(call_v=_calls(cases.decision), model_v=_calls(cases.decision))
     for name, g in readers + [(MODEL, model_rows)]:
         called = g[g.call_v.notna()]
