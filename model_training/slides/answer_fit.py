@@ -12,7 +12,7 @@ import pandas as pd
 
 from model_training.evaluation.metrics import auc_ci, fit_platt, rates_ci, threshold_for_sensitivity
 from model_training.slides.answer import SlideLevel, answer, assessed_rows, slide_score, top_k_logit
-from model_training.slides.batch import BatchJob, run_batch
+from model_training.slides.batch import BatchJob, run_batch, worker_predictor
 from model_training.slides.case_set import build_case_set
 
 SENSITIVITY_TARGET = 0.95
@@ -103,5 +103,8 @@ def fit_and_measure(job: BatchJob, card: dict, data: Path, work: Path, n: int, k
     mode = "tta" if job.settings.tta else "single"
     tile_thr = float(card.get("calibration", {}).get(mode, {}).get("threshold", 0.5))
     how = {"slides_per_half": n, "seed": seed, "source": "valid split, halved by sha256 of the patch id",
-           "engine": job.engine, "tta": job.settings.tta, "tile_threshold": tile_thr}
-    return card_block(level, measure(halves[0], level, tile_thr), measure(halves[1], level, tile_thr), how)
+           "engine": worker_predictor(job).engine.name, "tta": job.settings.tta, "tile_threshold": tile_thr}
+    block = card_block(level, measure(halves[0], level, tile_thr), measure(halves[1], level, tile_thr), how)
+    block["command"] = (f"python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR --cases {n} --k {k} "
+                        f"--seed {seed}{' --tta' if job.settings.tta else ''} --write-card")
+    return block
