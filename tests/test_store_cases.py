@@ -4,6 +4,8 @@ by slide score with its status, append-only slide-level sign-outs under the revi
 patches and scored by the batch code with the shipped bundle."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +103,12 @@ def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_d
     assert (reader.cases, reader.deferred, reader.with_truth) == (3, 0, 3)
     assert reader["sensitivity [95% CI]"].startswith("1.000 [") and reader["specificity [95% CI]"].startswith("1.000 [")
     assert rows.loc["model (slide decision)"].with_truth == 3
+
+
+def test_the_app_never_imports_dask():
+    """Dask is in requirements.txt (the commands), not in the app image: the app's case code must not need it."""
+    code = ("import sys, app.store, app.inputs.case_open, app.review.case_agreement, model_training.slides.run; "
+            "print('dask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
