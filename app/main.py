@@ -68,6 +68,7 @@ def main() -> None:
             st.Page("views/analyze.py", title="Analyze tiles", default=True),
             st.Page("views/region.py", title="Region view"),
             st.Page("views/slide.py", title="Slide"),
+            st.Page("views/cases.py", title="Cases"),
             st.Page("views/validation.py", title="Validation browser"),
             st.Page("views/queue.py", title="Review queue"),
             st.Page("views/agreement.py", title="Agreement"),

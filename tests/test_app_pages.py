@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # needs the tiny bundle (trained once per session
 
 VIEW_NAMES = ["original", "90°", "180°", "270°", "T", "T+90°", "T+180°", "T+270°"]
 MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
-PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/queue.py", "views/agreement.py",
+PAGES = ["views/analyze.py", "views/region.py", "views/validation.py", "views/queue.py", "views/agreement.py", "views/cases.py",
          "views/performance.py", "views/model_card.py"]
 
 
@@ -347,6 +347,10 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
     text = next(md.value for md in at.markdown if "is an int8 copy of" in md.value)
     assert f"the same decision for **{card['onnx_int8']['check']['same_decision']:.2%}**" in text
     assert card["onnx_int8"]["sha256"] in [c.value for c in at.code]
+    # the slide-level operating point, with the figures of the case slides it was fitted and tested on
+    assert any(f"Threshold **{card['slide_level']['threshold']:.4f}**" in md.value for md in at.markdown)
+    slide_table = next(d.value for d in at.dataframe if "case set" in d.value.columns)
+    assert slide_table["auc"].tolist() == [str(card["slide_level"][s]["auc"]) for s in ("fit_set", "test_set")]
     monkeypatch.setenv("PATHREVIEW_ENGINE", "onnx")
     assert model_loader.engine_setting() == "onnx"
     at.run()

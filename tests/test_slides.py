@@ -153,7 +153,7 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     result, paths = run_slide(pred, svs, tmp_path, SlideSettings(stride=48), progress=False)
     frame = pd.read_csv(paths["csv"])
     assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review",
-                                   "quality", "ood"]
+                                   "quality", "ood", "flagged"]
     assert len(frame) == result.summary["tiles_scored"] > 50
     step = 96 * 0.972 / 0.499 / 2  # 96 px at 0.972 µm/px is 187 level-0 px; stride 48 is half of it
     assert (frame.width == 187).all()
@@ -186,6 +186,10 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     assert not frame[frame.decision == "not assessed"].needs_review.any()
     assert s["quality"]["ood_share"] >= 0.5 and "does not look like the lymph-node" in s["quality"]["warning"]
     assert s["timings"]["tiles_per_s"] > 0
+    level = s["slide_level"]  # the slide-level answer, and the tiles it flags
+    assert 0 <= level["slide_score"] <= 1 and level["decision"] in ("metastasis", "no_metastasis")
+    assert level["tiles_flagged"] == int(frame.flagged.sum()) <= s["tiles_flagged"]
+    assert (level["tiles_flagged"] > 0) == (level["decision"] == "metastasis") or level["parameters"]["k"] > 1
 
 
 def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path, capsys):
@@ -200,12 +204,12 @@ def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path
     assert slides_cli([str(svs), "--out", str(out)]) == 0
     assert "already scored with this model and settings, skipped" in capsys.readouterr().out
     assert summary.stat().st_mtime_ns == first
-    assert slides_cli([str(svs), "--out", str(out), "--stride", "48"]) == 0
+    assert slides_cli([str(svs), "--out", str(out), "--stride", "48", "--engine", "keras"]) == 0
     assert summary.stat().st_mtime_ns != first
     assert json.loads(summary.read_text())["stride"] == 48
-    # the int8 copy is another scorer: the slide is scored again, and its tiles score as the model of record's
+    # the int8 copy (the default) is another scorer: the slide is scored again, its tiles as the model of record's
     keras_tiles = pd.read_csv(out / f"{SVS}.tiles.csv")
-    assert slides_cli([str(svs), "--out", str(out), "--stride", "48", "--engine", "onnx-int8"]) == 0
+    assert slides_cli([str(svs), "--out", str(out), "--stride", "48"]) == 0
     assert json.loads(summary.read_text())["settings"]["engine"] == "onnx-int8"
     int8_tiles = pd.read_csv(out / f"{SVS}.tiles.csv")
     assert len(int8_tiles) == len(keras_tiles) > 100

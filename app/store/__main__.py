@@ -1,10 +1,14 @@
-"""``python -m app.store``: migrate the review store, import an old audit CSV, export the reviews."""
+"""``python -m app.store``: migrate the review store, import an old audit CSV, add a batch run's scored slides
+(cases), export the reviews."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+import pandas as pd
+
 from app.store import db
+from app.store.cases import add_batch
 from app.store.export import export_csv
 from app.store.importer import import_audit
 from app.store.items import StoreError
@@ -21,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     imp = sub.add_parser("import-audit", help="import an audit CSV of earlier versions (rows imported before "
                                               "are skipped)")
     imp.add_argument("file")
+    cas = sub.add_parser("add-cases", help="add the slides of a batch run (its folder with cases.csv) to the "
+                                           "Cases worklist")
+    cas.add_argument("folder")
+    cas.add_argument("--truth", help="CSV with slide and truth (1: metastasis, 0: none), where known")
     exp = sub.add_parser("export", help="write the current reviews as CSV")
     exp.add_argument("--out", default="-", help="output file (default: standard output)")
     exp.add_argument("--all", action="store_true", help="include superseded reviews")
@@ -43,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{res['imported']} review(s) imported, {res['skipped']} already there, "
               f"{len(res['problems'])} row(s) with problems, into {status.url}.")
         return 1 if res["problems"] else 0
+    elif args.command == "add-cases":
+        try:
+            truth = read_truth(args.truth) if args.truth else None
+            res = add_batch(args.folder, truth, url=args.db)
+        except (OSError, ValueError, KeyError, StoreError) as exc:
+            print(f"{args.folder}: {exc}", file=sys.stderr)
+            return 1
+        for line in res["not_scored"]:
+            print(f"not added: {line}", file=sys.stderr)
+        print(f"{res['added']} case(s) added, {res['already']} already there, into {status.url}.")
     else:
         data = export_csv(reviews_frame(current_only=not args.all, url=args.db))
         if args.out == "-":
@@ -51,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.out, "wb") as fh:
                 fh.write(data)
     return 0
+
+
+def read_truth(path: str) -> dict[str, int]:
+    """slide → truth from a CSV with ``slide`` and ``truth`` columns (a case-set manifest has both)."""
+    frame = pd.read_csv(path)
+    if not {"slide", "truth"} <= set(frame.columns):
+        raise ValueError(f"{path}: needs the columns slide and truth")
+    return {str(s): int(t) for s, t in zip(frame.slide, frame.truth) if t in (0, 1)}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from app import store
 from app.display.text import plain_html
-from app.review import agreement, reviewer
+from app.review import agreement, case_agreement, reviewer
 
 st.title("Agreement")
 st.markdown("Current reviews only (a superseded review is replaced by its correction). A reader's call is "
@@ -18,10 +18,6 @@ st.markdown("Current reviews only (a superseded review is replaced by its correc
 status = reviewer.status()
 if not status.ok:
     st.error(status.message, icon=":material/database:")
-    st.stop()
-reviews = store.reviews_frame()
-if reviews.empty:
-    st.info("No reviews recorded yet.", icon=":material/inbox:")
     st.stop()
 
 
@@ -33,6 +29,26 @@ def ci(row, k="kappa", lo="ci_low", hi="ci_high") -> str:
     """The value with its interval, or "—" alone when it is undefined."""
     return "—" if fmt(row[k]) == "—" else f"{fmt(row[k])} [{fmt(row[lo])}, {fmt(row[hi])}]"
 
+
+cases = store.worklist()
+if not cases.empty:
+    st.subheader("Slides: pathologists, the model and the truth")
+    sl = case_agreement.table(store.signouts_frame(), cases)
+    st.dataframe(sl.assign(**{"kappa with the model [95% CI]": sl.apply(ci, axis=1),
+                              "sensitivity [95% CI]": sl.apply(ci, axis=1, k="sensitivity", lo="sens_low",
+                                                               hi="sens_high"),
+                              "specificity [95% CI]": sl.apply(ci, axis=1, k="specificity", lo="spec_low",
+                                                               hi="spec_high")})
+                 [["reader", "cases", "deferred", "kappa with the model [95% CI]", "with_truth",
+                   "sensitivity [95% CI]", "specificity [95% CI]"]], hide_index=True, key="agree-slides")
+    st.caption("Each pathologist's latest sign-out per case against the model's slide decision, and against the "
+               "truth on cases where it is known (Wilson 95% CIs); *defer* is no call. The model's row: its "
+               "slide decisions on every case in the worklist with a known truth.")
+
+reviews = store.reviews_frame()
+if reviews.empty:
+    st.info("No tile reviews recorded yet.", icon=":material/inbox:")
+    st.stop()
 
 st.subheader("Readers and the model")
 vm = agreement.vs_model(reviews)

@@ -104,6 +104,17 @@ if nll_check:
     st.caption("Validation NLL without calibration, with temperature only and with temperature + bias; the "
                "5-fold columns are fitted on four fifths and scored on the held-out fifth.")
 
+slide_level = card.get("slide_level")
+if slide_level:
+    st.subheader("Slide-level operating point")
+    st.markdown(f"{slide_level['method']}. Threshold **{num(slide_level['threshold'], 4)}** on `slide_score` "
+                f"({slide_level['threshold_rule']}); tiles flagged at P ≥ {num(slide_level['tile_flag_p'], 3)}.")
+    figures = ("auc", "auc_ci95", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95",
+               "flagged_on_negatives_median", "flagged_metastases_kept")
+    st.dataframe(pd.DataFrame([{"case set": part, **{f: str(slide_level[part].get(f)) for f in figures}}
+                               for part in ("fit_set", "test_set")]), hide_index=True)
+    st.caption(f"Labelled case slides built from the validation split: {slide_level['cases'].get('source', '')}.")
+
 members = card.get("members", [])
 if members:
     st.subheader("Ensemble members")

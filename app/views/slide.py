@@ -4,7 +4,7 @@ import streamlit as st
 from app.display.slide_figures import overview_figure, place_figure, place_window
 from app.display.quality import QUALITY_WORDS
 from app.display.text import md
-from app.inputs import slide_files
+from app.inputs import case_open, slide_files
 from app.inputs.regions import clicked_point, clicked_tile
 from app.review import detail, queueing
 from app.runtime import state
@@ -107,6 +107,8 @@ with slide:
             st.stop()
     else:
         ov = done.overview
+    if done is None and (done := case_open.stored_result(path, ov, pred.sha256)) is not None:
+        slide_files.remember(key, done)  # a case from the Cases page: its tiles as the batch run scored them
     w, h = slide.dimensions
     st.caption(f"**{shown_md}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
                f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "

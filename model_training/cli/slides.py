@@ -1,10 +1,13 @@
 """Score whole-slide images: tissue tiles at the model's resolution → CSV, QuPath GeoJSON, heat map, summary.
 
-``python -m model_training.cli.slides SLIDE... --out DIR [--stride 96|48] [--tta] [--mpp X] [--model BUNDLE]``
+``python -m model_training.cli.slides SLIDE... | --manifest FILE --out DIR [--workers N | --scheduler ADDRESS]
+[--stride 96|48] [--tta] [--mpp X] [--model BUNDLE] [--engine auto]``
 
-Each slide writes ``DIR/<slide>.tiles.csv``, ``.geojson``, ``.heatmap.png`` and ``.summary.json``. A slide
+Each slide writes ``DIR/<slide>.tiles.csv``, ``.geojson``, ``.heatmap.png`` and ``.summary.json`` (with the
+slide-level ``slide_score`` and ``decision``); the run writes ``DIR/cases.csv``, one row per slide. A slide
 whose summary already records the same model and settings is skipped, so an interrupted run resumes where it
-stopped. A slide that cannot be used gets one line saying why; the others are still scored."""
+stopped. A slide that cannot be used gets its reason; the others are still scored. ``--workers N`` scores one
+slide per task on a Dask LocalCluster of N processes, ``--scheduler`` on an existing Dask cluster."""
 from __future__ import annotations
 
 import argparse
@@ -14,16 +17,22 @@ from pathlib import Path
 from model_training.bundle.contract import TILE
 from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
-from model_training.inference.predictor import ENGINE_HELP, ENGINES, Predictor
+from model_training.inference.predictor import ENGINE_HELP, ENGINES
+from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
+from model_training.slides.cases_csv import CASES_FILE
 from model_training.slides.grid import MIN_TISSUE, STRIDES
-from model_training.slides.run import SlideSettings, score_slides
+from model_training.slides.run import SlideSettings
 from model_training.slides.tissue import TissueParams
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model_training.cli.slides", description=__doc__, epilog=DEBUG_EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("slides", nargs="+", type=Path, help="slide files (SVS, TIFF, NDPI, MIRAX, … or PNG/JPEG)")
+    ap.add_argument("slides", nargs="*", type=Path, help="slide files (SVS, TIFF, NDPI, MIRAX, … or PNG/JPEG)")
+    ap.add_argument("--manifest", type=Path, help="text file of slide paths, one a line (or a CSV with `path`)")
+    ap.add_argument("--workers", type=int, default=1, help="Dask worker processes on this machine (default 1: "
+                                                             "no Dask)")
+    ap.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
     ap.add_argument("--out", type=Path, required=True, help="folder for the outputs")
     ap.add_argument("--model", type=Path, default=None, help="bundle (default: PATHREVIEW_MODEL or assets/)")
     ap.add_argument("--stride", type=int, choices=STRIDES, default=TILE, help="in model pixels (default 96)")
@@ -36,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-saturation", type=float, default=TissueParams.max_saturation,
                     help="cap on the tissue threshold (HSV saturation)")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--engine", choices=ENGINES, default="keras", help=ENGINE_HELP)
+    ap.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP + " (default auto: the int8 copy "
+                    "where the bundle has one)")
     ap.add_argument("--force", action="store_true", help="score again even when outputs exist")
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
@@ -45,26 +55,32 @@ def main(argv: list[str] | None = None) -> int:
         settings = SlideSettings(stride=args.stride, tta=args.tta, mpp=args.mpp, min_tissue=args.min_tissue,
                                  tissue=TissueParams(min_saturation=args.min_saturation, otsu_scale=args.otsu_scale,
                                                      max_saturation=args.max_saturation), batch=args.batch_size)
-        pred = Predictor.load(args.model or default_bundle(), engine=args.engine)
+        slides = list(args.slides) + (read_manifest(args.manifest) if args.manifest else [])
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not slides:
+        ap.error("name slide files or a --manifest")
+    job = BatchJob(str(args.model or default_bundle()), args.engine, str(args.out), settings, args.force)
+    try:
+        worker_predictor(job)  # a bundle that cannot load stops here, before any cluster starts
     except (BundleError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = 0
-    for done in score_slides(pred, args.slides, args.out, settings, force=args.force):
-        if done.skipped:
-            print(f"{done.path.name}: already scored with this model and settings, skipped")
-        elif done.error:
-            print(f"error: {done.error}", file=sys.stderr)
-            failed += 1
+    rows = run_batch(slides, job, workers=args.workers, scheduler=args.scheduler)
+    for row in rows:
+        if row["status"] == "skipped":
+            print(f"{row['slide']}: already scored with this model and settings, skipped")
+        elif row["status"].startswith("failed"):
+            print(f"error: {row['slide']}: {row['status'][len('failed: '):]}", file=sys.stderr)
         else:
-            s = done.result.summary
-            top = f"max P {s['max_p']:.3f}" if s["max_p"] is not None else "no tile assessed"
-            print(f"{done.path.name}: {s['tiles_scored']} tiles on {s['tissue_area_mm2']:.1f} mm² of tissue, "
-                  f"{s['tiles_flagged']} flagged, {s['quality']['not_assessed']} not assessed, {top}, "
-                  f"{s['timings']['tiles_per_s']} tiles/s → {args.out}")
-            if s["quality"]["warning"]:
-                print(f"  warning: {s['quality']['warning']}")
-    return 1 if failed else 0
+            score = "none" if row["slide_score"] is None else f"{row['slide_score']:.3f} ({row['decision']})"
+            print(f"{row['slide']}: {row['tiles_scored']} tiles, slide score {score}, {row['tiles_flagged']} "
+                  f"tile(s) flagged, {row['tiles_not_assessed']} not assessed, {row['total_s']} s")
+            if row["quality_warning"]:
+                print(f"  warning: {row['quality_warning']}")
+    print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
+    return 1 if any(r["status"].startswith("failed") for r in rows) else 0
 
 
 if __name__ == "__main__":

@@ -115,12 +115,14 @@ class Predictor:
         self._keras_engine = self.engine if isinstance(self.engine, KerasEngine) else None
 
     @classmethod
-    def load(cls, bundle: str | Path, warm_up: bool = True, engine: str = "keras") -> "Predictor":
+    def load(cls, bundle: str | Path, warm_up: bool = True, engine: str = "keras",
+             threads: int | None = None) -> "Predictor":
         """Verify the bundle's sha256 against its card, load, compile and warm up.
 
         ``engine``: "keras" (the default), "onnx" (the bundle must carry a verified model.onnx), "onnx-int8"
         (and a verified model.int8.onnx), or "auto" (the first of int8, ONNX and Keras the bundle and the
-        installed libraries allow).
+        installed libraries allow). ``threads``: ONNX Runtime's threads (default all cores; a batch of N worker
+        processes gives each its share).
         """
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
@@ -132,8 +134,8 @@ class Predictor:
             if onnx_path is None:
                 raise BundleError(f"{bundle}: no model.onnx; export one with python -m model_training.cli.onnx_export "
                                   f"{bundle}")
-            runtime = (_int8_engine(bundle, card, onnx_path, strict=engine == "onnx-int8")
-                       if chosen == "onnx-int8" else OnnxEngine(onnx_path))
+            runtime = (_int8_engine(bundle, card, onnx_path, strict=engine == "onnx-int8", threads=threads)
+                       if chosen == "onnx-int8" else OnnxEngine(onnx_path, threads))
             pred = cls(None, card, bundle, runtime, load_gate(bundle, card))
         else:
             if importlib.util.find_spec("keras") is None:
@@ -233,7 +235,7 @@ class Predictor:
         return explain_all(self, tile)
 
 
-def _int8_engine(bundle: Path, card: dict, onnx_path: Path, strict: bool) -> OnnxEngine:
+def _int8_engine(bundle: Path, card: dict, onnx_path: Path, strict: bool, threads: int | None = None) -> OnnxEngine:
     """The engine on the bundle's verified int8 copy, checked on the card's probe tiles.
 
     When this CPU scores them differently (or the card has none), ``strict`` (engine "onnx-int8" asked for by
@@ -243,7 +245,7 @@ def _int8_engine(bundle: Path, card: dict, onnx_path: Path, strict: bool) -> Onn
     if int8_path is None:
         raise BundleError(f"{bundle}: no {INT8_FILE}; make one with python -m model_training.cli.quantize {bundle} "
                           "--data PCAM_ROOT")
-    runtime = Int8Engine(int8_path, onnx_path)
+    runtime = Int8Engine(int8_path, onnx_path, threads)
     expected = (card["onnx_int8"].get("probe") or {}).get("logits")
     diff = runtime.probe_difference(expected) if expected else None
     if diff is not None and diff <= PROBE_TOLERANCE:

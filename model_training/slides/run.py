@@ -2,7 +2,7 @@
 
 Each slide writes ``OUT/<slide>.tiles.csv``, ``.geojson``, ``.heatmap.png`` and ``.summary.json``. A slide
 whose summary already records the same model and settings is skipped, so an interrupted run resumes where it
-stopped. A slide that cannot be used gets its reason; the others are still scored.
+stopped. Batches (one process or Dask, and ``cases.csv``) are ``model_training.slides.batch``'s.
 Command: ``python -m model_training.cli.slides``.
 """
 from __future__ import annotations
@@ -12,14 +12,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
 from model_training.bundle.contract import TILE, TILE_MPP
+from model_training.slides.answer import SlideLevel, answer
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.outputs import write_all
-from model_training.slides.reader import SlideError, open_slide
+from model_training.slides.reader import open_slide
 from model_training.slides.scoring import SlideResult, score_slide
 from model_training.slides.tissue import TissueParams
 
@@ -48,17 +48,8 @@ class SlideSettings:
     def identity(self, pred) -> dict:
         """What makes two runs on one slide the same run (resume skips a slide only when these match)."""
         return {"model_sha256": pred.sha256, "engine": pred.engine.name, "stride": self.stride, "tta": self.tta,
-                "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue}}
-
-
-@dataclass
-class SlideOutcome:
-    """What became of one slide of a batch: scored (``result``), skipped as already done, or ``error``."""
-
-    path: Path
-    result: SlideResult | None = None
-    skipped: bool = False
-    error: str | None = None
+                "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue},
+                "slide_level": level.as_dict() if (level := SlideLevel.from_card(pred.card)) else None}
 
 
 def already_done(summary_path: Path, wanted: dict) -> bool:
@@ -97,6 +88,9 @@ def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettin
             bar.close()
     summary = {**result.summary, "model": pred.card.get("name"), "model_sha256": pred.sha256,
                "settings": s.identity(pred)}
+    level = SlideLevel.from_card(pred.card)
+    if level is not None:
+        summary["slide_level"] = slide_level_summary(result, level)
     summary["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     ov = result.overview
     paths = write_all(out, output_stem(path), result.frame, slide.name, ov.thumb, ov.scale, ov.mask, summary,
@@ -105,20 +99,10 @@ def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettin
     return result, paths
 
 
-def score_slides(pred, paths: Iterable[Path], out: Path, settings: SlideSettings = SlideSettings(), *,
-                 force: bool = False, progress: bool = True) -> Iterator[SlideOutcome]:
-    """Score each slide in turn, skipping those already scored with these settings unless ``force``; a slide
-    that cannot be read yields its reason and the next one is scored."""
-    for path in paths:
-        if not force and already_done(Path(out) / f"{output_stem(path)}.summary.json", settings.identity(pred)):
-            yield SlideOutcome(path, skipped=True)
-            continue
-        try:
-            result, _ = run_slide(pred, path, out, settings, progress=progress)
-        except SlideError as exc:
-            yield SlideOutcome(path, error=str(exc))
-            continue
-        except OSError as exc:
-            yield SlideOutcome(path, error=f"{path.name}: {exc.strerror or exc}")
-            continue
-        yield SlideOutcome(path, result=result)
+def slide_level_summary(result: SlideResult, level: SlideLevel) -> dict:
+    """The slide-level answer for a scored slide; adds its ``flagged`` column to the tiles frame."""
+    ans = answer(result.frame, level)
+    result.frame["flagged"] = ans.flagged
+    return {"slide_score": None if ans.slide_score is None else round(ans.slide_score, 6),
+            "decision": ans.decision, "threshold": level.threshold, "tiles_assessed": ans.tiles_assessed,
+            "tiles_flagged": ans.tiles_flagged, "parameters": level.as_dict()}

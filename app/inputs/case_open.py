@@ -1,0 +1,66 @@
+"""Opening a stored case in the Slide page with the tiles the batch run scored, so nothing is scored again.
+
+The Cases page calls ``open_case``: it points the Slide page's own controls at the case (the slide folder,
+the slide, the stride, TTA and tissue settings it was scored with) and remembers the case. The Slide page
+then asks ``stored_result`` before it scores: when the remembered case is this slide, this model and this
+grid, the stored tiles are the result.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app import store
+from app.inputs.roots import inside
+from app.inputs.slide_files import slides_root
+from model_training.slides.outputs import CSV_COLUMNS
+from model_training.slides.scoring import Overview, SlideResult
+
+OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
+FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
+
+
+def slide_name(case: dict) -> str | None:
+    """The case's slide as the Slide page lists it (relative to the slide folder), or None when the slide is
+    not under the folder the app may open."""
+    root = slides_root()
+    path = Path(case["path"]).resolve()
+    if root is None or not path.is_file() or not inside(path, [root]):
+        return None
+    return str(path.relative_to(root))
+
+
+def open_case(case: dict) -> str | None:
+    """Set the Slide page up for ``case`` and switch to it; returns why not when the slide cannot be opened."""
+    name = slide_name(case)
+    if name is None:
+        root = slides_root()
+        return (f"{case['slide']}: is not in the slide folder ({root or 'PATHREVIEW_SLIDES is not set'}); the app "
+                "opens slides only from there")
+    settings = case["summary"].get("settings") or {}
+    tissue = settings.get("tissue") or {}
+    st.session_state.update({"slide-source": FOLDER, "slide-name": name, "slide-stride": settings.get("stride", 96),
+                             "slide-tta": bool(settings.get("tta", False))})
+    for key, field in (("slide-minsat", "min_saturation"), ("slide-maxsat", "max_saturation"),
+                       ("slide-mintissue", "min_tissue")):
+        if field in tissue:
+            st.session_state[key] = float(tissue[field])
+    st.session_state[OPEN_CASE] = int(case["id"])
+    st.switch_page("views/slide.py")
+    return None
+
+
+def stored_result(path: Path, ov: Overview, model_sha256: str) -> SlideResult | None:
+    """The opened case's stored result for this slide, when it was scored by this model on this grid."""
+    case_id = st.session_state.get(OPEN_CASE)
+    if case_id is None:
+        return None
+    case = store.get_case(case_id)
+    if case is None or case["model_sha256"] != model_sha256 or Path(case["path"]).resolve() != Path(path).resolve():
+        return None
+    tiles = case["tiles"]
+    if len(tiles) != ov.grid.n or not ((tiles.x.to_numpy() == ov.grid.xs).all() and (tiles.y.to_numpy() == ov.grid.ys).all()):
+        return None  # another grid (settings changed since): score as usual
+    frame = tiles[CSV_COLUMNS + [c for c in tiles.columns if c not in CSV_COLUMNS]]
+    return SlideResult(frame.reset_index(drop=True), ov, case["summary"])

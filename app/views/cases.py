@@ -1,0 +1,68 @@
+"""Page: the worklist of scored slides, highest slide score first; open a case, sign it out."""
+import pandas as pd
+import streamlit as st
+
+from app import store
+from app.display.text import md
+from app.inputs import case_open
+from app.review import reviewer
+
+st.title("Cases")
+st.markdown("Slides scored by a batch run (`python -m model_training.cli.slides … --out DIR`, then "
+            "`python -m app.store add-cases DIR`), the one most likely to hold a metastasis first. Open a case "
+            "to see its heat map and tiles as scored, then sign it out: metastasis, no metastasis, or defer.")
+status = reviewer.status()
+if not status.ok:
+    st.error(status.message, icon=":material/database:")
+    st.stop()
+wl = store.worklist()
+if wl.empty:
+    st.info("No scored slides in the review store yet.", icon=":material/inbox:")
+    st.stop()
+
+show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in review", "signed out"],
+                      key="cases-status")
+view = wl[wl.status.isin(show)]
+st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score.round(3),
+                           "model": view.decision.map(store.CALL_NAMES), "flagged tiles": view.tiles_flagged,
+                           "tiles": view.tiles_scored, "status": view.status, "sign-out": view.call.map(store.CALL_NAMES),
+                           "by": view.reviewer}),
+             hide_index=True, key="cases-table")
+counts = wl.status.value_counts()
+st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
+if view.empty:
+    st.stop()
+
+labels = {int(r.id): f"{r.slide} · score {r.slide_score:.3f} · {r.status}" for r in view.itertuples()}
+case_id = st.selectbox("Case", list(labels), format_func=labels.get, key="cases-pick")
+case = store.get_case(case_id)
+m = st.columns(4)
+m[0].metric("Slide score", f"{case['slide_score']:.3f}",
+            help=f"P(metastasis); the operating point is {case['threshold']:.3f} (model card, slide_level).")
+m[1].metric("Model", store.CALL_NAMES.get(case["decision"], "—"))
+m[2].metric("Flagged tiles", f"{case['tiles_flagged']:,}")
+m[3].metric("Tiles scored", f"{case['tiles_scored']:,}")
+st.caption(f"Scored with {md(case['model'] or '?')} ({case['engine']}) · slide sha256 `{case['sha256'][:16]}…`")
+if st.button("Open in the Slide page", key="cases-open", type="primary"):
+    problem = case_open.open_case(case)
+    if problem:
+        st.error(md(problem, 600), icon=":material/block:")
+
+st.subheader("Sign out")
+who = reviewer.reviewer()
+if who is None:
+    st.warning("Enter your name in the sidebar (or sign in) to sign out a case.", icon=":material/person:")
+    st.stop()
+with st.form("cases-signout", clear_on_submit=True):
+    call = st.radio("Slide-level call", list(store.CALLS), format_func=store.CALL_NAMES.get, horizontal=True,
+                    key="cases-call")
+    comment = st.text_area("Comment", key="cases-comment")
+    sent = st.form_submit_button(f"Sign out as {who.name}")
+if sent:
+    try:
+        store.record_signout(case_id, who, call, comment)
+    except store.ReviewRefused as exc:
+        st.error(md(exc, 600))
+    else:
+        st.toast(f"{case['slide']}: {store.CALL_NAMES[call]}, recorded.")
+        st.rerun()

@@ -1,0 +1,115 @@
+"""Batch slide scoring speed: one process end to end against the model alone, and a Dask LocalCluster.
+
+    python benchmarks/bench_batch.py [--bundle assets/pathcnn-v4] [--engine auto] [--slides 6] [--grid 48x40]
+
+Builds ``--slides`` fixture slides from real validation patches (PATHREVIEW_DATA; deflate-compressed pyramidal
+TIFFs at twice the model's resolution, as a 20x scan), then measures, on the same engine:
+1. the model alone: tiles/s of ``Predictor.logits`` on decoded tiles;
+2. one slide end to end in one process (open, tissue mask, read, score, write the outputs): tiles/s and its
+   ratio to 1 (target >= 0.6);
+3. all slides with ``run_batch`` in one process and with ``--workers 2``: tiles/s, slides/hour and the ratio
+   (target >= 0.9);
+and works out the cost per 1,000 slides of 100,000 tiles on a 16-core node and on ten of them, from the
+measured per-core end-to-end rate (assuming it scales with cores, which the --workers ratio checks).
+Prints the figures; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    from model_training.bundle.files import default_bundle
+    from model_training.cli.quiet import quiet_cli
+    from model_training.inference.predictor import ENGINES
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", type=Path, default=default_bundle())
+    ap.add_argument("--engine", choices=ENGINES, default="auto")
+    ap.add_argument("--slides", type=int, default=6)
+    ap.add_argument("--grid", default="48x40", help="COLSxROWS patches per fixture slide")
+    args = ap.parse_args()
+    quiet_cli(False)
+    data = os.environ.get("PATHREVIEW_DATA")
+    if not data:
+        sys.exit("PATHREVIEW_DATA is not set: the fixture slides are built from its validation patches")
+
+    import numpy as np
+    from dask.distributed import Client, LocalCluster
+
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
+    from model_training.slides.batch import BatchJob, run_batch, warm_up, worker_predictor
+    from model_training.slides.labelled import build
+    from model_training.slides.run import SlideSettings, run_slide
+
+    cols, rows = (int(v) for v in args.grid.split("x"))
+    cores = os.cpu_count() or 1
+    job = BatchJob(str(args.bundle), args.engine, "")
+    pred = worker_predictor(job)
+    source = open_source(data, "valid")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k in range(args.slides):
+            tiles, labels, ids = stratified_subset(source, cols * rows, seed=k).load_all()
+            paths.append(Path(tmp) / f"fixture-{k}.tiff")
+            build(tiles, labels, ids, cols, paths[-1], upsample=2, mpp=0.972)
+        batch = np.concatenate([tiles] * max(1, 2048 // len(tiles)))[:2048]
+        pred.logits(batch[:256])
+        t0 = time.perf_counter()
+        for i in range(0, len(batch), 256):
+            pred.logits(batch[i:i + 256])
+        alone = len(batch) / (time.perf_counter() - t0)
+        print(f"engine {pred.engine.name} on {cores} cores; {args.slides} fixture slides of {cols}x{rows} patches "
+              f"at 0.486 µm/px")
+        print(f"model alone: {alone:.0f} tiles/s")
+        t0 = time.perf_counter()
+        result, _ = run_slide(pred, paths[0], Path(tmp) / "one", SlideSettings(), progress=False)
+        e2e_s = time.perf_counter() - t0
+        n = result.summary["tiles_scored"]
+        t = result.summary["timings"]
+        print(f"one slide end to end: {n} tiles in {e2e_s:.2f} s = {n / e2e_s:.0f} tiles/s "
+              f"(tissue mask {t['overview_s']:.2f} s, reading + scoring {t['scoring_s']:.2f} s, outputs "
+              f"{e2e_s - t['total_s']:.2f} s); ratio to the model alone {n / e2e_s / alone:.2f} (target >= 0.6)")
+        rates = {}
+        for workers in (1, 2):
+            out = Path(tmp) / f"batch-{workers}"
+            t0 = time.perf_counter()
+            done = run_batch(paths, BatchJob(str(args.bundle), args.engine, str(out)), workers=workers,
+                             progress=False)
+            seconds = time.perf_counter() - t0
+            tiles = sum(int(r["tiles_scored"] or 0) for r in done)
+            rates[workers] = tiles / seconds
+            print(f"--workers {workers}: {len(done)} slides, {tiles} tiles in {seconds:.1f} s = "
+                  f"{tiles / seconds:.0f} tiles/s, {3600 * len(done) / seconds:.0f} slides/hour"
+                  f"{' (with starting the cluster and loading the model in each worker)' if workers > 1 else ''}")
+        # the same on a cluster already up with the model loaded in its workers, as on a long batch
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            warm = BatchJob(str(args.bundle), args.engine, str(Path(tmp) / "batch-warm"), threads=max(1, cores // 2))
+            client.run(warm_up, warm)
+            t0 = time.perf_counter()
+            done = run_batch(paths, warm, scheduler=cluster.scheduler_address, progress=False)
+            seconds = time.perf_counter() - t0
+        tiles = sum(int(r["tiles_scored"] or 0) for r in done)
+        rates["warm"] = tiles / seconds
+        print(f"--workers 2, cluster up and models loaded: {tiles / seconds:.0f} tiles/s, "
+              f"{3600 * len(done) / seconds:.0f} slides/hour")
+        print(f"--workers 2 / one process: {rates[2] / rates[1]:.2f} from a cold start, "
+              f"{rates['warm'] / rates[1]:.2f} warm (target >= 0.9)")
+        per_core = rates[1] / cores
+        for nodes in (1, 10):
+            hours = 1000 * 100_000 / (per_core * 16 * nodes) / 3600
+            print(f"1,000 slides of 100,000 tiles on {nodes} x 16-core node(s): {hours:.1f} h "
+                  f"({16 * nodes * hours:.0f} core-hours) at {per_core:.0f} tiles/s per core end to end")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Fit the slide-level answer on labelled case slides built from validation patches, and record it in the card.
+
+``python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR [--cases 60] [--k 3] [--write-card]``
+
+Builds ``--cases`` slides from each half of the validation split (half normal, half with one metastasis of
+1–8 adjacent tumour patches), scores them with the bundle, fits on the first half's slides and measures on
+the second's; prints the ``slide_level`` block, and writes it into the bundle's model card with
+``--write-card``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from model_training.bundle.files import BundleError, default_bundle, read_card, write_card
+from model_training.cli.quiet import quiet_cli
+from model_training.inference.predictor import ENGINES
+from model_training.slides.answer_fit import fit_and_measure
+from model_training.slides.batch import BatchJob
+from model_training.slides.run import SlideSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m model_training.cli.slide_level", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="labelled dataset root (uses its valid split)")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the case slides and their scores")
+    ap.add_argument("--model", type=Path, default=None, help="bundle (default: PATHREVIEW_MODEL or assets/)")
+    ap.add_argument("--engine", choices=ENGINES, default="auto")
+    ap.add_argument("--cases", type=int, default=60, help="case slides per half (default 60)")
+    ap.add_argument("--k", type=int, default=3, help="top tiles averaged into the slide score (default 3)")
+    ap.add_argument("--tta", action="store_true", help="score the tiles with 8-view TTA")
+    ap.add_argument("--seed", type=int, default=26)
+    ap.add_argument("--write-card", action="store_true", help="record the result in the bundle's model card")
+    args = ap.parse_args(argv)
+    quiet_cli(False)
+    bundle = args.model or default_bundle()
+    try:
+        card = read_card(bundle)
+    except (BundleError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    job = BatchJob(str(bundle), args.engine, str(args.work), SlideSettings(tta=args.tta))
+    block = fit_and_measure(job, card, args.data, args.work, args.cases, args.k, args.seed)
+    print(json.dumps(block, indent=2))
+    if args.write_card:
+        write_card(bundle, {**card, "slide_level": block})
+        print(f"recorded in {bundle}/model_card.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

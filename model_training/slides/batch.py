@@ -1,0 +1,123 @@
+"""Batch scoring: one task per slide, in this process or on Dask (a LocalCluster of ``workers`` processes, or an
+existing cluster at ``scheduler``), and ``OUT/cases.csv`` at the end.
+
+Every slide goes through ``score_case``, wherever it runs, so a Dask run gives the same outputs as the serial
+one on the same engine. Each process loads the model once (``worker_predictor``). A slide that cannot be read
+gets ``failed: reason`` and the others finish; any other error is retried by Dask (``RETRIES``), and a worker
+that dies mid-slide is replaced and its slide scored again by another. Outputs are written atomically, and a
+slide whose summary records the same model and settings is skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tqdm import tqdm
+
+from model_training.inference.predictor import Predictor
+from model_training.slides.cases_csv import failed_row, file_sha256, row_from_summary, write_cases
+from model_training.slides.reader import SlideError
+from model_training.slides.run import SlideSettings, already_done, output_stem, run_slide
+
+RETRIES = 2
+_PREDICTORS: dict[tuple, Predictor] = {}
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """What every task needs: the bundle and engine, the output folder, the scoring settings."""
+
+    bundle: str
+    engine: str
+    out: str
+    settings: SlideSettings = SlideSettings()
+    force: bool = False
+    threads: int | None = None  # scoring threads per process (None: all cores)
+
+
+def worker_predictor(job: BatchJob) -> Predictor:
+    """The process's Predictor for ``job``'s bundle and engine, loaded on first use and then kept."""
+    key = (job.bundle, job.engine, job.threads)
+    if key not in _PREDICTORS:
+        _PREDICTORS[key] = Predictor.load(job.bundle, engine=job.engine, threads=job.threads)
+    return _PREDICTORS[key]
+
+
+def warm_up(job: BatchJob) -> str:
+    """Load the model in this process (a Dask worker, before its first slide); the engine's name."""
+    return worker_predictor(job).engine.name
+
+
+def _where() -> str:
+    return f"pid {os.getpid()}"
+
+
+def score_case(job: BatchJob, path: str) -> dict:
+    """Score one slide (or find it already scored) and return its cases.csv row."""
+    path = Path(path)
+    try:
+        digest = file_sha256(path)
+    except OSError as exc:
+        return failed_row(path, exc.strerror or str(exc), worker=_where())
+    pred = worker_predictor(job)
+    summary_path = Path(job.out) / f"{output_stem(path)}.summary.json"
+    if not job.force and already_done(summary_path, job.settings.identity(pred)):
+        return row_from_summary(path, json.loads(summary_path.read_text()), "skipped", digest, _where())
+    try:
+        result, _ = run_slide(pred, path, Path(job.out), job.settings, progress=False)
+    except SlideError as exc:
+        return failed_row(path, exc.reason, digest, _where())
+    except OSError as exc:
+        return failed_row(path, exc.strerror or str(exc), digest, _where())
+    return row_from_summary(path, result.summary, "scored", digest, _where())
+
+
+def read_manifest(path: Path) -> list[Path]:
+    """Slide paths from a manifest: a CSV with a ``path`` column, or one path a line (``#`` comments);
+    relative paths are taken from the manifest's folder."""
+    path = Path(path)
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if lines and "path" in [c.strip() for c in lines[0].split(",")]:
+        col = [c.strip() for c in lines[0].split(",")].index("path")
+        lines = [ln.split(",")[col].strip() for ln in lines[1:]]
+    if not lines:
+        raise ValueError(f"{path}: names no slides")
+    return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
+
+
+def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, scheduler: str | None = None,
+              progress: bool = True, task: Callable[[BatchJob, str], dict] = score_case) -> list[dict]:
+    """Score ``paths`` (serially, or on Dask when ``workers`` > 1 or a ``scheduler`` is given), write
+    ``cases.csv`` in ``job.out`` and return its rows in the order of ``paths``. ``task`` is for tests."""
+    paths = [Path(p) for p in paths]
+    # disable=None: no bar where stderr is not a terminal (logs, CI), so error lines stay one line each
+    bar = tqdm(total=len(paths), unit="slide", disable=None if progress else True, file=sys.stderr, leave=False)
+    tiles = 0
+
+    def done(row: dict) -> None:
+        nonlocal tiles
+        tiles += int(row.get("tiles_scored") or 0)
+        bar.update(1)
+        bar.set_postfix(tiles=f"{tiles:,}", refresh=True)
+
+    try:
+        if workers <= 1 and scheduler is None:
+            rows = []
+            for p in paths:
+                rows.append(task(job, str(p)))
+                done(rows[-1])
+        else:
+            from model_training.slides.dask_run import run_on_dask  # Dask loads only for a Dask run
+
+            cores = os.cpu_count() or 1
+            threads = job.threads or (max(1, cores // workers) if scheduler is None else None)
+            rows = run_on_dask(paths, replace(job, threads=threads), workers, scheduler, task, done, RETRIES)
+    finally:
+        bar.close()
+    write_cases(Path(job.out), rows)
+    return rows

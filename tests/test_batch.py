@@ -1,0 +1,86 @@
+"""Batch scoring: the same cases.csv and outputs from one process and from a Dask LocalCluster, a killed
+worker's slide scored again, a broken slide named while the rest are scored, a re-run skipping finished slides.
+
+Real inputs: small case slides built here from real validation patches, scored with the shipped bundle's int8
+copy on 2 worker processes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from batch_tasks import die_once
+
+from model_training.slides.batch import BatchJob, read_manifest, run_batch
+from model_training.slides.case_set import build_case, load_half
+from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = ROOT / "assets" / "pathcnn-v4"
+VARYING = ["worker", "overview_s", "scoring_s", "total_s"]  # where and how fast, not what
+
+
+@pytest.fixture(scope="module")
+def slides(data_root, tmp_path_factory) -> list[Path]:
+    """Three small case slides (one with a metastasis) and a file that is not a slide."""
+    tiles, labels, ids = load_half(data_root, 1)
+    folder = tmp_path_factory.mktemp("cases")
+    rng = np.random.default_rng(5)
+    paths = [folder / f"case-{k}.tiff" for k in range(3)]
+    for k, path in enumerate(paths):
+        build_case(tiles, labels, ids, path, rng, positive=k == 2, cells=16, side=6)
+    broken = folder / "broken.tiff"
+    broken.write_bytes(b"II*\x00 this is not a TIFF")
+    return [*paths[:2], broken, paths[2]]
+
+
+def _job(out: Path, **kw) -> BatchJob:
+    return BatchJob(str(BUNDLE), "onnx-int8", str(out), **kw)
+
+
+def test_dask_gives_the_serial_results_and_names_the_broken_slide(slides, tmp_path):
+    serial = run_batch(slides, _job(tmp_path / "serial"), progress=False)
+    dask = run_batch(slides, _job(tmp_path / "dask"), workers=2, progress=False)
+    assert [r["slide"] for r in dask] == [p.name for p in slides]
+    assert [r["status"] for r in dask] == ["scored", "scored", "failed: " + dask[2]["status"][8:], "scored"]
+    assert dask[2]["status"].startswith("failed: ") and len(dask[2]["status"]) > len("failed: ") + 5
+    for a, b in zip(serial, dask):
+        assert {k: v for k, v in a.items() if k not in VARYING} == {k: v for k, v in b.items() if k not in VARYING}
+    for p in (slides[0], slides[1], slides[3]):
+        name = f"{p.name}.tiles.csv"
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()
+    assert len({r["worker"] for r in dask}) == 2  # the slides really were spread over both workers
+    table = read_cases(tmp_path / "dask" / CASES_FILE)
+    assert list(table.columns) == COLUMNS and len(table) == 4
+    assert table.loc[0, "sha256"] == serial[0]["sha256"] and len(table.loc[0, "sha256"]) == 64
+    assert table.tiles_scored.iloc[[0, 1, 3]].gt(0).all()
+
+
+def test_a_killed_workers_slide_is_scored_again(slides, tmp_path):
+    good = [slides[0], slides[3]]
+    rows = run_batch(good, _job(tmp_path), workers=2, progress=False, task=die_once)
+    assert [r["status"] for r in rows] == ["scored", "scored"]
+    killed = {int((tmp_path / f".killed-{p.name}").read_text()) for p in good}
+    # each slide was first taken by a worker that died; the row comes from a live one
+    assert all(int(r["worker"].split()[-1]) not in killed for r in rows)
+    assert all((tmp_path / f"{p.name}.summary.json").exists() for p in good)
+
+
+def test_a_rerun_skips_finished_slides_and_keeps_their_answer(slides, tmp_path):
+    first = run_batch(slides[:2], _job(tmp_path), progress=False)
+    again = run_batch(slides[:2], _job(tmp_path), progress=False)
+    assert [r["status"] for r in again] == ["skipped", "skipped"]
+    assert [r["slide_score"] for r in again] == [r["slide_score"] for r in first]
+    forced = run_batch(slides[:1], _job(tmp_path, force=True), progress=False)
+    assert forced[0]["status"] == "scored"
+
+
+def test_a_manifest_names_slides_relative_to_itself(tmp_path):
+    (tmp_path / "list.txt").write_text("# today's slides\na.svs\n/abs/b.tiff\n\n")
+    assert read_manifest(tmp_path / "list.txt") == [tmp_path / "a.svs", Path("/abs/b.tiff")]
+    pd.DataFrame({"slide": ["x"], "path": ["sub/x.svs"]}).to_csv(tmp_path / "m.csv", index=False)
+    assert read_manifest(tmp_path / "m.csv") == [tmp_path / "sub" / "x.svs"]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(ValueError, match="empty.txt: names no slides"):
+        read_manifest(tmp_path / "empty.txt")

@@ -1,0 +1,83 @@
+"""End to end on the Cases page: a real ``streamlit run`` server, Debian's Chromium, case slides built from real
+validation patches and scored by a batch run. A pathologist signs a case out and sees the worklist update,
+then opens a case in the Slide page, which shows the tiles as the batch run scored them (no rescoring)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_e2e import LONG, stop_server, wait_healthy
+from test_store_e2e import serve
+
+from app import store
+from app.store import db, service
+from model_training.slides.batch import BatchJob, run_batch
+from model_training.slides.case_set import build_case, load_half
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+MARK = 4242  # tiles/s written into the stored summaries: the Slide page shows it only for a stored result
+
+
+@pytest.fixture
+def cases(data_root, tmp_path) -> dict:
+    """Two case slides in a slide folder, scored by a batch run and added to a SQLite store."""
+    tiles, labels, ids = load_half(data_root, 0)
+    folder = tmp_path / "slides"
+    rng = np.random.default_rng(8)
+    paths = [folder / f"case-{k}.tiff" for k in range(2)]
+    for k, path in enumerate(paths):
+        build_case(tiles, labels, ids, path, rng, positive=k == 1, cells=16, side=6)
+    out = tmp_path / "out"
+    run_batch(paths, BatchJob(str(ROOT / "assets" / "pathcnn-v4"), "onnx-int8", str(out)), progress=False)
+    for p in paths:
+        summary = out / f"{p.name}.summary.json"
+        s = json.loads(summary.read_text())
+        s["timings"]["tiles_per_s"] = MARK
+        summary.write_text(json.dumps(s))
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    assert store.open_store(url).ok
+    assert store.add_batch(out, {"case-1.tiff": 1, "case-0.tiff": 0}, url=url)["added"] == 2
+    service.forget()
+    db.dispose_all()
+    return {"url": url, "folder": folder}
+
+
+def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path):
+    proc, url = serve(ROOT, {"PATHREVIEW_SLIDES": str(cases["folder"]), "PATHREVIEW_DB_URL": cases["url"]},
+                      tmp_path / "streamlit.log")
+    shots = Path(os.environ.get("PATHREVIEW_SCREENSHOTS") or tmp_path)
+    try:
+        wait_healthy(url, proc)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1100})
+        pg.set_default_timeout(LONG)
+        pg.goto(f"{url}/cases")
+        pg.get_by_text("2 new · 0 in review · 0 signed out").wait_for()
+        first = store.worklist(url=cases["url"]).slide.iloc[0]  # the highest slide score is listed first
+        pg.screenshot(path=str(shots / "cases-new.png"))
+        assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{first} · score")
+        field = pg.get_by_label("Reviewer name (required to record reviews)", exact=True)
+        field.fill("dr. case")
+        field.press("Enter")
+        pg.locator(".st-key-cases-call").get_by_text("metastasis", exact=True).click()
+        pg.get_by_label("Comment").fill("tumour cells in a cluster")
+        pg.get_by_role("button", name="Sign out as dr. case").click()
+        pg.get_by_text("1 new · 0 in review · 1 signed out").wait_for()
+        pg.screenshot(path=str(shots / "cases.png"))
+        rows = store.signouts_frame(url=cases["url"])
+        assert rows[["slide", "reviewer", "call"]].values.tolist() == [[first, "dr. case", "metastasis"]]
+
+        pg.get_by_role("button", name="Open in the Slide page").click()
+        pg.get_by_text(f"{MARK} tiles/s").wait_for()  # the stored scores, not a new scoring run
+        assert f"{first} ·" in pg.locator("body").inner_text()
+        pg.close()
+    finally:
+        stop_server(proc)
+        service.forget()
+        db.dispose_all()
+    log = (tmp_path / "streamlit.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]

@@ -1,0 +1,114 @@
+"""Cases in the review store (SQLite file and real PostgreSQL): a batch run's slides added once, the worklist
+by slide score with its status, append-only slide-level sign-outs under the reviewer's identity, and the
+``python -m app.store add-cases`` command. The slides are small case slides built here from real validation
+patches and scored by the batch code with the shipped bundle."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from app.store import Reviewer, ReviewRefused, add_batch, get_case, record_signout, signouts_frame, worklist
+from app.store import db
+from app.store.__main__ import main as store_cli
+from model_training.slides.batch import BatchJob, run_batch
+from model_training.slides.case_set import build_case, load_half
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def batch_dir(data_root, tmp_path_factory) -> Path:
+    """A batch run over three case slides (the last with a metastasis) and one file that is not a slide."""
+    tiles, labels, ids = load_half(data_root, 0)
+    folder = tmp_path_factory.mktemp("batch")
+    rng = np.random.default_rng(11)
+    paths = [folder / f"case-{k}.tiff" for k in range(3)]
+    for k, path in enumerate(paths):
+        build_case(tiles, labels, ids, path, rng, positive=k == 2, cells=16, side=6)
+    (folder / "broken.tiff").write_bytes(b"not a slide")
+    out = folder / "out"
+    run_batch([*paths, folder / "broken.tiff"], BatchJob(str(ROOT / "assets" / "pathcnn-v4"), "onnx-int8", str(out)),
+              progress=False)
+    return out
+
+
+def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):
+    res = add_batch(batch_dir, {"case-2.tiff": 1, "case-0.tiff": 0}, url=store_url)
+    assert res["added"] == 3 and res["already"] == 0
+    assert len(res["not_scored"]) == 1 and res["not_scored"][0].startswith("broken.tiff: failed: ")
+    assert add_batch(batch_dir, url=store_url)["already"] == 3  # a second add changes nothing
+    wl = worklist(url=store_url)
+    assert len(wl) == 3 and list(wl.slide_score) == sorted(wl.slide_score, reverse=True)
+    assert set(wl.status) == {"new"}
+    truth = dict(zip(wl.slide, wl.truth))
+    assert truth["case-2.tiff"] == 1 and truth["case-0.tiff"] == 0 and pd.isna(truth["case-1.tiff"])
+    case = get_case(int(wl.id[0]), url=store_url)
+    scored = pd.read_csv(batch_dir / f"{case['slide']}.tiles.csv")
+    pd.testing.assert_frame_equal(case["tiles"], scored)  # the tiles as scored, not rescored
+    assert case["summary"]["slide_level"]["slide_score"] == pytest.approx(case["slide_score"])
+
+
+def test_sign_outs_set_the_status_and_cannot_be_changed(batch_dir, store_url):
+    add_batch(batch_dir, url=store_url)
+    first = int(worklist(url=store_url).id[0])
+    ann = Reviewer("Dr Ann")
+    record_signout(first, ann, "defer", "needs IHC", url=store_url)
+    assert worklist(url=store_url).set_index("id").loc[first, "status"] == "in review"
+    record_signout(first, ann, "metastasis", "IHC positive", url=store_url)
+    row = worklist(url=store_url).set_index("id").loc[first]
+    assert (row.status, row.call, row.reviewer, row.comment) == ("signed out", "metastasis", "Dr Ann", "IHC positive")
+    signed = Reviewer("ann@example.org", verified=True, subject="https://idp|123")
+    record_signout(first, signed, "no_metastasis", url=store_url)
+    frame = signouts_frame(url=store_url)
+    assert sorted(frame.call) == ["metastasis", "no_metastasis"]  # Dr Ann's latest, and the signed-in one
+    for bad, msg in (((first, "", "defer"), "needs a reviewer"), ((first, ann, "maybe"), "must be one of"),
+                     ((99999, ann, "defer"), "no case #99999")):
+        with pytest.raises(ReviewRefused, match=msg):
+            record_signout(*bad, url=store_url)
+    eng = db.engine(store_url)
+    for sql in ("UPDATE slide_signouts SET call = 'defer'", "DELETE FROM slide_signouts",
+                "UPDATE scored_slides SET slide_score = 0", "DELETE FROM scored_slides"):
+        with pytest.raises(DBAPIError, match="append-only"), eng.begin() as conn:
+            conn.exec_driver_sql(sql)
+
+
+def test_the_add_cases_command(batch_dir, store_url, tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    pd.DataFrame({"slide": ["case-2.tiff"], "truth": [1]}).to_csv(truth, index=False)
+    assert store_cli(["--db", store_url, "add-cases", str(batch_dir), "--truth", str(truth)]) == 0
+    assert "3 case(s) added" in capsys.readouterr().out
+    assert store_cli(["--db", store_url, "add-cases", str(tmp_path)]) == 1
+    assert f"{tmp_path}: no cases.csv" in capsys.readouterr().err
+
+
+def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_dir, app_session):
+    at = app_session()
+    truth = {"case-0.tiff": 0, "case-1.tiff": 0, "case-2.tiff": 1}
+    add_batch(batch_dir, truth, url=app_session.url)
+    for case in worklist(url=app_session.url).itertuples():
+        record_signout(case.id, Reviewer("dr. slides"), "metastasis" if truth[case.slide] else "no_metastasis",
+                       url=app_session.url)
+    at.switch_page("views/agreement.py").run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "kappa with the model [95% CI]" in d.value.columns)
+    rows = table.set_index("reader")
+    assert list(rows.index) == ["dr. slides", "model (slide decision)"]
+    reader = rows.loc["dr. slides"]
+    assert (reader.cases, reader.deferred, reader.with_truth) == (3, 0, 3)
+    assert reader["sensitivity [95% CI]"].startswith("1.000 [") and reader["specificity [95% CI]"].startswith("1.000 [")
+    assert rows.loc["model (slide decision)"].with_truth == 3
+
+
+def test_the_app_never_imports_dask():
+    """Dask is in requirements.txt (the commands), not in the app image: the app's case code must not need it."""
+    code = ("import sys, app.store, app.inputs.case_open, app.review.case_agreement, model_training.slides.run; "
+            "print('dask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
