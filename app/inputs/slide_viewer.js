@@ -110,8 +110,10 @@ function build(root, st) {
   st.dataSelected = undefined;
   st.heat = st.tissue = st.slide = null;
   st.heatUrl = st.tissueUrl = st.boxesKey = undefined;
+  // The 2D canvas drawer: OpenSeadragon 5 defaults to WebGL, which without a GPU (remote desktops, the test
+  // machines) falls back to software rendering and takes seconds per view.
   const v = st.viewer = window.OpenSeadragon({
-    element: host, showNavigationControl: false, showNavigator: true, navigatorPosition: "BOTTOM_RIGHT",
+    element: host, drawer: "canvas", showNavigationControl: false, showNavigator: true, navigatorPosition: "BOTTOM_RIGHT",
     navigatorSizeRatio: 0.18, maxZoomPixelRatio: 2, visibilityRatio: 0.3, animationTime: 0.6,
     gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true }, preserveImageSizeOnResize: true,
     tileSources: { Image: { xmlns: "http://schemas.microsoft.com/deepzoom/2008", Url: `${d.base}/slide_files/`,
@@ -119,6 +121,7 @@ function build(root, st) {
       Size: { Width: String(d.width), Height: String(d.height) } } },
   });
   st.base = d.base;
+  st.firstFull = null;
   v.addHandler("open", () => {
     st.slide = v.world.getItemAt(0);
     // when the first full view is drawn: the benchmark reads it
