@@ -86,14 +86,18 @@ def measure(browser, slide: Path, data: Path, tmp: Path, n_tiles: int) -> dict:
         page.set_default_timeout(240_000)
         in_flight, peak, fetched = [0], [0], set()
 
+        log: list = []  # (event, seconds) of tile requests, for where a zoom step's time goes
+
         def started(r):
             if "/slide_files/" in r.url:
+                log.append(("start", time.perf_counter()))
                 in_flight[0] += 1
                 peak[0] = max(peak[0], in_flight[0])
                 fetched.add(urlsplit(r.url).path)
 
         def ended(r):
             if "/slide_files/" in r.url:
+                log.append(("end", time.perf_counter()))
                 in_flight[0] -= 1
 
         page.on("request", started)
@@ -118,10 +122,14 @@ def measure(browser, slide: Path, data: Path, tmp: Path, n_tiles: int) -> dict:
         steps = []
         for _ in range(4):
             t = time.perf_counter()
+            del log[:]
             page.evaluate(f"() => {{ const s = {VIEWER}; s.viewer.viewport.zoomBy(2); }}")
             page.wait_for_timeout(400)
             page.wait_for_function(f"() => {VIEWER}.slide.getFullyLoaded()", polling=20)
             steps.append(time.perf_counter() - t)
+            ends = [e for k, e in log if k == "end"]
+            print(f"  zoom step: {sum(k == 'start' for k, _ in log)} tiles, last arrived after "
+                  f"{(max(ends) - t) if ends else 0:.2f} s, view complete after {steps[-1]:.2f} s", flush=True)
         out["zoom_peak_in_flight"] = peak[0]
         out["zoom_step_s"] = steps
         base = page.evaluate(f"() => {VIEWER}.data.base")

@@ -57,7 +57,7 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         pg.goto(f"{url}/slide")
         pg.get_by_text("flagged or uncertain tiles").wait_for()
         viewer = pg.locator(".pr-viewer")
-        viewer.scroll_into_view_if_needed()
+        viewer.evaluate("e => e.scrollIntoView({block: 'center'})")  # the whole viewer on screen
         pg.wait_for_function("() => document.querySelector('.pr-viewer')?.prViewer?.heat "
                              "&& document.querySelector('.pr-viewer').prViewer.firstFull")
         pg.screenshot(path=str(shots / "slide.png"))

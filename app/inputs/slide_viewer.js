@@ -45,12 +45,23 @@ function centre(st, index) {
   st.viewer.viewport.fitBounds(rectOf(st, b, 2.5));
 }
 
+// Boxes are page elements that the viewer moves on every frame of a zoom or pan: only those in and around the
+// view are drawn (at most MAX_DRAWN), again once the view settles, so thousands of flagged tiles cost no frames.
+const MAX_DRAWN = 300;
+
 function drawBoxes(st) {
   const v = st.viewer;
   v.clearOverlays();
   st.boxEls = [];
   if (!st.showBoxes.checked || !st.slide) return;
+  const view = st.slide.viewportToImageRectangle(v.viewport.getBounds(true));
+  const mx = view.width / 2, my = view.height / 2;
+  let drawn = 0;
   st.data.boxes.forEach((b, i) => {
+    const near = b[0] + b[2] > view.x - mx && b[0] < view.x + view.width + mx && b[1] + b[3] > view.y - my &&
+      b[1] < view.y + view.height + my;
+    if (!near || (drawn >= MAX_DRAWN && i !== st.selected)) return;
+    drawn += 1;
     const el = document.createElement("div");
     el.className = `pr-box pr-${b[4]}${i === st.selected ? " pr-sel" : ""}`;
     el.dataset.index = String(i);
@@ -59,11 +70,16 @@ function drawBoxes(st) {
   });
 }
 
+function redrawSoon(st) {
+  clearTimeout(st.redraw);
+  st.redraw = setTimeout(() => drawBoxes(st), 120);
+}
+
 function select(st, index, tell) {
   const n = st.data.boxes.length;
   if (!n) return;
   st.selected = Math.max(0, Math.min(n - 1, index));
-  st.boxEls.forEach((el, i) => el.classList.toggle("pr-sel", i === st.selected));
+  st.boxEls.forEach((el) => el.classList.toggle("pr-sel", Number(el.dataset.index) === st.selected));
   st.status.textContent = `Flagged tile ${st.selected + 1} of ${n}`;
   centre(st, st.selected);
   if (tell) st.setTrigger("step", { index: st.selected });
@@ -98,7 +114,9 @@ function layers(st) {
   if (d.selected !== st.dataSelected) {  // the page opened another flagged tile (its list, a key, a click)
     st.dataSelected = d.selected;
     if (d.selected >= 0 && d.selected !== st.selected) select(st, d.selected, false);
-    else if (d.selected >= 0) st.boxEls.forEach((el, i) => el.classList.toggle("pr-sel", i === d.selected));
+    else if (d.selected >= 0) {
+      st.boxEls.forEach((el) => el.classList.toggle("pr-sel", Number(el.dataset.index) === d.selected));
+    }
   }
 }
 
@@ -107,6 +125,7 @@ function build(root, st) {
   const host = root.querySelector(".pr-osd");
   host.innerHTML = "";
   st.selected = -1;
+  st.boxEls = [];
   st.dataSelected = undefined;
   st.heat = st.tissue = st.slide = null;
   st.heatUrl = st.tissueUrl = st.boxesKey = undefined;
@@ -132,6 +151,7 @@ function build(root, st) {
     scaleBar(v, st);
   });
   v.addHandler("animation", () => scaleBar(v, st));
+  v.addHandler("viewport-change", () => redrawSoon(st));
   v.addHandler("resize", () => scaleBar(v, st));
   v.addHandler("canvas-click", (e) => {
     if (!e.quick || !st.slide) return;

@@ -18,7 +18,7 @@ FOLDER, UPLOAD = "Slide folder", "Upload"
 TILE_OPEN = "slide_tile"  # (slide key, frame index) of the opened tile
 UPLOADED = "slide_upload"  # (upload file id, where the server keeps it)
 VIEW_IDS = "slide_view_ids"  # {slide path: the opaque id its tiles are served under, issued to this session}
-ATTACHED = "slide_view_layers"  # {id: ((slide key, scored), heat overlay name, tissue overlay name)}
+ATTACHED = "slide_view_layers"  # {id: (slide key, heat overlay name, tissue overlay name)}
 GALLERY = 24
 
 st.title("Slide")
@@ -106,48 +106,48 @@ def view_id(path) -> str:
     return sid
 
 
-def view_layers(sid: str, key: tuple, ov, frame) -> tuple[str | None, str]:
-    """The names of the heat-map (None before scoring) and tissue overlays, attached to ``sid`` once."""
+def view_layers(sid: str, key: tuple, ov, frame) -> tuple[str, str]:
+    """The names of the heat-map and tissue overlays of a scored slide, attached to ``sid`` once."""
     held = st.session_state.setdefault(ATTACHED, {})
-    want = (key, frame is not None)
-    if held.get(sid, (None,))[0] != want:
+    if held.get(sid, (None,))[0] != key:
         tissue = slide_layers.tissue_png(ov.mask)
-        tissue_name = slide_layers.name_of("tissue", tissue)
-        deepzoom.attach(sid, tissue_name, tissue)
-        heat_name = None
-        if frame is not None:
-            heat = slide_layers.heat_png(ov.mask.shape, ov.scale, frame, ov.grid.step0)
-            heat_name = slide_layers.name_of("heat", heat)
-            deepzoom.attach(sid, heat_name, heat)
-        held[sid] = (want, heat_name, tissue_name)
+        heat = slide_layers.heat_png(ov.thumb.shape[:2], ov.scale, frame, ov.grid.step0)
+        names = slide_layers.name_of("heat", heat), slide_layers.name_of("tissue", tissue)
+        deepzoom.attach(sid, names[0], heat)
+        deepzoom.attach(sid, names[1], tissue)
+        held[sid] = (key, *names)
     return held[sid][1], held[sid][2]
+
+
+def describe(ov) -> None:
+    w, h = slide.dimensions
+    st.caption(f"**{shown_md}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
+               f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "
+               f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
 
 
 with slide:
     key = slide_files.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
     done = slide_files.cached(key)
-    if done is None:
-        try:
-            ov = overview(slide, target, stride, params, min_tissue)
-        except SlideError as exc:
-            st.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/texture:")
-            st.stop()
-    else:
-        ov = done.overview
-    w, h = slide.dimensions
-    st.caption(f"**{shown_md}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
-               f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "
-               f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
     try:
         sid = view_id(path)
         size = deepzoom.info(sid)
     except deepzoom.NotServed as exc:
         st.error(f"{shown_md}: cannot be shown in the viewer ({md(exc, 300)})", icon=":material/broken_image:")
         st.stop()
+    head = st.container()  # what the slide is, once its overview is known
     top = st.container()  # the scores once known; the viewer keeps its place below, so it is not rebuilt
-    if done is None:  # the slide is on view while its tiles are scored; the heat map follows
-        heat_name, tissue_name = view_layers(sid, key, ov, None)
-        slide_viewer("slide-viewer", sid, size, slide.mpp, tissue=tissue_name)
+    if done is None:
+        # The slide is on view at once, before its overview (seconds for a slide without a pyramid) and while
+        # its tiles are scored; the tissue outline and the heat map follow.
+        slide_viewer("slide-viewer", sid, size, slide.mpp)
+        try:
+            ov = overview(slide, target, stride, params, min_tissue)
+        except SlideError as exc:
+            head.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/texture:")
+            st.stop()
+        with head:
+            describe(ov)
         with top:
             bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown_md}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
@@ -156,6 +156,9 @@ with slide:
         slide_files.remember(key, done)
         st.rerun()
 
+    ov = done.overview
+    with head:
+        describe(ov)
     frame, s = done.frame, done.summary
     thr = s["threshold"]
     flagged = frame[(frame.p >= thr) | frame.needs_review]
