@@ -44,6 +44,7 @@ bench: compile
 	$(BIN)/python benchmarks/bench_slides.py --engine onnx-int8
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_quiz.py
+	$(BIN)/python benchmarks/bench_deepzoom.py
 
 # Reproduces the shipped model (assets/pathcnn-v4): 20 epochs of about 3.5 minutes on an idle 2-core machine.
 train: install

@@ -21,6 +21,9 @@ import streamlit as st  # noqa: E402
 # The server answers nothing until this module is imported: the rest is imported in the background
 from app.runtime import server_socket, server_start  # noqa: E402
 
+if __name__ != "__main__":  # the server's import: the Slide page's deep-zoom tiles are served on its own port
+    from app.inputs.deepzoom_routes import ROUTES
+
 if __name__ == "__main__":  # a script run
     server_start.wait_for_imports()
     from sqlalchemy.exc import SQLAlchemyError
@@ -101,4 +104,4 @@ async def preload(_server):
 if __name__ == "__main__":
     main()
 else:
-    server = st.App(Path(__file__).resolve(), lifespan=preload)
+    server = st.App(Path(__file__).resolve(), lifespan=preload, routes=ROUTES)

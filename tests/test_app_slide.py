@@ -144,34 +144,46 @@ def test_an_upload_over_the_limit_is_refused_by_the_server_too(app, monkeypatch)
     assert any("big.svs: is 2 MB; the limit for an uploaded slide is 1 MB" in e for e in errors(at)), errors(at)
 
 
-def test_a_clicked_place_opens_at_full_resolution_with_its_tiles_outlined(app):
-    from app.inputs.regions import clicked_point, clicked_tile
-
-    # what st.plotly_chart reports: a lattice point of the overview (x, y only), a tile of the close-up
-    assert clicked_point({"selection": {"points": [{"x": 1200.5, "y": 900.0, "curve_number": 0}]}}) == (1200.5, 900.0)
-    assert clicked_tile({"selection": {"points": [{"x": 10, "y": 10, "customdata": [7]}]}}) == 7
-    assert clicked_tile({"selection": {"points": []}}) is None
-
-    at = app("node.tiff")
-    assert "Place" not in [s.value for s in at.subheader]
-    # what the overview's click handler stores: the slide's cache key and the clicked level-0 point, here the
-    # centre of the tile in row 1, column 2 (the last slide this process scored is this one)
-    from app.inputs import slide_files as slide_cache
-
-    entry = list(slide_cache._cache)[-1]
-    assert entry[0].endswith("node.tiff")
-    at.session_state["slide_place"] = (entry, (2 * 96 + 48, 96 + 48))
-    at.run()
-    assert "Place" in [s.value for s in at.subheader] and not at.exception
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2  # the overview and the close-up
+def viewer_data(at) -> dict:
+    """What the page sent the deep-zoom viewer on its last run."""
     import json
 
-    close_up = json.loads(charts[1].proto.spec)
-    rects = [s for s in close_up["layout"]["shapes"] if s["type"] == "rect"]
-    assert len(rects) >= 9  # every scored tile of the 5×5-tile window is outlined
-    colours = {s["line"]["color"] for s in rects}
-    assert colours & {"red", "orange"}  # flagged / needs-review tiles stand out
+    (el,) = [e for e in at.get("bidi_component") if e.proto.component_name == "pathreview_slide_viewer"]
+    return json.loads(el.proto.json)
+
+
+def test_the_viewer_shows_the_slide_and_its_layers_and_follows_the_opened_tile(app):
+    from test_deepzoom import Client
+
+    from app.display.slide_layers import tile_at
+    from app.inputs import slide_files as slide_cache
+    from app.inputs.deepzoom_routes import ROUTES
+
+    at = app("node.tiff")
+    assert not at.exception and not errors(at)
+    data = viewer_data(at)
+    assert (data["width"], data["height"]) == (8 * 96, 6 * 96) and data["mpp"] == pytest.approx(0.972, abs=1e-3)
+    sid = data["base"].split("/")[2]
+    assert "node.tiff" not in data["base"] and len(sid) >= 20  # an opaque id, never the path
+    done = slide_cache.cached(list(slide_cache._cache)[-1])
+    frame, thr = done.frame, done.summary["threshold"]
+    assert len(data["boxes"]) == int(((frame.p >= thr) | frame.needs_review).sum()) > 0
+    assert all(b[4] in ("f", "r") for b in data["boxes"]) and data["selected"] == -1
+    for x, y, w, h, _ in data["boxes"]:  # each box is a scored tile of the tiles frame, in level-0 pixels
+        assert ((frame.x == x) & (frame.y == y) & (frame.width == w) & (frame.height == h)).sum() == 1
+    client = Client(ROUTES)
+    assert client.get(f"{data['base']}/slide.dzi").status_code == 200
+    for layer in ("heat", "tissue"):
+        png = client.get(data[layer])
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+
+    # the page's list opens a flagged tile: the viewer is told to centre that box
+    at.button(key=next(b.key for b in at.button if b.key and b.key.startswith("slide-open-"))).click().run()
+    assert viewer_data(at)["selected"] == 0 and not at.exception
+    x, y, w, h, _ = viewer_data(at)["boxes"][0]
+    hit = tile_at(frame, x + w / 2, y + h / 2)  # where a click in the viewer lands
+    assert (int(frame.loc[hit].x), int(frame.loc[hit].y)) == (x, y)
+    assert tile_at(frame, -5, -5) is None
 
 
 def test_a_recorded_resolution_is_shown_and_overriding_it_is_an_explicit_choice(app):

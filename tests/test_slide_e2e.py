@@ -1,13 +1,22 @@
 """End to end on the Slide page: a real ``streamlit run`` server, Debian's Chromium, the real Aperio slide.
 
-A reviewer opens the slide from the operator's folder, sees the heat map, opens a flagged tile from the
-gallery and records a review that keeps the slide and the tile's level-0 position.
+A reviewer opens the slide from the operator's folder in the deep-zoom viewer, zooms to full resolution (the
+tiles arrive whole), finds the heat map and a flagged tile's box on the pixels the tiles CSV gives, clicks the tile
+to open its detail, steps to the next flagged tile with the key n, and records a review that keeps the slide and
+the tile's level-0 position.
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
 
 import pytest
 from test_e2e import LONG, stop_server, wait_healthy
@@ -16,6 +25,7 @@ from test_store_e2e import serve
 
 from app import store
 from app.store import db, service
+from model_training.slides.outputs import colourize
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,23 +52,79 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         wait_healthy(url, proc)
         pg = browser.new_page(viewport={"width": 1400, "height": 1100})
         pg.set_default_timeout(LONG)
+        tiles = []  # every deep-zoom tile response the browser got
+        pg.on("response", lambda r: tiles.append(r) if "/slide_files/" in r.url else None)
         pg.goto(f"{url}/slide")
         pg.get_by_text("flagged or uncertain tiles").wait_for()
-        chart = pg.locator(".js-plotly-plot").first
-        chart.wait_for()
-        assert "click a place to open it" in chart.inner_text()
-        assert chart.locator("image").count() >= 1  # the thumbnail with its heat map
-        chart.scroll_into_view_if_needed()
-        pg.wait_for_timeout(1000)
+        viewer = pg.locator(".pr-viewer")
+        viewer.evaluate("e => e.scrollIntoView({block: 'center'})")  # the whole viewer on screen
+        pg.wait_for_function("() => document.querySelector('.pr-viewer')?.prViewer?.heat "
+                             "&& document.querySelector('.pr-viewer').prViewer.firstFull")
         pg.screenshot(path=str(shots / "slide.png"))
+        with pg.expect_download() as dl:
+            pg.get_by_role("button", name="Tiles CSV").click()
+        csv = pd.read_csv(dl.value.path())
+        boxes = pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.boxes")
+        x, y, w, h, kind = boxes[0]  # the most probable flagged tile
+        row = csv[(csv.x == x) & (csv.y == y)].iloc[0]
+        assert (row.width, row.height, kind) == (w, h, "f") and row.p == pytest.approx(csv.p.max())
 
+        # full resolution on that tile, the heat map opaque, outline and boxes hidden: the tiles arrive whole and
+        # the heat map's colour at the tile's centre is the CSV's P(tumour) on the colour scale
+        with pg.expect_response(lambda r: "/slide_files/12/" in r.url):
+            pg.evaluate("""([x, y, w, h]) => { const s = document.querySelector('.pr-viewer').prViewer;
+                s.opacity.value = 1; s.opacity.dispatchEvent(new Event('input'));
+                s.showTissue.click(); s.showBoxes.click();
+                s.viewer.viewport.fitBounds(s.slide.imageToViewportRectangle(x - w, y - h, 3 * w, 3 * h), true);
+                s.viewer.viewport.zoomTo(s.slide.imageToViewportZoom(1), null, true); }""", [x, y, w, h])
+        pg.wait_for_function("() => document.querySelector('.pr-viewer').prViewer.slide.getFullyLoaded()")
+        pg.wait_for_timeout(500)
+        deepest = [(r.url, r.status, r.body()) for r in tiles if "/slide_files/12/" in r.url]
+        assert deepest and all(status == 200 for _, status, _ in deepest)
+        for name, _, body in deepest:
+            col, rw = (int(v) for v in name.rsplit("/", 1)[1].removesuffix(".jpeg").split("_"))
+            want = (min(2220, 254 * (col + 1) + 1) - max(0, 254 * col - 1), min(2967, 254 * (rw + 1) + 1) - max(0, 254 * rw - 1))
+            assert Image.open(io.BytesIO(body)).size == want, name
+        canvas = pg.locator(".pr-osd .openseadragon-canvas").first
+        shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")).astype(int)
+        centre = pg.evaluate("""([x, y]) => { const s = document.querySelector('.pr-viewer').prViewer;
+            const p = s.slide.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y)); return [p.x, p.y]; }""",
+                             [x + w / 2, y + h / 2])
+        cx, cy = (round(v) for v in centre)
+        assert np.abs(shot[cy, cx] - colourize(np.array([row.p]))[0]).max() <= 12, (shot[cy, cx], row.p)
+        # the tile's box (boxes shown again) lands on the tile's level-0 corners
+        pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.showBoxes.click()")
+        box = pg.locator(".pr-box[data-index='0']").bounding_box()
+        on_page = """([x, y]) => { const s = document.querySelector('.pr-viewer').prViewer;
+            const p = s.slide.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
+            const r = s.viewer.element.getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }"""
+        x0, y0 = pg.evaluate(on_page, [x, y])
+        x1, y1 = pg.evaluate(on_page, [x + w, y + h])
+        assert max(abs(box["x"] - x0), abs(box["y"] - y0), abs(box["x"] + box["width"] - x1),
+                   abs(box["y"] + box["height"] - y1)) <= 2, (box, (x0, y0, x1, y1))
+
+        # a click on the tile opens its detail; n steps to the next flagged tile and centres it
         field = pg.get_by_label("Reviewer name (required to record reviews)", exact=True)
         field.fill("dr. slide")
         field.press("Enter")
-        pg.locator("[class*='st-key-slide-open-'] button").first.click()
+        pg.wait_for_timeout(1000)
+        viewer.scroll_into_view_if_needed()
+        pg.mouse.click(*pg.evaluate(on_page, [x + w / 2, y + h / 2]))
+        pg.get_by_text(f"@ x={x}, y={y}").first.wait_for()
+        pg.wait_for_function("() => document.querySelector('.pr-viewer').prViewer.data.selected === 0")
+        nx, ny, nw, nh, _ = boxes[1]
+        pg.locator(".pr-osd .openseadragon-canvas").first.focus()
+        pg.keyboard.press("n")
+        pg.get_by_text(f"@ x={nx}, y={ny}").first.wait_for()
+        pg.wait_for_timeout(1500)  # the pan's animation
+        seen = pg.evaluate("""() => { const s = document.querySelector('.pr-viewer').prViewer;
+            const c = s.slide.viewportToImageCoordinates(s.viewer.viewport.getCenter(true)); return [c.x, c.y]; }""")
+        assert abs(seen[0] - (nx + nw / 2)) < nw / 4 and abs(seen[1] - (ny + nh / 2)) < nh / 4, (seen, boxes[1])
+        assert pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.selected") == 1
         title = pg.get_by_text("Tile detail ·")
         title.wait_for()
         where = title.inner_text().split("@ ")[1]  # "x=1122, y=935"
+        assert where == f"x={nx}, y={ny}"
         pg.get_by_text("Agree", exact=True).click()
         pg.get_by_role("button", name="Record review", exact=True).click()
         pg.get_by_text("1 review(s) recorded in this session.").wait_for()
@@ -71,6 +137,14 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         up.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(slide_folder / SVS))
         up.get_by_text("flagged or uncertain tiles").wait_for()
         assert f"{SVS} · 2,220×2,967 px" in up.locator("body").inner_text()
+        up.locator(".pr-osd canvas").first.wait_for()  # the upload opens in the viewer too, under its own id
+        ids = {pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.base"),
+               up.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.base")}
+        assert len(ids) == 2
+        for path in (f"/dz/{'A' * 32}/slide.dzi", f"/dz/{SVS}/slide.dzi", f"{min(ids)}/slide_files/99/0_0.jpeg"):
+            with pytest.raises(urllib.error.HTTPError) as refused:  # the real server: a plain 404
+                urllib.request.urlopen(url + path)
+            assert refused.value.code == 404 and refused.value.read() == b"Not Found"
         # slides are large: a 60 MB upload reaches the page (and is refused for what it is, not its size)
         junk = tmp_path / "scan.svs"
         junk.write_bytes(os.urandom(60 * 2 ** 20))

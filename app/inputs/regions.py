@@ -123,10 +123,3 @@ def clicked_tile(event) -> int | None:
             return int(data[0] if isinstance(data, (list, tuple)) else data)
     return None
 
-
-def clicked_point(event) -> tuple[float, float] | None:
-    """The (x, y) axis position of the first clicked point, from st.plotly_chart's selection event."""
-    for point in _points(event):
-        if "x" in point and "y" in point:
-            return float(point["x"]), float(point["y"])
-    return None

@@ -1,11 +1,11 @@
-"""Page: open a whole slide, see its tissue and heat map, open a place, review the flagged tiles."""
+"""Page: open a whole slide in the deep-zoom viewer, see its tissue and heat map, review the flagged tiles."""
 import streamlit as st
 
-from app.display.slide_figures import overview_figure, place_figure, place_window
+from app.display import slide_layers
 from app.display.quality import QUALITY_WORDS
 from app.display.text import md
-from app.inputs import case_open, slide_files
-from app.inputs.regions import clicked_point, clicked_tile
+from app.inputs import case_open, deepzoom, slide_files
+from app.inputs.slide_viewer import slide_viewer
 from app.review import detail, queueing
 from app.runtime import state
 from model_training.bundle.contract import TILE
@@ -16,15 +16,16 @@ from model_training.slides.scoring import overview, score_slide
 from model_training.slides.tissue import TissueParams
 
 FOLDER, UPLOAD = "Slide folder", "Upload"
-PLACE = "slide_place"  # (slide key, (cx, cy)) of the opened place
 TILE_OPEN = "slide_tile"  # (slide key, frame index) of the opened tile
 UPLOADED = "slide_upload"  # (upload file id, where the server keeps it)
+VIEW_IDS = "slide_view_ids"  # {slide path: the opaque id its tiles are served under, issued to this session}
+ATTACHED = "slide_view_layers"  # {id: (slide key, heat overlay name, tissue overlay name)}
 GALLERY = 24
 
 st.title("Slide")
 st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every tissue tile at the model's "
-            "resolution and shows where it sees tumour. Open any place at full resolution, or go through the "
-            "flagged tiles, and record your review of each.")
+            "resolution and shows where it sees tumour. Zoom from the whole slide to full resolution, click any "
+            "tile or step through the flagged ones (keys n / p), and record your review of each.")
 pred = state.predictor()
 target = model_mpp(pred.card)
 root = slide_files.slides_root()
@@ -75,6 +76,7 @@ else:
         st.session_state[UPLOADED] = kept
     path = kept[1]
     name = up.name
+allowed = root if use == FOLDER else slide_files.upload_dir()
 
 shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
 shown_md = md(shown)
@@ -96,65 +98,113 @@ except SlideError as exc:
     st.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/broken_image:")
     st.stop()
 
-with slide:
-    key = slide_files.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
-    done = slide_files.cached(key)
-    if done is None:
-        try:
-            ov = overview(slide, target, stride, params, min_tissue)
-        except SlideError as exc:
-            st.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/texture:")
-            st.stop()
-    else:
-        ov = done.overview
-    if done is None and (done := case_open.stored_result(path, ov, pred.sha256)) is not None:
-        slide_files.remember(key, done)  # a case from the Cases page: its tiles as the batch run scored them
+def view_id(path) -> str:
+    """The opaque id this session's viewer names the slide by (issued once per slide and session)."""
+    ids = st.session_state.setdefault(VIEW_IDS, {})
+    sid = ids.get(str(path))
+    if not deepzoom.known(sid):
+        sid = ids[str(path)] = deepzoom.issue(path, allowed)
+    return sid
+
+
+def view_layers(sid: str, key: tuple, ov, frame) -> tuple[str, str]:
+    """The names of the heat-map and tissue overlays of a scored slide, attached to ``sid`` once."""
+    held = st.session_state.setdefault(ATTACHED, {})
+    if held.get(sid, (None,))[0] != key:
+        tissue = slide_layers.tissue_png(ov.mask)
+        heat = slide_layers.heat_png(ov.thumb.shape[:2], ov.scale, frame, ov.grid.step0)
+        names = slide_layers.name_of("heat", heat), slide_layers.name_of("tissue", tissue)
+        deepzoom.attach(sid, names[0], heat)
+        deepzoom.attach(sid, names[1], tissue)
+        held[sid] = (key, *names)
+    return held[sid][1], held[sid][2]
+
+
+def describe(ov) -> None:
     w, h = slide.dimensions
     st.caption(f"**{shown_md}** · {w:,}×{h:,} px · {slide.mpp:.3f} µm/px ({slide.mpp_source}) · "
                f"{len(slide.levels)} level(s) · read at level {slide.level_for(target).index} and resampled to "
                f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
+
+
+with slide:
+    key = slide_files.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
+    done = slide_files.cached(key)
+    try:
+        sid = view_id(path)
+        size = deepzoom.info(sid)
+    except deepzoom.NotServed as exc:
+        st.error(f"{shown_md}: cannot be shown in the viewer ({md(exc, 300)})", icon=":material/broken_image:")
+        st.stop()
+    head = st.container()  # what the slide is, once its overview is known
+    top = st.container()  # the scores once known; the viewer keeps its place below, so it is not rebuilt
     if done is None:
-        bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown_md}…")
+        # The slide is on view at once, before its overview (seconds for a slide without a pyramid) and while
+        # its tiles are scored; the tissue outline and the heat map follow.
+        slide_viewer("slide-viewer", sid, size, slide.mpp)
+        try:
+            ov = overview(slide, target, stride, params, min_tissue)
+        except SlideError as exc:
+            head.error(f"{shown_md}: {md(exc.reason, 600)}", icon=":material/texture:")
+            st.stop()
+        if (stored := case_open.stored_result(path, ov, pred.sha256)) is not None:
+            slide_files.remember(key, stored)  # a case from the Cases page: its tiles as the batch run scored them
+            st.rerun()
+        with head:
+            describe(ov)
+        with top:
+            bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown_md}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
                            params=params, min_tissue=min_tissue, ov=ov, resume=slide_files.progress_for(key, ov.grid.n),
                            progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown_md}: {d:,}/{n:,} tiles"))
-        bar.empty()
         slide_files.remember(key, done)
+        st.rerun()
 
+    ov = done.overview
+    with head:
+        describe(ov)
     frame, s = done.frame, done.summary
     thr = s["threshold"]
+    flagged = frame[((frame.p >= thr) & (frame.decision != "not assessed")) | frame.needs_review]
     gate = s.get("quality") or {}
-    if gate.get("warning"):
-        st.warning(f"**{gate['warning']}**", icon=":material/report:")
-    m = st.columns(6)
-    m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
-    m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
-    m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
-    m[3].metric("Not assessed", f"{gate.get('not_assessed', 0):,}",
-                help="Tiles the quality gate kept from the model: " + (", ".join(
-                    f"{n} {QUALITY_WORDS.get(r, r)}" for r, n in gate.get("reasons", {}).items()) or "none"))
-    m[4].metric("Highest P(tumour)", f"{s['max_p']:.3f}" if s["max_p"] is not None else "—")
-    m[5].metric("Scoring", f"{s['timings']['tiles_per_s'] or 0:.0f} tiles/s")
-
-    c = st.columns([2, 1, 1])
-    opacity = c[0].slider("Heat-map opacity", 0.0, 1.0, 0.5, 0.05, key="slide-opacity")
-    show_mask = c[1].checkbox("Tissue outline", True, key="slide-mask")
-    place = st.session_state.get(PLACE)
-    place = place[1] if place and place[0] == key else None
-    tile0 = ov.grid.tile0
-    window = place_window(*place, tile0) if place else None
-
-    def remember_place() -> None:
-        hit = clicked_point(st.session_state.get("slide-overview"))
-        if hit is not None:
-            st.session_state[PLACE] = (key, hit)
-            st.session_state.pop(TILE_OPEN, None)
-
-    st.plotly_chart(overview_figure(ov.thumb, ov.scale, slide.dimensions, frame, ov.mask, opacity,
-                                    ov.grid.step0, show_mask, window),
-                    key="slide-overview", on_select=remember_place, selection_mode="points",
-                    config={"scrollZoom": True})
-    st.caption("Scroll to zoom, drag to pan; click a place to open it at full resolution below.")
+    with top:
+        if gate.get("warning"):
+            st.warning(f"**{gate['warning']}**", icon=":material/report:")
+        m = st.columns(6)
+        m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
+        m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
+        m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
+        m[3].metric("Not assessed", f"{gate.get('not_assessed', 0):,}",
+                    help="Tiles the quality gate kept from the model: " + (", ".join(
+                        f"{n} {QUALITY_WORDS.get(r, r)}" for r, n in gate.get("reasons", {}).items()) or "none"))
+        m[4].metric("Highest P(tumour)", f"{s['max_p']:.3f}" if s["max_p"] is not None else "—")
+        m[5].metric("Scoring", f"{s['timings']['tiles_per_s'] or 0:.0f} tiles/s")
+        order = st.radio("Flagged tiles in order of", ["probability", "uncertainty"], horizontal=True,
+                         key="slide-sort", help="Uncertainty: the spread of the 8 views with TTA, else closeness to "
+                                                "the threshold. The viewer's n / p and the list below follow it.")
+    if order == "probability":
+        flagged = flagged.sort_values("p", ascending=False, kind="stable")
+    else:
+        flagged = flagged.assign(u=flagged.spread - (flagged.p - thr).abs()).sort_values("u", ascending=False)
+    boxed = [int(i) for i in flagged.index[:slide_layers.MAX_BOXES]]
+    place = {i: k for k, i in enumerate(boxed)}
+    opened = st.session_state.get(TILE_OPEN)
+    opened_i = opened[1] if opened and opened[0] == key else None
+    heat_name, tissue_name = view_layers(sid, key, ov, frame)
+    view = slide_viewer("slide-viewer", sid, size, slide.mpp, heat=heat_name, tissue=tissue_name,
+                        boxes=slide_layers.boxes(flagged, thr), selected=place.get(opened_i, -1))
+    if view.clicked:
+        hit = slide_layers.tile_at(frame, view.clicked["x"], view.clicked["y"])
+        if hit is None:
+            st.toast("No tissue tile was scored where you clicked.")
+        elif hit != opened_i:
+            st.session_state[TILE_OPEN] = (key, hit)
+            st.rerun()
+    if view.step and 0 <= int(view.step["index"]) < len(boxed) and boxed[int(view.step["index"])] != opened_i:
+        st.session_state[TILE_OPEN] = (key, boxed[int(view.step["index"])])
+        st.rerun()
+    st.caption("Scroll to zoom, drag to pan, click a tile to open it below; n / p (with the viewer focused) or "
+               "Next / Previous centre the next or previous flagged tile. Red: flagged, orange: needs review.")
 
     out = slide_files.files(key, done, shown)
     d = st.columns(3)
@@ -166,13 +216,6 @@ with slide:
                          on_click="ignore")
 
     st.subheader("Flagged tiles")
-    flagged = frame[((frame.p >= thr) & (frame.decision != "not assessed")) | frame.needs_review]
-    order = st.radio("Sort by", ["probability", "uncertainty"], horizontal=True, key="slide-sort",
-                     help="Uncertainty: the spread of the 8 views with TTA, else closeness to the threshold.")
-    if order == "probability":
-        flagged = flagged.sort_values("p", ascending=False, kind="stable")
-    else:
-        flagged = flagged.assign(u=flagged.spread - (flagged.p - thr).abs()).sort_values("u", ascending=False)
     queueing.slide_button(slide, name, frame, pred, target, thr)
     if flagged.empty:
         st.info("No tile reached the threshold or needs review on this slide.", icon=":material/check_circle:")
@@ -184,30 +227,12 @@ with slide:
             tile = slide.read_scaled(int(row.x), int(row.y), int(row.width), int(row.height), target, (TILE, TILE))
             col = cols[k % 6]
             col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}", width=96)
-            if col.button("Open", key=f"slide-open-{i}"):
+            if col.button("Open", key=f"slide-open-{i}", type="primary" if i == opened_i else "secondary"):
                 st.session_state[TILE_OPEN] = (key, int(i))
-                st.session_state[PLACE] = (key, (row.x + row.width / 2, row.y + row.height / 2))
                 st.rerun()
 
-    place = st.session_state.get(PLACE)
-    if place and place[0] == key:
-        x0, y0, side = place_window(*place[1], tile0)
-        region = slide.read_scaled(x0, y0, side, side, slide.mpp * max(1.0, side / 1024))
-        st.subheader("Place")
-
-        def remember_tile() -> None:
-            hit = clicked_tile(st.session_state.get("slide-place"))
-            if hit is not None:
-                st.session_state[TILE_OPEN] = (key, hit)
-
-        fig, inside = place_figure(region, x0, y0, side, frame, thr)
-        st.plotly_chart(fig, key="slide-place", on_select=remember_tile, selection_mode="points")
-        if inside.empty:
-            st.caption("No tissue tile was scored here.")
-
-    opened = st.session_state.get(TILE_OPEN)
-    if opened and opened[0] == key and opened[1] in frame.index:
-        row = frame.loc[opened[1]]
+    if opened_i is not None and opened_i in frame.index:
+        row = frame.loc[opened_i]
         x, y = int(row.x), int(row.y)
         tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
         st.divider()
