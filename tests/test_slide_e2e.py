@@ -65,9 +65,12 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
             pg.get_by_role("button", name="Tiles CSV").click()
         csv = pd.read_csv(dl.value.path())
         boxes = pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.boxes")
-        x, y, w, h, kind = boxes[0]  # the most probable flagged tile
+        x, y, w, h, kind = boxes[0]  # the most probable flagged tile (tiles the gate did not assess are no flags)
         row = csv[(csv.x == x) & (csv.y == y)].iloc[0]
-        assert (row.width, row.height, kind) == (w, h, "f") and row.p == pytest.approx(csv.p.max())
+        assessed = csv[csv.decision != "not assessed"]
+        assert (row.width, row.height, kind) == (w, h, "f") and row.p == pytest.approx(assessed.p.max())
+        assert {(b[0], b[1]) for b in boxes}.isdisjoint(zip(csv.x[csv.decision == "not assessed"],
+                                                            csv.y[csv.decision == "not assessed"]))
 
         # full resolution on that tile, the heat map opaque, outline and boxes hidden: the tiles arrive whole and
         # the heat map's colour at the tile's centre is the CSV's P(tumour) on the colour scale
