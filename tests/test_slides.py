@@ -176,7 +176,12 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     assert len({f["id"] for f in gj["features"]}) == len(frame)
 
     png = Image.open(paths["heatmap"])
-    assert max(png.size) in (2047, 2048) and png.mode == "RGB"  # the thumbnail keeps the aspect ratio
+    key = 56  # the colour key below the map
+    assert max(png.size[0], png.size[1] - key) in (2047, 2048) and png.mode == "RGB"  # the thumbnail's aspect
+    from model_training.slides.outputs import colourize
+
+    bar = np.asarray(png)[png.size[1] - key + 6 + 7]  # a row through the colour scale: 0 on the left, 1 on the right
+    assert tuple(bar[76]) == tuple(colourize(np.array([0.0]))[0]) and tuple(bar[587]) == tuple(colourize(np.array([1.0]))[0])
     s = json.loads(paths["summary"].read_text())
     assert s["model_sha256"] == pred.sha256 and s["tissue_area_mm2"] > 0.1
     assert s["tiles_flagged"] == int((frame.decision == "tumour").sum()) and len(s["top_tiles"]) == 10

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from model_training.data.spreadsheet import safe_frame
 
@@ -131,12 +131,31 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def with_colour_bar(img: np.ndarray, bar_height: int = 14) -> Image.Image:
+    """The heat-map overlay with its key below it: the colour scale from P(tumour) 0 to 1, labelled, and a note
+    on the outline and on unpainted tiles, so the downloaded picture reads on its own."""
+    h, w = img.shape[:2]
+    pad = 6
+    canvas = Image.new("RGB", (w, h + bar_height + 3 * pad + 24), (255, 255, 255))
+    canvas.paste(Image.fromarray(img), (0, 0))
+    left, right = pad + 70, max(pad + 71, min(w - pad - 20, pad + 70 + 512))
+    ramp = colourize(np.linspace(0.0, 1.0, right - left))[None].repeat(bar_height, axis=0)
+    canvas.paste(Image.fromarray(ramp), (left, h + pad))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((pad, h + pad + 1), "P(tumour)", fill=(0, 0, 0))
+    draw.text((left - 2, h + pad + bar_height + 2), "0", fill=(0, 0, 0))
+    draw.text((right - 6, h + pad + bar_height + 2), "1", fill=(0, 0, 0))
+    draw.text((pad, h + 2 * pad + bar_height + 12), "green line: tissue outline · unpainted tissue: not scored or "
+              "not assessed by the quality gate", fill=(60, 60, 60))
+    return canvas
+
+
 def encode(frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float, mask: np.ndarray,
            cell: float | None = None) -> dict[str, bytes]:
     """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents."""
     png = io.BytesIO()
     # the fastest zlib level: the overlay PNG is a preview, and level 6 took longer than scoring small slides
-    Image.fromarray(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG", compress_level=1)
+    with_colour_bar(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG", compress_level=1)
     return {"csv": safe_frame(frame).to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
             "heatmap": png.getvalue()}
 
