@@ -181,7 +181,8 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     from model_training.slides.outputs import colourize
 
     bar = np.asarray(png)[png.size[1] - key + 6 + 7]  # a row through the colour scale: 0 on the left, 1 on the right
-    assert tuple(bar[76]) == tuple(colourize(np.array([0.0]))[0]) and tuple(bar[587]) == tuple(colourize(np.array([1.0]))[0])
+    low, high = (tuple(colourize(np.array([v]))[0]) for v in (0.0, 1.0))
+    assert tuple(bar[76]) == low and tuple(bar[587]) == high
     s = json.loads(paths["summary"].read_text())
     assert s["model_sha256"] == pred.sha256 and s["tissue_area_mm2"] > 0.1
     assert s["tiles_flagged"] == int((frame.decision == "tumour").sum()) and len(s["top_tiles"]) == 10
