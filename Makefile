@@ -42,6 +42,7 @@ bench: compile
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_slides.py
 	$(BIN)/python benchmarks/bench_slides.py --engine onnx-int8
+	$(BIN)/python benchmarks/bench_gate.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_quiz.py
 	$(BIN)/python benchmarks/bench_deepzoom.py

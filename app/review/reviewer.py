@@ -21,6 +21,14 @@ def reviewer() -> store.Reviewer | None:
     return identity.current()
 
 
+def require_store() -> None:
+    """Stop the page with the store's message when reviews are off (the store cannot be opened)."""
+    status_now = status()
+    if not status_now.ok:
+        st.error(status_now.message, icon=":material/database:")
+        st.stop()
+
+
 def session_reviews() -> list[int]:
     return st.session_state.setdefault(SESSION_REVIEWS, [])
 

@@ -15,10 +15,7 @@ st.title("Agreement")
 st.markdown("Current reviews only (a superseded review is replaced by its correction). A reader's call is "
             "the model decision they saw when they agree, the other one when they disagree; *unsure* is no "
             f"call. 95% CIs are bootstrap percentiles over items ({agreement.BOOT} resamples, fixed seed).")
-status = reviewer.status()
-if not status.ok:
-    st.error(status.message, icon=":material/database:")
-    st.stop()
+reviewer.require_store()
 
 
 def fmt(v: float) -> str:

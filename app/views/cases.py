@@ -11,10 +11,7 @@ st.title("Cases")
 st.markdown("Slides scored by a batch run (`python -m model_training.cli.slides … --out DIR`, then "
             "`python -m app.store add-cases DIR`), the one most likely to hold a metastasis first. Open a case "
             "to see its heat map and tiles as scored, then sign it out: metastasis, no metastasis, or defer.")
-status = reviewer.status()
-if not status.ok:
-    st.error(status.message, icon=":material/database:")
-    st.stop()
+reviewer.require_store()
 wl = store.worklist()
 if wl.empty:
     st.info("No scored slides in the review store yet.", icon=":material/inbox:")

@@ -16,10 +16,7 @@ st.markdown("Tiles that need a look (the model calls them tumour, or flags them 
             "uploads, the validation set and slides. Several readers may review the same tile; nobody sees "
             "another reader's "
             "decision here.")
-status = reviewer.status()
-if not status.ok:
-    st.error(status.message, icon=":material/database:")
-    st.stop()
+reviewer.require_store()
 who = reviewer.reviewer()
 if who is None:
     st.info("Sign in, or enter your name in the sidebar, to see your queue.", icon=":material/badge:")

@@ -16,7 +16,7 @@ from model_training.slides.scoring import overview, score_slide
 from model_training.slides.tissue import TissueParams
 
 FOLDER, UPLOAD = "Slide folder", "Upload"
-TILE_OPEN = "slide_tile"  # (slide key, frame index) of the opened tile
+TILE_OPEN = "slide_tile"  # (slide key, frame index, where it was opened: "viewer" or "list") of the opened tile
 UPLOADED = "slide_upload"  # (upload file id, where the server keeps it)
 VIEW_IDS = "slide_view_ids"  # {slide path: the opaque id its tiles are served under, issued to this session}
 ATTACHED = "slide_view_layers"  # {id: (slide key, heat overlay name, tissue overlay name)}
@@ -127,6 +127,20 @@ def describe(ov) -> None:
                f"the model's {target:.3f} µm/px · {ov.tissue_mm2:.1f} mm² of tissue · {ov.grid.n:,} tiles")
 
 
+def show_opened(frame, i) -> None:
+    """The detail view of the opened tile (frame index ``i``), if any."""
+    if i is None or i not in frame.index:
+        return
+    row = frame.loc[i]
+    x, y = int(row.x), int(row.y)
+    tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
+    detail.render(pred, tile, f"{name} @ x={x}, y={y}", key="slide-detail",
+                  context=f"Slide {shown_md}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
+                          f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).",
+                  source={"source": "slide", "slide": name, "x": x, "y": y, "width": int(row.width),
+                          "height": int(row.height)})
+
+
 with slide:
     key = slide_files.cache_key(path, pred.sha256, slide.mpp, stride, tta, params, min_tissue)
     done = slide_files.cached(key)
@@ -198,13 +212,18 @@ with slide:
         if hit is None:
             st.toast("No tissue tile was scored where you clicked.")
         elif hit != opened_i:
-            st.session_state[TILE_OPEN] = (key, hit)
+            st.session_state[TILE_OPEN] = (key, hit, "viewer")
             st.rerun()
     if view.step and 0 <= int(view.step["index"]) < len(boxed) and boxed[int(view.step["index"])] != opened_i:
-        st.session_state[TILE_OPEN] = (key, boxed[int(view.step["index"])])
+        st.session_state[TILE_OPEN] = (key, boxed[int(view.step["index"])], "viewer")
         st.rerun()
     st.caption("Scroll to zoom, drag to pan, click a tile to open it below; n / p (with the viewer focused) or "
                "Next / Previous centre the next or previous flagged tile. Red: flagged, orange: needs review.")
+
+    # the opened tile shows where the reader opened it: below the viewer, or below the list
+    opened_from = opened[2] if opened and opened[0] == key and len(opened) > 2 else "viewer"
+    if opened_from == "viewer":
+        show_opened(frame, opened_i)
 
     out = slide_files.files(key, done, shown)
     d = st.columns(3)
@@ -228,16 +247,7 @@ with slide:
             col = cols[k % 6]
             col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}", width=96)
             if col.button("Open", key=f"slide-open-{i}", type="primary" if i == opened_i else "secondary"):
-                st.session_state[TILE_OPEN] = (key, int(i))
+                st.session_state[TILE_OPEN] = (key, int(i), "list")
                 st.rerun()
-
-    if opened_i is not None and opened_i in frame.index:
-        row = frame.loc[opened_i]
-        x, y = int(row.x), int(row.y)
-        tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
-        st.divider()
-        detail.render(pred, tile, f"{name} @ x={x}, y={y}", key="slide-detail",
-                      context=f"Slide {shown_md}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
-                              f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).",
-                      source={"source": "slide", "slide": name, "x": x, "y": y, "width": int(row.width),
-                              "height": int(row.height)})
+    if opened_from == "list":
+        show_opened(frame, opened_i)

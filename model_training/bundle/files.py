@@ -76,46 +76,44 @@ def _listed_file(bundle: Path, path: Path, expected: str | None) -> Path:
     return path
 
 
+def _derived_file(bundle: Path, card: dict, entry: str, default: str, source_sha256: str | None,
+                  stale: str) -> Path | None:
+    """The file the card's ``entry`` lists, made from the file whose sha256 is ``source_sha256``; None when the
+    card lists none. A listed file that is missing, altered or made from another source is an error (``stale``
+    says what it was made from and the command that makes it again)."""
+    info = card.get(entry)
+    if not info:
+        return None
+    path = Path(bundle) / info.get("file", default)
+    if info.get("source_sha256") != source_sha256:
+        raise BundleError(f"{path}: {stale} again")
+    return _listed_file(bundle, path, info.get("sha256"))
+
+
 def verified_onnx(bundle: Path, card: dict) -> Path | None:
     """The bundle's model.onnx when its card lists one exported from this model.keras; None when it has none.
 
     A listed file that is missing, altered, or exported from another model.keras is an error, as for
     model.keras itself: silently scoring with a stale export would be worse than refusing.
     """
-    info = card.get("onnx")
-    if not info:
-        return None
-    path = Path(bundle) / info.get("file", ONNX_FILE)
-    if info.get("source_sha256") != card.get("sha256"):
-        raise BundleError(f"{path}: exported from another model.keras; run python -m model_training.cli.onnx_export "
-                          f"{bundle} again")
-    return _listed_file(bundle, path, info.get("sha256"))
+    return _derived_file(bundle, card, "onnx", ONNX_FILE, card.get("sha256"),
+                         f"exported from another model.keras; run python -m model_training.cli.onnx_export {bundle}")
 
 
 def verified_int8(bundle: Path, card: dict) -> Path | None:
     """The bundle's model.int8.onnx when its card lists one made from the listed model.onnx; None when it has
     none. As for model.onnx, a listed file that is missing, altered or stale is an error."""
-    info = card.get("onnx_int8")
-    if not info:
-        return None
-    path = Path(bundle) / info.get("file", INT8_FILE)
-    if info.get("source_sha256") != (card.get("onnx") or {}).get("sha256"):
-        raise BundleError(f"{path}: made from another model.onnx; run python -m model_training.cli.quantize {bundle} "
-                          "--data PCAM_ROOT again")
-    return _listed_file(bundle, path, info.get("sha256"))
+    return _derived_file(bundle, card, "onnx_int8", INT8_FILE, (card.get("onnx") or {}).get("sha256"),
+                         f"made from another model.onnx; run python -m model_training.cli.quantize {bundle} "
+                         "--data PCAM_ROOT")
 
 
 def verified_gate(bundle: Path, card: dict) -> Path | None:
     """The bundle's quality-gate file when its card lists one fitted on this model.keras; None when it has
     none. A listed file that is missing, altered or fitted on another model is an error."""
-    info = card.get("quality_gate")
-    if not info:
-        return None
-    path = Path(bundle) / info.get("file", GATE_FILE)
-    if info.get("source_sha256") != card.get("sha256"):
-        raise BundleError(f"{path}: fitted on another model.keras; run python -m model_training.cli.fit_gate {bundle} "
-                          "--data PCAM_ROOT again")
-    return _listed_file(bundle, path, info.get("sha256"))
+    return _derived_file(bundle, card, "quality_gate", GATE_FILE, card.get("sha256"),
+                         f"fitted on another model.keras; run python -m model_training.cli.fit_gate {bundle} "
+                         "--data PCAM_ROOT")
 
 
 def library_versions() -> dict:
