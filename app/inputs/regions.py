@@ -50,6 +50,11 @@ class RegionScores:
     xs: np.ndarray
     stride: int
     threshold: float
+    assessed: np.ndarray | None = None  # (rows, cols): the quality gate let the model answer (None: all)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return np.ones(self.p.shape, bool) if self.assessed is None else self.assessed
 
     @property
     def n(self) -> int:
@@ -61,23 +66,29 @@ class RegionScores:
         return img[y:y + TILE, x:x + TILE], y, x
 
     def top_k(self, k: int) -> np.ndarray:
-        """Flat indices of the k highest-scoring tiles, best first."""
-        return np.argsort(-self.p.reshape(-1), kind="stable")[:k]
+        """Flat indices of the k highest-scoring assessed tiles, best first."""
+        p = np.where(self.ok, self.p, -np.inf).reshape(-1)
+        return np.argsort(-p, kind="stable")[:min(k, int(self.ok.sum()))]
 
 
 def score_region(img: np.ndarray, stride: int, predict: Callable[[np.ndarray], np.ndarray], threshold: float,
                  progress: Callable[[float], None] | None = None, batch: int = 256) -> RegionScores:
-    """``predict`` maps a uint8 batch to P(tumour); the result is laid out on the tile grid."""
+    """``predict`` maps a uint8 batch to P(tumour), or to the Predictor's ``Prediction`` (whose quality gate
+    then says which tiles the model may answer); the result is laid out on the tile grid."""
     if stride not in STRIDES:
         raise RegionError(f"stride must be one of {STRIDES}")
     ys, xs = grid(img.shape, stride)
-    total, done, out = len(ys) * len(xs), 0, []
+    total, done, out, ok = len(ys) * len(xs), 0, [], []
     for tiles in iter_tiles(img, stride, batch):
-        out.append(np.asarray(predict(tiles), np.float32))
+        r = predict(tiles)
+        out.append(np.asarray(getattr(r, "p", r), np.float32))
+        ok.append(np.asarray(getattr(r, "assessed", np.ones(len(tiles), bool)), bool))
         done += len(tiles)
         if progress is not None:
             progress(done / total)
-    return RegionScores(np.concatenate(out).reshape(len(ys), len(xs)), ys, xs, stride, threshold)
+    shape = (len(ys), len(xs))
+    return RegionScores(np.concatenate(out).reshape(shape), ys, xs, stride, threshold,
+                        np.concatenate(ok).reshape(shape))
 
 
 def heatmap_figure(img: np.ndarray, scores: RegionScores, opacity: float = 0.45,
@@ -86,14 +97,17 @@ def heatmap_figure(img: np.ndarray, scores: RegionScores, opacity: float = 0.45,
     h, w = img.shape[:2]
     half = TILE / 2
     fig = go.Figure(go.Heatmap(
-        z=scores.p, x=scores.xs + half, y=scores.ys + half, zmin=0, zmax=1, colorscale=COLOURSCALE,
+        z=np.where(scores.ok, scores.p, np.nan), x=scores.xs + half, y=scores.ys + half, zmin=0, zmax=1,
+        colorscale=COLOURSCALE,
         opacity=opacity, colorbar=dict(title="P(tumour)"), hoverinfo="skip"))
     # Streamlit reports clicks on scatter points but not on heat-map cells: an invisible marker on every
     # cell centre makes the map clickable; customdata carries the tile's flat index.
     cy, cx = np.meshgrid(scores.ys + half, scores.xs + half, indexing="ij")
     fig.add_trace(go.Scatter(
         x=cx.reshape(-1), y=cy.reshape(-1), mode="markers", name=CLICK_TRACE, showlegend=False,
-        customdata=np.arange(scores.n), text=[f"{v:.3f}" for v in scores.p.reshape(-1)],
+        customdata=np.arange(scores.n),
+        text=[f"{v:.3f}" + ("" if ok else " (not assessed)") for v, ok in zip(scores.p.reshape(-1),
+                                                                            scores.ok.reshape(-1))],
         marker=dict(size=max(6, min(40, int(scores.stride * 640 / max(h, w)))), opacity=0, symbol="square"),
         hovertemplate="tile x %{x:.0f}, y %{y:.0f} (centre)<br>P(tumour) %{text}<br>click to open<extra></extra>"))
     fig.add_layout_image(dict(source=data_uri(thumbnail(img, max_side)), xref="x", yref="y", x=0, y=0,

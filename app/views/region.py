@@ -49,22 +49,30 @@ scores = cached["scores"] if cached and cached["signature"] == score_sig else No
 if scores is None:
     h, w = img.shape[:2]
     bar = st.progress(0.0, text=f"Scoring {md(name)} ({w}×{h}) at stride {stride}…")
-    scores = score_region(img, stride, lambda t: state.predict(pred, t, tta=False).p, pred.threshold(False),
+    scores = score_region(img, stride, lambda t: state.predict(pred, t, tta=False), pred.threshold(False),
                           progress=scoring.throttled(bar.progress))
     bar.empty()
     st.session_state[SCORES] = {"signature": score_sig, "scores": scores}
 
 flat = scores.p.reshape(-1)
-m = st.columns(4)
+ok = scores.ok.reshape(-1)
+m = st.columns(5)
 m[0].metric("Tiles scored", f"{scores.n}")
-m[1].metric("Highest P(tumour)", f"{flat.max():.3f}")
-m[2].metric(f"Tiles ≥ threshold {scores.threshold:.3f}", f"{int((flat >= scores.threshold).sum())}")
-m[3].metric("Image", f"{img.shape[1]}×{img.shape[0]}")
+m[1].metric("Highest P(tumour)", f"{flat[ok].max():.3f}" if ok.any() else "—")
+m[2].metric(f"Tiles ≥ threshold {scores.threshold:.3f}", f"{int((flat[ok] >= scores.threshold).sum())}")
+m[3].metric("Not assessed", f"{int((~ok).sum())}", help="Tiles the quality gate kept from the model (glass, folds, "
+            "pen, out of focus, unlike lymph node): left blank on the map.")
+m[4].metric("Image", f"{img.shape[1]}×{img.shape[0]}")
 
 c = st.columns([1, 1])
 opacity = c[0].slider("Heat-map opacity", 0.0, 1.0, 0.45, 0.05, key="region-opacity")
 k = c[1].slider("Top-k tiles", 1, min(24, scores.n), min(8, scores.n), key="region-k")
 top = scores.top_k(k)
+if len(top) == 0:
+    st.plotly_chart(heatmap_figure(img, scores, opacity), key="region-heatmap")
+    st.warning("The quality gate let the model assess no tile of this image (glass, folds, pen, out of focus or "
+               "tissue unlike lymph node): nothing to rank.", icon=":material/block:")
+    st.stop()
 
 
 def tile_label(r: int) -> str:

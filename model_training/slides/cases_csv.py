@@ -4,10 +4,12 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from model_training.data.spreadsheet import safe_frame
+
+if TYPE_CHECKING:  # the app's store imports this module at start; pandas arrives with the first table
+    import pandas as pd
 
 CASES_FILE = "cases.csv"
 COLUMNS = ["slide", "slide_score", "decision", "tiles_scored", "tiles_assessed", "tiles_flagged", "status",
@@ -48,6 +50,8 @@ def failed_row(path: Path, reason: str, sha256: str = "", worker: str = "") -> d
 
 def write_cases(out: Path, rows: list[dict]) -> Path:
     """Write ``out/cases.csv`` atomically, slides in the order given."""
+    import pandas as pd
+
     out.mkdir(parents=True, exist_ok=True)
     path = out / CASES_FILE
     tmp = path.with_name(path.name + ".part")
@@ -61,4 +65,6 @@ def write_cases(out: Path, rows: list[dict]) -> Path:
 
 def read_cases(path: Path) -> pd.DataFrame:
     """A cases.csv as written by ``write_cases``."""
+    import pandas as pd
+
     return pd.read_csv(path, dtype={"sha256": str, "model_sha256": str, "status": str})
