@@ -41,7 +41,10 @@ def test_predict_matches_stored_validation_predictions(predictor, tiny_bundle, d
     r = predictor.predict(tiles, tta=True)
     assert np.allclose(r.p, stored["p"], atol=1e-4)
     assert r.views.shape == (32, 8) and np.allclose(r.spread, r.views.std(axis=1))
-    assert np.array_equal(r.decision, r.p >= predictor.threshold(True))
+    # a tile the quality gate did not assess gets no call; every other tile is called at the threshold
+    called = r.p >= predictor.threshold(True)
+    assert np.array_equal(r.decision, called & r.assessed)
+    assert list(r.call) == [("tumour" if c else "normal") if ok else "not assessed" for c, ok in zip(called, r.assessed)]
 
 
 def test_single_view_equals_keras_model(predictor, valid_tiles):
