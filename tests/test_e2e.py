@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,19 @@ def start_server(bundle: Path, db_url: str, data: Path, log: Path, root: Path = 
     return proc, f"http://127.0.0.1:{port}"
 
 
+@contextmanager
+def running(bundle: Path, db_url: str, data: Path, log: Path):
+    """The app served by ``start_server`` and healthy, for the ``with`` block; stopped after it, and its log
+    must then hold no traceback."""
+    proc, url = start_server(bundle, db_url, data, log)
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        stop_server(proc)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -81,13 +95,8 @@ def stop_server(proc: subprocess.Popen) -> None:
 def server(tiny_bundle, data_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     db_url, log = f"sqlite:///{tmp / 'reviews.db'}", tmp / "streamlit.log"
-    proc, url = start_server(tiny_bundle, db_url, data_root, log)
-    try:
-        wait_healthy(url, proc)
+    with running(tiny_bundle, db_url, data_root, log) as url:
         yield {"url": url, "db": db_url, "log": log, "tmp": tmp}
-    finally:
-        stop_server(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
 
 
 @pytest.fixture(scope="module")

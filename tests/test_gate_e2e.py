@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from test_e2e import DROP_INPUT, LONG, ROOT, start_server, stop_server, wait_healthy
+from test_e2e import DROP_INPUT, LONG, ROOT, running
 
 from model_training.data.sources import open_source
 from model_training.evaluation.derived import blurred
@@ -16,14 +16,8 @@ BUNDLE = ROOT / "assets" / "pathcnn-v4"
 @pytest.fixture(scope="module")
 def server(data_root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gate-e2e")
-    log = tmp / "streamlit.log"
-    proc, url = start_server(BUNDLE, f"sqlite:///{tmp / 'reviews.db'}", data_root, log)
-    try:
-        wait_healthy(url, proc)
+    with running(BUNDLE, f"sqlite:///{tmp / 'reviews.db'}", data_root, tmp / "streamlit.log") as url:
         yield {"url": url, "tmp": tmp}
-    finally:
-        stop_server(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
 
 
 def test_an_out_of_focus_tile_shows_as_not_assessed(browser, server, data_root):

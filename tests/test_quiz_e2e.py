@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_e2e import start_server, stop_server, wait_healthy
+from test_e2e import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,13 +24,8 @@ def server(data_root, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("quiz-e2e")
     log = tmp / "streamlit.log"
-    proc, url = start_server(DEFAULT_BUNDLE, f"sqlite:///{tmp / 'store.db'}", data_root, log)
-    try:
-        wait_healthy(url, proc)
+    with running(DEFAULT_BUNDLE, f"sqlite:///{tmp / 'store.db'}", data_root, log) as url:
         yield {"url": url, "log": log}
-    finally:
-        stop_server(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
 
 
 @pytest.fixture

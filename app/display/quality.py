@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from model_training.inference.gate import NOT_ASSESSED, OK
 
 QUALITY_WORDS = {
@@ -28,11 +26,6 @@ def call_with_reason(decision: str, quality: str | None) -> str:
     if quality in (None, OK) or (isinstance(quality, float) and math.isnan(quality)):
         return decision
     return f"{NOT_ASSESSED} ({QUALITY_WORDS.get(quality, quality)})"
-
-
-def calls(p: np.ndarray, threshold: float, quality: np.ndarray) -> np.ndarray:
-    """``call`` over arrays."""
-    return np.where(np.asarray(quality) != OK, NOT_ASSESSED, np.where(np.asarray(p) >= threshold, "tumour", "normal"))
 
 
 def ood_help(ood: float) -> str:

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from app.inputs.roots import PathRefused, check, inside
+from model_training.data.atomic import atomic_write
 from model_training.slides.outputs import encode
 from model_training.slides.scoring import Progress
 
@@ -90,9 +91,7 @@ def save_upload(name: str, data: bytes) -> Path:
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(name).name)[:120] or "slide"
     path = upload_dir() / f"{hashlib.sha256(data).hexdigest()[:16]}-{safe}"
     if not path.exists():
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     return path
 
 

@@ -2,11 +2,9 @@
 those it would have called tumour but the quality gate did not let it assess (queued as "not assessed")."""
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,9 +31,6 @@ def review_order(frame: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return order.sort_values(["_flag", "_gap"], kind="stable").drop(columns=["_flag", "_gap"])
 
 
-SOURCE_WORDS = {"upload": "upload", "dataset": "dataset", "slide": "slide"}
-
-
 def short_name(name: str, source: str, limit: int = 28) -> str:
     """An item's name as a list shows it: a long tile id (PCam's are 40-character hashes) keeps its first
     characters, a slide position keeps the slide's file name and the position."""
@@ -53,11 +48,6 @@ def queue_order(items: pd.DataFrame) -> pd.DataFrame:
     order = items.assign(_rank=np.where(flagged, 0, np.where(gated, 1, 2)),
                          _gap=(items["p"].astype(float) - items["threshold"].astype(float)).abs())
     return order.sort_values(["_rank", "_gap", "item_id"], kind="stable").drop(columns=["_rank", "_gap"])
-
-
-def _number(value) -> float | None:
-    """A finite float, or None (a bundle without a quality gate gives NaN)."""
-    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def _offer(todo: int, key: str, help: str | None = None) -> bool:
@@ -101,7 +91,7 @@ def dataset_button(source, df: pd.DataFrame, path: str, pred, tta: bool, thresho
             tile, source="dataset", name=str(row.id), dataset_root=root, dataset_id=str(row.id),
             model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread), threshold=float(threshold),
             needs_review=bool(row.needs_review), label=int(row.label) if row.label >= 0 else None,
-            quality=getattr(row, "quality", None), ood=_number(getattr(row, "ood", None))))
+            quality=getattr(row, "quality", None), ood=reviewer.ood_or_none(getattr(row, "ood", None))))
     _add(items, f"dataset tile(s) ({'TTA' if tta else 'single view'} scores) are", max(0, len(pick) - MAX_QUEUE))
 
 
@@ -109,9 +99,9 @@ def upload_button(records, prediction, pred) -> None:
     """A button that queues the uploaded tiles the model calls tumour or flags for review."""
     if not reviewer.status().ok:
         return
-    # a tile the gate did not assess, which the model would have called tumour, is queued under that name
-    withheld = (prediction.p >= prediction.threshold) & ~prediction.assessed
-    pick = [i for i in range(len(records)) if prediction.decision[i] or prediction.needs_review[i] or withheld[i]]
+    # at or above the threshold: a tumour call, or one the gate withheld (queued as "not assessed")
+    look = (prediction.p >= prediction.threshold) | prediction.needs_review
+    pick = [i for i in range(len(records)) if look[i]]
     if not _offer(len(pick), "analyze-queue"):
         return
     items = [store.ItemIn.from_tile(records[i].tile, source="upload", name=records[i].name,
@@ -119,7 +109,7 @@ def upload_button(records, prediction, pred) -> None:
                                     p=float(prediction.p[i]), spread=float(prediction.spread[i]),
                                     threshold=float(prediction.threshold),
                                     needs_review=bool(prediction.needs_review[i]),
-                                    quality=str(prediction.quality[i]), ood=_number(prediction.ood[i]))
+                                    quality=str(prediction.quality[i]), ood=reviewer.ood_or_none(prediction.ood[i]))
              for i in pick]
     _add(items, "uploaded tile(s) are")
 
@@ -132,8 +122,7 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
     # the slide's own scoring already decided both, with the same rules
     queued = store.queued_from("slide", pred.sha256, slide=slide_id)
     fresh = frame[[(int(x), int(y)) not in queued for x, y in zip(frame["x"], frame["y"])]]
-    look = (fresh["decision"] == "tumour") | fresh["needs_review"] | (fresh["p"] >= threshold)
-    pick = review_order(fresh[look], threshold)
+    pick = review_order(fresh, threshold)  # a tile the gate withheld is queued as "not assessed" too
     if not _offer(len(pick), "slide-queue",
                   help="Tiles at or above the threshold, or flagged for review, become review items on the Review "
                        "queue page, with the slide and their position."):
@@ -146,5 +135,5 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
             tile, source="slide", name=f"{slide_id} @ x={x}, y={y}", slide=slide_id, x=x, y=y, width=w,
             height=h, model_sha256=pred.sha256, p=float(row.p), spread=float(row.spread),
             threshold=float(threshold), needs_review=bool(row.needs_review),
-            quality=str(getattr(row, "quality", "ok")), ood=_number(getattr(row, "ood", None))))
+            quality=str(getattr(row, "quality", "ok")), ood=reviewer.ood_or_none(getattr(row, "ood", None))))
     _add(items, "slide tile(s) are", max(0, len(pick) - MAX_QUEUE))

@@ -40,8 +40,9 @@ def item_for(tile, name: str, a: dict, model_sha256: str, source: dict | None) -
     fields = {"source": "upload", "upload_name": name, **(source or {})}
     return store.ItemIn.from_tile(tile, name=name, model_sha256=model_sha256, p=a["p"], spread=a["spread"],
                                   threshold=a["threshold"], needs_review=bool(a.get("needs_review", False)),
-                                  quality=a.get("quality"), ood=_finite(a.get("ood")), **fields)
+                                  quality=a.get("quality"), ood=ood_or_none(a.get("ood")), **fields)
 
 
-def _finite(value) -> float | None:
+def ood_or_none(value) -> float | None:
+    """An ood score as the store keeps it: a finite float, or None (a bundle without a gate gives NaN)."""
     return float(value) if value is not None and math.isfinite(float(value)) else None

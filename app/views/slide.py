@@ -179,7 +179,7 @@ with slide:
         describe(ov)
     frame, s = done.frame, done.summary
     thr = s["threshold"]
-    flagged = frame[((frame.p >= thr) & (frame.decision != "not assessed")) | frame.needs_review]
+    flagged = frame[(frame.decision == "tumour") | frame.needs_review]
     gate = s.get("quality") or {}
     with top:
         if gate.get("warning"):

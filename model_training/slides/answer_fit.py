@@ -42,10 +42,11 @@ def fit(cases: list[Case], k: int, target: float = SENSITIVITY_TARGET) -> SlideL
     """Platt-calibrate the top-``k`` logit on ``cases`` and put the threshold where sensitivity first
     reaches ``target`` (the highest such threshold: the best specificity at that sensitivity)."""
     y = np.array([c.truth for c in cases])
-    z = np.array([top_k_logit(c.tiles["p"].to_numpy()[assessed_rows(c.tiles)], k) for c in cases])
+    assessed = [c.tiles["p"].to_numpy()[assessed_rows(c.tiles)] for c in cases]
+    z = np.array([top_k_logit(p, k) for p in assessed])
     temperature, bias = fit_platt(y, z)
     level = SlideLevel(k, float(temperature), float(bias), 0.5)
-    scores = np.array([slide_score(c.tiles["p"].to_numpy()[assessed_rows(c.tiles)], level) for c in cases])
+    scores = np.array([slide_score(p, level) for p in assessed])
     return SlideLevel(k, float(temperature), float(bias), float(threshold_for_sensitivity(y, scores, target)))
 
 

@@ -18,8 +18,9 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
+from model_training.bundle.files import sha256
 from model_training.inference.predictor import Predictor
-from model_training.slides.cases_csv import failed_row, file_sha256, row_from_summary, write_cases
+from model_training.slides.cases_csv import failed_row, row_from_summary, write_cases
 from model_training.slides.reader import SlideError
 from model_training.slides.run import SlideSettings, already_done, output_stem, run_slide
 
@@ -60,7 +61,7 @@ def score_case(job: BatchJob, path: str) -> dict:
     """Score one slide (or find it already scored) and return its cases.csv row."""
     path = Path(path)
     try:
-        digest = file_sha256(path)
+        digest = sha256(path)
     except OSError as exc:
         return failed_row(path, exc.strerror or str(exc), worker=_where())
     pred = worker_predictor(job)

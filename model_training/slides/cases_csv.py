@@ -1,11 +1,10 @@
 """``OUT/cases.csv``: one row per slide of a batch run, what a lab's worklist starts from."""
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from model_training.data.atomic import atomic_write
 from model_training.data.spreadsheet import safe_frame
 
 if TYPE_CHECKING:  # the app's store imports this module at start; pandas arrives with the first table
@@ -15,15 +14,6 @@ CASES_FILE = "cases.csv"
 COLUMNS = ["slide", "slide_score", "decision", "tiles_scored", "tiles_assessed", "tiles_flagged", "status",
            "tiles_not_assessed", "quality_warning", "path", "sha256", "model", "model_sha256", "engine",
            "threshold", "overview_s", "scoring_s", "total_s", "worker"]
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a slide file, read in chunks (slides run to gigabytes)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def row_from_summary(path: Path, summary: dict, status: str, sha256: str, worker: str = "") -> dict:
@@ -54,12 +44,10 @@ def write_cases(out: Path, rows: list[dict]) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / CASES_FILE
-    tmp = path.with_name(path.name + ".part")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("tiles_scored", "tiles_assessed", "tiles_flagged", "tiles_not_assessed"):
         frame[col] = frame[col].astype("Int64")  # a failed slide's empty count stays empty, not 45.0
-    safe_frame(frame).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, safe_frame(frame).to_csv(index=False).encode())
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import uuid
 from pathlib import Path
 
@@ -12,10 +11,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from model_training.data.atomic import atomic_write
 from model_training.data.spreadsheet import safe_frame
+from model_training.inference.gate import NOT_ASSESSED, OK
 
 CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review", "quality", "ood"]
-NOT_ASSESSED = "not assessed"
 POSITIVE_CLASS = {"name": "Tumor", "color": [200, 0, 0]}  # QuPath's built-in tumour class
 IGNORE_CLASS = {"name": "Ignore*", "color": [180, 180, 180]}  # QuPath's class for what analysis should skip
 COLOURSCALE = "Turbo"  # the app's maps and their colour bars use the same scale
@@ -25,8 +25,8 @@ def tiles_frame(xs, ys, size0: int, p, spread, decision, needs_review, quality=N
     """One row per scored tile, coordinates in level-0 pixels; ``decision`` is "tumour", "normal" or "not
     assessed" (a tile whose ``quality`` is not "ok")."""
     n = len(np.asarray(xs))
-    quality = np.full(n, "ok", dtype=object) if quality is None else np.asarray(quality, dtype=object)
-    assessed = quality == "ok"
+    quality = np.full(n, OK, dtype=object) if quality is None else np.asarray(quality, dtype=object)
+    assessed = quality == OK
     return pd.DataFrame({"x": np.asarray(xs, int), "y": np.asarray(ys, int), "width": int(size0),
                          "height": int(size0), "p": np.round(np.asarray(p, float), 6),
                          "spread": np.round(np.asarray(spread, float), 6),
@@ -43,7 +43,7 @@ def geojson(frame: pd.DataFrame, slide_name: str) -> dict:
     for row in frame.itertuples(index=False):
         x, y, w, h = int(row.x), int(row.y), int(row.width), int(row.height)
         measurements = {"p_tumour": float(row.p), "tta_spread": float(row.spread),
-                        "needs_review": int(bool(row.needs_review)), "quality_ok": int(row.quality == "ok")}
+                        "needs_review": int(bool(row.needs_review)), "quality_ok": int(row.quality == OK)}
         if row.ood == row.ood:  # NaN without a gate: QuPath measurements are numbers
             measurements["ood"] = float(row.ood)
         props = {"objectType": "tile", "isLocked": True, "name": f"{slide_name} x={x} y={y}",
@@ -125,12 +125,6 @@ def overlay(thumb: np.ndarray, scale: float, frame: pd.DataFrame, opacity: float
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def with_colour_bar(img: np.ndarray, bar_height: int = 14) -> Image.Image:
     """The heat-map overlay with its key below it: the colour scale from P(tumour) 0 to 1, labelled, and a note
     on the outline and on unpainted tiles, so the downloaded picture reads on its own."""
@@ -167,7 +161,7 @@ def write_all(out_dir: Path, stem: str, frame: pd.DataFrame, slide_name: str, th
     paths = {"csv": out_dir / f"{stem}.tiles.csv", "geojson": out_dir / f"{stem}.geojson",
              "heatmap": out_dir / f"{stem}.heatmap.png", "summary": out_dir / f"{stem}.summary.json"}
     for name, data in encode(frame, slide_name, thumb, scale, mask, cell).items():
-        _atomic_write(paths[name], data)
+        atomic_write(paths[name], data)
     summary = {**summary, "outputs": {k: v.name for k, v in paths.items()}}
-    _atomic_write(paths["summary"], json.dumps(summary, indent=2).encode())
+    atomic_write(paths["summary"], json.dumps(summary, indent=2).encode())
     return paths
