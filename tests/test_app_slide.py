@@ -15,7 +15,8 @@ from test_store_pages import errors, record
 from test_user_text import unescape
 
 from app import store
-from model_training.bundle.files import DEFAULT_BUNDLE
+from model_training.bundle.files import DEFAULT_BUNDLE, read_card
+from model_training.slides.answer import SlideLevel, answer
 
 pytestmark = pytest.mark.slow  # loads the shipped model
 
@@ -76,7 +77,11 @@ def test_the_folder_lists_the_slides_and_a_labelled_slide_scores_like_the_cli(ap
     assert "escape.tiff" not in options  # a link out of the slide folder is not even listed
     result, _ = run_slide(Predictor.load(DEFAULT_BUNDLE), folder / "node.tiff", tmp_path, progress=False)
     assert metric(at, "Tiles scored") == str(result.summary["tiles_scored"])
-    assert metric(at, "Flagged") == str(result.summary["tiles_flagged"])
+    # the slide-level answer, as the command gives it: a slide half of tumour patches, its flags
+    answer = result.summary["slide_level"]
+    assert answer["decision"] == "metastasis" and metric(at, "Flagged") == str(answer["tiles_flagged"])
+    assert any(w.value.startswith("Slide answer: **metastasis suspected** · slide score "
+                                  f"{answer['slide_score']:.3f}") for w in at.warning)
     assert any("0.972 µm/px (slide metadata)" in c.value for c in at.caption)
     assert {b.label for b in at.get("download_button")} >= {"GeoJSON for QuPath", "Tiles CSV", "Heat map PNG"}
 
@@ -166,9 +171,12 @@ def test_the_viewer_shows_the_slide_and_its_layers_and_follows_the_opened_tile(a
     sid = data["base"].split("/")[2]
     assert "node.tiff" not in data["base"] and len(sid) >= 20  # an opaque id, never the path
     done = slide_cache.cached(list(slide_cache._cache)[-1])
-    frame, thr = done.frame, done.summary["threshold"]
-    assert len(data["boxes"]) == int(((frame.p >= thr) | frame.needs_review).sum()) > 0
-    assert all(b[4] in ("f", "r") for b in data["boxes"]) and data["selected"] == -1
+    frame = done.frame
+    # red: the slide-level flags; orange: the rest of the tiles called tumour or needing review
+    flagged = answer(frame, SlideLevel.from_card(read_card(DEFAULT_BUNDLE))).flagged
+    assert len(data["boxes"]) == int((flagged | (frame.decision == "tumour") | frame.needs_review).sum()) > 0
+    assert [b[4] for b in data["boxes"]].count("f") == min(flagged.sum(), len(data["boxes"])) > 0
+    assert data["selected"] == -1
     for x, y, w, h, _ in data["boxes"]:  # each box is a scored tile of the tiles frame, in level-0 pixels
         assert ((frame.x == x) & (frame.y == y) & (frame.width == w) & (frame.height == h)).sum() == 1
     client = Client(ROUTES)

@@ -1,6 +1,7 @@
-"""The slide-level answer: the score from the top tiles, flags that agree with the decision, tiles that are not
-assessed left out, the card's operating point, and fitting it on case slides built from real validation
-patches and scored with the shipped bundle's int8 copy."""
+"""The slide-level answer: the score from the top tiles and their neighbours, flags that agree with the
+decision, tiles that are not assessed left out, the card's operating point, and fitting it on case slides built
+from real validation patches and scored with the shipped bundle's int8 copy (with a second look at each slide's
+top tiles)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_training.slides.answer import NEGATIVE, POSITIVE, SlideLevel, answer, slide_score
+from model_training.slides.answer import FEATURES, NEGATIVE, POSITIVE, SlideLevel, answer, features
 from model_training.slides.answer_fit import SENSITIVITY_TARGET, fit_and_measure
 from model_training.slides.batch import BatchJob
 
@@ -19,37 +20,56 @@ BUNDLE = ROOT / "assets" / "pathcnn-v4"
 CARD = json.loads((BUNDLE / "model_card.json").read_text())
 
 
-def frame(p, quality=None) -> pd.DataFrame:
-    f = pd.DataFrame({"x": np.arange(len(p)) * 96, "y": 0, "p": p})
+def frame(p, quality=None, xs=None) -> pd.DataFrame:
+    f = pd.DataFrame({"x": np.arange(len(p)) * 96 if xs is None else xs, "y": 0, "p": p})
     return f if quality is None else f.assign(quality=quality)
 
 
 def test_the_shipped_card_records_a_sensitivity_first_operating_point():
     level = SlideLevel.from_card(CARD)
     block = CARD["slide_level"]
-    assert level is not None and level.k == block["parameters"]["k"] and 0 < level.threshold < 1
+    assert level is not None and len(level.weights) == len(FEATURES) and 0 < level.threshold < 1
+    assert level.second_look == block["parameters"]["second_look"] > 0 and 0 < level.tile_flag_p < 1
     assert block["fit_set"]["sensitivity"] >= SENSITIVITY_TARGET
     for part in ("fit_set", "test_set"):
         lo, hi = block[part]["auc_ci95"]
         assert lo <= block[part]["auc"] <= hi
         assert len(block[part]["sensitivity_ci95"]) == 2 and len(block[part]["specificity_ci95"]) == 2
     assert SlideLevel.from_card({"name": "old"}) is None
+    # a block of an earlier form (top-k Platt) is not read as this one: the answer is then left out, not wrong
+    assert SlideLevel.from_card({"slide_level": {"parameters": {"k": 3}, "threshold": 0.2}}) is None
 
 
-@pytest.mark.parametrize("k", [1, 3])
-def test_flags_agree_with_the_decision(k):
-    level = SlideLevel(k=k, temperature=1.0, bias=-2.0, threshold=0.5)
-    normal = answer(frame([0.1, 0.2, 0.05, 0.6]), level)
-    assert normal.decision == NEGATIVE
-    if k == 1:
-        assert normal.tiles_flagged == 0  # a slide called negative shows no flag
-    tumour = answer(frame([0.1, 0.999, 0.998, 0.997]), level)
-    assert tumour.decision == POSITIVE and tumour.tiles_flagged >= 1 and tumour.flagged[1]
-    assert tumour.slide_score == pytest.approx(slide_score(np.array([0.1, 0.999, 0.998, 0.997]), level))
+TOP3 = SlideLevel(weights=(1.0, 0.0, 0.0), intercept=-2.0, threshold=0.5, tile_flag_p=0.99)
+
+
+def test_flags_agree_with_the_decision():
+    normal = answer(frame([0.1, 0.2, 0.05, 0.6]), TOP3)
+    assert normal.decision == NEGATIVE and normal.tiles_flagged == 0
+    tumour = answer(frame([0.1, 0.999, 0.998, 0.985]), TOP3)
+    assert tumour.decision == POSITIVE and list(tumour.flagged) == [False, True, True, False]
+    z = np.log(np.array([0.999, 0.998, 0.985]) / (1 - np.array([0.999, 0.998, 0.985])))
+    assert tumour.slide_score == pytest.approx(1 / (1 + np.exp(-(z.mean() - 2.0))))
+    # a slide called positive on tiles under the flag level still points at its top tile
+    lower = answer(frame([0.1, 0.97, 0.96, 0.95]), TOP3)
+    assert lower.decision == POSITIVE and list(lower.flagged) == [False, True, False, False]
+
+
+def test_neighbouring_high_tiles_weigh_more_than_scattered_ones():
+    pair = SlideLevel(weights=(0.0, 1.0, 0.0), intercept=0.0)
+    p = [0.99, 0.98, 0.01, 0.01, 0.01]
+    together = features(frame(p))  # tiles 0 and 1 touch
+    apart = features(frame(p, xs=[0, 288, 96, 192, 384]))  # the same scores, two cells apart
+    assert together[0] == pytest.approx(apart[0]) and together[2] == apart[2] == np.log1p(2)
+    assert together[1] == pytest.approx(np.log(0.98 / 0.02)) and apart[1] == pytest.approx(np.log(0.01 / 0.99))
+    assert answer(frame(p), pair).slide_score > 0.95 > 0.05 > answer(frame(p, xs=[0, 288, 96, 192, 384]), pair).slide_score
+    # tiles on the grid's other axis touch too
+    column = pd.DataFrame({"x": 480, "y": [960, 1056, 2000], "p": [0.9, 0.9, 0.1]})
+    assert features(column)[1] == pytest.approx(np.log(0.9 / 0.1))
 
 
 def test_tiles_not_assessed_count_neither_toward_the_score_nor_as_flags():
-    level = SlideLevel(k=1, temperature=1.0, bias=-2.0, threshold=0.5)
+    level = SlideLevel(weights=(1.0, 0.0, 0.0), intercept=0.0, threshold=0.5, tile_flag_p=0.99)
     p = [0.1, 0.9999, 0.2]
     everything = answer(frame(p), level)
     gated = answer(frame(p, ["ok", "blurred", "ok"]), level)
@@ -62,13 +82,18 @@ def test_tiles_not_assessed_count_neither_toward_the_score_nor_as_flags():
 
 def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repeatable(data_root, tmp_path):
     job = BatchJob(str(BUNDLE), "onnx-int8", str(tmp_path))
-    first = fit_and_measure(job, CARD, data_root, tmp_path, n=8, k=3, seed=4)
-    again = fit_and_measure(job, CARD, data_root, tmp_path, n=8, k=3, seed=4)  # the scored slides are reused
+    first = fit_and_measure(job, CARD, data_root, tmp_path, n=8, second_look=8, seed=4)
+    again = fit_and_measure(job, CARD, data_root, tmp_path, n=8, second_look=8, seed=4)  # scored slides reused
     assert first == again
     fitted, tested = first["fit_set"], first["test_set"]
     assert fitted["slides"] == tested["slides"] == 8 and fitted["positive_slides"] == 4
     assert fitted["sensitivity"] >= SENSITIVITY_TARGET
     # the slide-level flags are far fewer on normal slides than the tile decision's
     assert tested["flagged_on_negatives_median"] < tested["tile_decision_on_negatives_median"]
+    # each slide's top tiles had their second look, with 8 views
+    for path in (tmp_path / "scored-h1").glob("*.tiles.csv"):
+        tiles = pd.read_csv(path)
+        assert (tiles.views == 8).sum() == min(8, (tiles.quality == "ok").sum())
+        assert (tiles.spread[tiles.views == 1] == 0).all()
     cases = pd.read_csv(tmp_path / "scored-h1" / "cases.csv")
     assert list(cases.status) == ["scored"] * 8 or list(cases.status) == ["skipped"] * 8

@@ -20,6 +20,7 @@ from model_training.cli.slides import main as slides_cli
 from model_training.slides.grid import tile_grid
 from model_training.slides.reader import SlideError, open_slide
 from model_training.slides.run import SlideSettings, run_slide
+from model_training.slides.answer import SlideLevel
 from model_training.slides.tissue import TissueParams, tissue_mask
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +137,13 @@ def test_slide_scores_match_the_predictor_on_the_same_patches(labelled, patches,
     native, _ = run_slide(pred, labelled["native"][0], tmp_path, progress=False)
     joined = _joined(native, labelled["native"][1])
     assert len(joined) >= 0.8 * COLS * ROWS  # the mask drops only the palest patches
-    assert np.abs(joined.p.to_numpy() - ref[joined.id].to_numpy()).max() < 1e-5  # exactly the same patches
+    # exactly the same patches: single view, but for the second look (8 views) at the slide's top tiles
+    one, eight = joined[joined.views == 1], joined[joined.views == 8]
+    assert np.abs(one.p.to_numpy() - ref[one.id].to_numpy()).max() < 1e-5
+    looked = SlideLevel.from_card(pred.card).second_look
+    assert len(eight) == looked and eight.p.min() >= one.p.max() - 0.2  # the highest tiles, looked at again
+    tta = pd.Series(pred.predict(tiles, tta=True).p, index=ids)
+    assert np.abs(eight.p.to_numpy() - tta[eight.id].to_numpy()).max() < 1e-5
 
     up2, _ = run_slide(pred, labelled["up2"][0], tmp_path, progress=False)
     both = _joined(up2, labelled["up2"][1])
@@ -153,7 +160,7 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     result, paths = run_slide(pred, svs, tmp_path, SlideSettings(stride=48), progress=False)
     frame = pd.read_csv(paths["csv"])
     assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review",
-                                   "quality", "ood", "flagged"]
+                                   "quality", "ood", "views", "flagged"]
     assert len(frame) == result.summary["tiles_scored"] > 50
     step = 96 * 0.972 / 0.499 / 2  # 96 px at 0.972 µm/px is 187 level-0 px; stride 48 is half of it
     assert (frame.width == 187).all()
@@ -177,12 +184,14 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
 
     png = Image.open(paths["heatmap"])
     key = 56  # the colour key below the map
-    assert max(png.size[0], png.size[1] - key) in (2047, 2048) and png.mode == "RGB"  # the thumbnail's aspect
+    # the overview at 4 µm per pixel (this slide is 1.48 mm tall), in the slide's aspect
+    assert png.size[1] - key == np.ceil(2967 * 0.499 / 4) and png.mode == "RGB"
+    assert png.size[0] == 560  # widened to hold its key in full
     from model_training.slides.outputs import colourize
 
     bar = np.asarray(png)[png.size[1] - key + 6 + 7]  # a row through the colour scale: 0 on the left, 1 on the right
     low, high = (tuple(colourize(np.array([v]))[0]) for v in (0.0, 1.0))
-    assert tuple(bar[76]) == low and tuple(bar[587]) == high
+    assert tuple(bar[76]) == low and tuple(bar[560 - 27]) == high
     s = json.loads(paths["summary"].read_text())
     assert s["model_sha256"] == pred.sha256 and s["tissue_area_mm2"] > 0.1
     assert s["tiles_flagged"] == int((frame.decision == "tumour").sum()) and len(s["top_tiles"]) == 10

@@ -41,10 +41,11 @@ def name_of(kind: str, png: bytes) -> str:
     return f"{kind}-{hashlib.sha256(png).hexdigest()[:16]}"
 
 
-def boxes(flagged: pd.DataFrame, threshold: float) -> list[list]:
-    """``[x, y, width, height, kind]`` of the flagged tiles in the page's order ("f" flagged, "r" needs review)."""
+def boxes(flagged: pd.DataFrame, red: np.ndarray) -> list[list]:
+    """``[x, y, width, height, kind]`` of the flagged tiles in the page's order: "f" (red) where ``red``
+    (aligned with ``flagged``'s rows) is true, "r" (orange: worth a look) elsewhere."""
     head = flagged.head(MAX_BOXES)
-    kinds = np.where(head.p.to_numpy() >= threshold, "f", "r")
+    kinds = np.where(np.asarray(red, bool)[:len(head)], "f", "r")
     return [[int(r.x), int(r.y), int(r.width), int(r.height), str(k)] for r, k in zip(head.itertuples(), kinds)]
 
 

@@ -12,6 +12,7 @@ from model_training.bundle.contract import TILE
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.reader import SlideError, open_slide, recorded_mpp
 from model_training.slides.run import model_mpp
+from model_training.slides.answer import POSITIVE, SlideLevel, answer
 from model_training.slides.scoring import overview, score_slide
 from model_training.slides.tissue import TissueParams
 
@@ -27,6 +28,7 @@ st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every
             "resolution and shows where it sees tumour. Zoom from the whole slide to full resolution, click any "
             "tile or step through the flagged ones (keys n / p), and record your review of each.")
 pred = state.predictor()
+level = SlideLevel.from_card(pred.card)
 target = model_mpp(pred.card)
 root = slide_files.slides_root()
 
@@ -170,6 +172,7 @@ with slide:
             bar = st.progress(0.0, text=f"Scoring {ov.grid.n:,} tissue tiles of {shown_md}…")
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
                            params=params, min_tissue=min_tissue, ov=ov, resume=slide_files.progress_for(key, ov.grid.n),
+                           second_look=level.second_look if level else 0,
                            progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown_md}: {d:,}/{n:,} tiles"))
         slide_files.remember(key, done)
         st.rerun()
@@ -179,14 +182,30 @@ with slide:
         describe(ov)
     frame, s = done.frame, done.summary
     thr = s["threshold"]
-    flagged = frame[(frame.decision == "tumour") | frame.needs_review]
+    # With the card's slide-level answer, red flags are its few tiles; tiles called tumour at the tile
+    # threshold, or uncertain, stay listed in orange.
+    ans = answer(frame, level) if level else None
+    red = ans.flagged if ans else (frame.decision == "tumour").to_numpy()
+    frame = frame.assign(flag=red)
+    flagged = frame[frame.flag | (frame.decision == "tumour") | frame.needs_review]
     gate = s.get("quality") or {}
     with top:
         if gate.get("warning"):
             st.warning(f"**{gate['warning']}**", icon=":material/report:")
+        if ans is not None and ans.decision is not None:
+            words = "metastasis suspected" if ans.decision == POSITIVE else "no metastasis found"
+            (st.warning if ans.decision == POSITIVE else st.success)(
+                f"Slide answer: **{words}** · slide score {ans.slide_score:.3f} (operating point "
+                f"{level.threshold:.3f}) · {ans.tiles_flagged} tile{'s' * (ans.tiles_flagged != 1)} flagged",
+                icon=":material/biotech:")
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
-        m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
+        if ans is not None:
+            m[1].metric("Flagged", f"{ans.tiles_flagged:,}", help=f"Slide-level flags: P ≥ {level.tile_flag_p:.3f}, "
+                        f"and the top tile of a slide called positive. {s['tiles_flagged']:,} tiles reach the tile "
+                        f"threshold ({thr:.3f}); they are listed too, in orange.")
+        else:
+            m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
         m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
         m[3].metric("Not assessed", f"{gate.get('not_assessed', 0):,}",
                     help="Tiles the quality gate kept from the model: " + (", ".join(
@@ -197,7 +216,7 @@ with slide:
                          key="slide-sort", help="Uncertainty: the spread of the 8 views with TTA, else closeness to "
                                                 "the threshold. The viewer's n / p and the list below follow it.")
     if order == "probability":
-        flagged = flagged.sort_values("p", ascending=False, kind="stable")
+        flagged = flagged.sort_values(["flag", "p"], ascending=False, kind="stable")
     else:
         flagged = flagged.assign(u=flagged.spread - (flagged.p - thr).abs()).sort_values("u", ascending=False)
     boxed = [int(i) for i in flagged.index[:slide_layers.MAX_BOXES]]
@@ -206,7 +225,7 @@ with slide:
     opened_i = opened[1] if opened and opened[0] == key else None
     heat_name, tissue_name = view_layers(sid, key, ov, frame)
     view = slide_viewer("slide-viewer", sid, size, slide.mpp, heat=heat_name, tissue=tissue_name,
-                        boxes=slide_layers.boxes(flagged, thr), selected=place.get(opened_i, -1))
+                        boxes=slide_layers.boxes(flagged, flagged.flag.to_numpy()), selected=place.get(opened_i, -1))
     if view.clicked:
         hit = slide_layers.tile_at(frame, view.clicked["x"], view.clicked["y"])
         if hit is None:
@@ -218,7 +237,8 @@ with slide:
         st.session_state[TILE_OPEN] = (key, boxed[int(view.step["index"])], "viewer")
         st.rerun()
     st.caption("Scroll to zoom, drag to pan, click a tile to open it below; n / p (with the viewer focused) or "
-               "Next / Previous centre the next or previous flagged tile. Red: flagged, orange: needs review.")
+               "Next / Previous centre the next or previous flagged tile. Red: flagged, orange: worth a look (at the "
+               "tile threshold, or uncertain).")
 
     # the opened tile shows where the reader opened it: below the viewer, or below the list
     opened_from = opened[2] if opened and opened[0] == key and len(opened) > 2 else "viewer"

@@ -2,11 +2,17 @@
 a ``decision`` at the card's slide-level operating point, and which tiles to flag on it.
 
 The tile threshold is chosen for tile sensitivity, so on a normal slide of a few hundred tiles it raises tens
-of alarms. A slide is instead summarised by the mean logit of its ``k`` highest-scoring tiles, Platt-calibrated
-on labelled case slides (``slide_level`` in the model card). A tile is flagged when its own logit reaches the
-logit that puts a slide at its decision threshold, so a slide called negative (k = 1) shows no flag and one
-called positive shows at least its top tile. Tiles whose ``quality`` is not ``ok`` are not assessed: they
-count neither toward the score nor as flagged.
+of alarms. A slide is instead summarised by three features of its assessed tiles' logits, combined by a
+logistic regression fitted on labelled case slides (``slide_level`` in the model card):
+
+- ``top3``: the mean logit of the three highest tiles (a metastasis raises a few tiles, not one);
+- ``best_pair``: the best pair of edge-adjacent tiles, scored by the lower of their two logits (a metastasis
+  spans neighbouring tiles; a normal tile the model mistakes for tumour usually stands alone);
+- ``tiles_above_half``: log(1 + the number of tiles at P >= 0.5).
+
+A tile is flagged when its P reaches ``tile_flag_p`` (fitted so that a normal slide shows about one flag),
+and the top tile of a slide called positive is always flagged, so a positive answer points at tissue. Tiles
+whose ``quality`` is not ``ok`` are not assessed: they count neither toward the score nor as flagged.
 """
 from __future__ import annotations
 
@@ -17,34 +23,33 @@ import pandas as pd
 
 POSITIVE, NEGATIVE = "metastasis", "no_metastasis"
 EPS = 1e-6
+FEATURES = ("top3", "best_pair", "tiles_above_half")
 
 
 @dataclass(frozen=True)
 class SlideLevel:
-    """The card's slide-level parameters: aggregate of the top ``k`` tile logits, Platt ``temperature`` and
-    ``bias`` on it, the decision ``threshold`` on ``slide_score``."""
+    """The card's slide-level parameters: logistic-regression ``weights`` (one per ``FEATURES`` entry) and
+    ``intercept``, the decision ``threshold`` on ``slide_score``, the tile flag level ``tile_flag_p``, and
+    ``second_look``: how many of a slide's highest tiles are re-scored with 8-view TTA before the answer."""
 
-    k: int = 1
-    temperature: float = 1.0
-    bias: float = 0.0
+    weights: tuple[float, ...] = (1.0, 0.0, 0.0)
+    intercept: float = 0.0
     threshold: float = 0.5
+    tile_flag_p: float = 0.5
+    second_look: int = 0
 
     @classmethod
     def from_card(cls, card: dict) -> "SlideLevel | None":
-        """The parameters recorded in a card, or None for a card without a slide-level block."""
+        """The parameters recorded in a card, or None for a card without a (current) slide-level block."""
         block = card.get("slide_level")
-        if not block:
+        if not block or tuple(block.get("parameters", {}).get("features", ())) != FEATURES:
             return None
         p = block["parameters"]
-        return cls(int(p["k"]), float(p["temperature"]), float(p["bias"]), float(block["threshold"]))
+        return cls(tuple(float(w) for w in p["weights"]), float(p["intercept"]), float(block["threshold"]),
+                   float(block["tile_flag_p"]), int(p.get("second_look", 0)))
 
     def as_dict(self) -> dict:
-        return asdict(self)
-
-    def tile_flag_logit(self) -> float:
-        """The tile logit whose top-k aggregate puts a slide exactly at ``threshold``."""
-        t = np.clip(self.threshold, EPS, 1 - EPS)
-        return float((np.log(t / (1 - t)) - self.bias) * self.temperature)
+        return {**asdict(self), "weights": list(self.weights), "features": list(FEATURES)}
 
 
 @dataclass
@@ -77,23 +82,54 @@ def assessed_rows(frame: pd.DataFrame) -> np.ndarray:
     return np.ones(len(frame), bool)
 
 
-def top_k_logit(p: np.ndarray, k: int) -> float:
-    """Mean logit of the ``k`` highest tile scores (all of them when fewer)."""
-    z = np.sort(logit(p))[::-1]
-    return float(z[:max(1, k)].mean())
+def best_adjacent_pair(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
+    """The highest min(z_i, z_j) over tiles i, j that are neighbours on the grid (left-right or up-down);
+    the lowest z when no two tiles touch."""
+    if len(z) < 2:
+        return float(z.min()) if len(z) else float(logit(0.0))
+    step = _grid_step(x, y)
+    cols = np.rint((x - x.min()) / step).astype(int)
+    rows = np.rint((y - y.min()) / step).astype(int)
+    grid = np.full((rows.max() + 1, cols.max() + 1), -np.inf)
+    grid[rows, cols] = z
+    pairs = [np.minimum(grid[:, 1:], grid[:, :-1]), np.minimum(grid[1:], grid[:-1])]
+    best = max((float(p.max()) for p in pairs if p.size), default=-np.inf)
+    return best if np.isfinite(best) else float(z.min())
 
 
-def slide_score(p: np.ndarray, level: SlideLevel) -> float:
-    """P(the slide holds a metastasis) from its assessed tiles' calibrated P(tumour)."""
-    return float(1.0 / (1.0 + np.exp(-(top_k_logit(p, level.k) / level.temperature + level.bias))))
+def _grid_step(x: np.ndarray, y: np.ndarray) -> float:
+    diffs = np.concatenate([np.diff(np.unique(x)), np.diff(np.unique(y))])
+    diffs = diffs[diffs > 0]
+    return float(diffs.min()) if len(diffs) else 1.0
+
+
+def features(frame: pd.DataFrame) -> np.ndarray | None:
+    """The ``FEATURES`` of a tiles frame's assessed tiles (columns ``x``, ``y``, ``p``), or None when none is
+    assessed."""
+    ok = assessed_rows(frame)
+    if not ok.any():
+        return None
+    z = logit(frame["p"].to_numpy(float)[ok])
+    top = np.sort(z)[::-1]
+    pair = best_adjacent_pair(frame["x"].to_numpy(float)[ok], frame["y"].to_numpy(float)[ok], z)
+    return np.array([top[:3].mean(), pair, np.log1p((z >= 0).sum())])
+
+
+def score_of(f: np.ndarray, level: SlideLevel) -> float:
+    """P(metastasis) for one slide's features."""
+    return float(1.0 / (1.0 + np.exp(-(np.dot(level.weights, f) + level.intercept))))
 
 
 def answer(frame: pd.DataFrame, level: SlideLevel) -> SlideAnswer:
-    """The slide-level answer for a tiles frame (column ``p``; ``quality`` optional)."""
+    """The slide-level answer for a tiles frame (columns ``x``, ``y``, ``p``; ``quality`` optional)."""
     ok = assessed_rows(frame)
-    p = frame["p"].to_numpy(float)
-    if not ok.any():
+    f = features(frame)
+    if f is None:
         return SlideAnswer(None, None, ok, np.zeros(len(frame), bool))
-    score = slide_score(p[ok], level)
-    flagged = ok & (logit(p) >= level.tile_flag_logit())
-    return SlideAnswer(score, POSITIVE if score >= level.threshold else NEGATIVE, ok, flagged)
+    score = score_of(f, level)
+    p = frame["p"].to_numpy(float)
+    flagged = ok & (p >= level.tile_flag_p)
+    positive = score >= level.threshold
+    if positive:
+        flagged[np.flatnonzero(ok)[np.argmax(p[ok])]] = True
+    return SlideAnswer(score, POSITIVE if positive else NEGATIVE, ok, flagged)

@@ -1,7 +1,7 @@
 """Fitting and measuring the slide-level answer on labelled case slides (``case_set``) scored by the slide
-pipeline: Platt calibration of the top-k aggregate, a sensitivity-first decision threshold, and the figures a
-lab reads (slide AUC, sensitivity and specificity with CIs, flagged tiles on normal slides, metastases that
-keep a flagged tile)."""
+pipeline: a logistic regression on the slide features (``answer.FEATURES``), a sensitivity-first decision
+threshold, a tile flag level, and the figures a lab reads (slide AUC, sensitivity and specificity with CIs,
+flagged tiles on normal slides, metastases that keep a flagged tile)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -10,12 +10,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model_training.evaluation.metrics import auc_ci, fit_platt, rates_ci, threshold_for_sensitivity
-from model_training.slides.answer import SlideLevel, answer, assessed_rows, slide_score, top_k_logit
+from sklearn.linear_model import LogisticRegression
+
+from model_training.evaluation.metrics import auc_ci, rates_ci, threshold_for_sensitivity
+from model_training.slides.answer import FEATURES, SlideLevel, answer, assessed_rows, features, score_of
 from model_training.slides.batch import BatchJob, run_batch, worker_predictor
 from model_training.slides.case_set import build_case_set
 
 SENSITIVITY_TARGET = 0.95
+# The tile flag level is the lowest P at which the fit set's normal slides show at most this many flags at
+# the median (the target is 3: one leaves room for new slides).
+FLAG_MEDIAN = 1
+SECOND_LOOK = 16  # tiles per slide re-scored with TTA: the top 3 and their neighbours, with room to spare
 
 
 @dataclass
@@ -38,25 +44,43 @@ def load_cases(manifest: Path, out_dir: Path) -> list[Case]:
     return cases
 
 
-def fit(cases: list[Case], k: int, target: float = SENSITIVITY_TARGET) -> SlideLevel:
-    """Platt-calibrate the top-``k`` logit on ``cases`` and put the threshold where sensitivity first
-    reaches ``target`` (the highest such threshold: the best specificity at that sensitivity)."""
+def fit(cases: list[Case], second_look: int = SECOND_LOOK, target: float = SENSITIVITY_TARGET) -> SlideLevel:
+    """Fit the logistic regression on ``cases``' features, put the threshold where sensitivity first reaches
+    ``target`` (the highest such threshold: the best specificity at that sensitivity), and the tile flag level
+    where normal slides show ``FLAG_MEDIAN`` flags at the median."""
     y = np.array([c.truth for c in cases])
-    assessed = [c.tiles["p"].to_numpy()[assessed_rows(c.tiles)] for c in cases]
-    z = np.array([top_k_logit(p, k) for p in assessed])
-    temperature, bias = fit_platt(y, z)
-    level = SlideLevel(k, float(temperature), float(bias), 0.5)
-    scores = np.array([slide_score(p, level) for p in assessed])
-    return SlideLevel(k, float(temperature), float(bias), float(threshold_for_sensitivity(y, scores, target)))
+    f = [features(c.tiles) for c in cases]
+    keep = [i for i, v in enumerate(f) if v is not None]
+    x = np.array([f[i] for i in keep])
+    # light regularisation: three correlated features, a hundred-odd slides
+    lr = LogisticRegression(C=1.0, max_iter=1000).fit(x, y[keep])
+    level = SlideLevel(tuple(float(w) for w in lr.coef_[0]), float(lr.intercept_[0]), 0.5, 1.0, second_look)
+    scores = np.array([score_of(v, level) for v in x])
+    return replace(level, threshold=float(threshold_for_sensitivity(y[keep], scores, target)),
+                   tile_flag_p=flag_level(cases))
 
 
-def measure(cases: list[Case], level: SlideLevel, tile_threshold: float | None = None) -> dict:
+def flag_level(cases: list[Case], median: int = FLAG_MEDIAN) -> float:
+    """The lowest tile P at which the normal slides of ``cases`` show at most ``median`` assessed tiles at or
+    above it, at the median."""
+    tops = []
+    for c in cases:
+        if c.truth == 0:
+            p = np.sort(c.tiles["p"].to_numpy(float)[assessed_rows(c.tiles)])[::-1]
+            tops.append(p[median] if len(p) > median else 0.0)  # the (median+1)-th highest P of the slide
+    if not tops:
+        return 0.5
+    # just above the median slide's (median+1)-th tile: that slide then shows `median` flags
+    return float(np.nextafter(np.median(tops), 1.0))
+
+
+def measure(cases: list[Case], level: SlideLevel) -> dict:
     """Slide AUC (95% CI), sensitivity/specificity at the threshold (95% CIs), flagged tiles on negative
-    slides (median, range) and the share of metastases with a flagged tumour tile; with ``tile_threshold`` the
-    same two flag figures for the tile decision alone, for comparison."""
+    slides (median, range) and the share of metastases with a flagged tumour tile; the same two flag figures
+    for the tile decision alone, for comparison."""
     y = np.array([c.truth for c in cases])
     answers = [answer(c.tiles, level) for c in cases]
-    scores = np.array([a.slide_score for a in answers])
+    scores = np.array([0.0 if a.slide_score is None else a.slide_score for a in answers])  # nothing assessed
     auc, lo, hi = auc_ci(y, scores, n_boot=2000)
     pos = scores >= level.threshold
     out = {"slides": len(cases), "positive_slides": int(y.sum()), "auc": round(auc, 4),
@@ -64,8 +88,7 @@ def measure(cases: list[Case], level: SlideLevel, tile_threshold: float | None =
            "sensitivity": round(float(pos[y == 1].mean()), 4), "specificity": round(float((~pos[y == 0]).mean()), 4),
            **{k: [round(v, 4) for v in ci] for k, ci in rates_ci(y, scores, level.threshold, seed=0).items()}}
     out.update(_flags(cases, [a.flagged for a in answers], "flagged"))
-    if tile_threshold is not None:
-        out.update(_flags(cases, [c.tiles["p"].to_numpy() >= tile_threshold for c in cases], "tile_decision"))
+    out.update(_flags(cases, [(c.tiles["decision"] == "tumour").to_numpy() for c in cases], "tile_decision"))
     return out
 
 
@@ -79,18 +102,24 @@ def _flags(cases: list[Case], flagged: list[np.ndarray], name: str) -> dict:
 
 def card_block(level: SlideLevel, fitted: dict, measured: dict, how: dict) -> dict:
     """The model card's ``slide_level`` block: method, parameters, threshold and the figures behind them."""
-    return {"method": f"mean logit of the top {level.k} assessed tiles, Platt-calibrated; a tile is flagged "
-                      "when its logit reaches the logit that puts a slide at the threshold",
-            "parameters": {"k": level.k, "temperature": level.temperature, "bias": level.bias},
+    return {"method": f"logistic regression on {', '.join(FEATURES)} of the assessed tiles' logits, after a "
+                      f"second look (8-view TTA) at each slide's {level.second_look} highest tiles; a tile is "
+                      "flagged at P >= tile_flag_p, and the top tile of a slide called positive always is",
+            "parameters": {"features": list(FEATURES), "weights": list(level.weights), "intercept": level.intercept,
+                           "second_look": level.second_look},
             "threshold": level.threshold,
             "threshold_rule": f"highest slide_score threshold with sensitivity >= {SENSITIVITY_TARGET} on the fit set",
-            "tile_flag_p": round(float(1 / (1 + np.exp(-level.tile_flag_logit()))), 6),
+            "tile_flag_p": level.tile_flag_p,
+            "tile_flag_rule": f"lowest tile P at which the fit set's normal slides show {FLAG_MEDIAN} flag at the median",
             "fit_set": fitted, "test_set": measured, "cases": how}
 
 
-def fit_and_measure(job: BatchJob, card: dict, data: Path, work: Path, n: int, k: int, seed: int = 26) -> dict:
+def fit_and_measure(job: BatchJob, card: dict, data: Path, work: Path, n: int, second_look: int = SECOND_LOOK,
+                    seed: int = 26) -> dict:
     """Build ``n`` case slides from each half of ``data``'s validation split (unless there already), score
-    them as ``job`` says (its ``out`` is ignored), fit on half 0 and measure on half 1; returns the card block."""
+    them as ``job`` says (its ``out`` is ignored) with a ``second_look``, fit on half 0 and measure on half 1;
+    returns the card block."""
+    settings = replace(job.settings, second_look=second_look)
     halves = []
     for half in (0, 1):
         folder = Path(work) / f"cases-h{half}"
@@ -98,14 +127,13 @@ def fit_and_measure(job: BatchJob, card: dict, data: Path, work: Path, n: int, k
         if not manifest.exists():
             build_case_set(data, folder, n, half, seed)
         out = Path(work) / f"scored-h{half}"
-        run_batch(pd.read_csv(manifest)["path"].tolist(), replace(job, out=str(out)), progress=False)
+        run_batch(pd.read_csv(manifest)["path"].tolist(), replace(job, out=str(out), settings=settings),
+                  progress=False)
         halves.append(load_cases(manifest, out))
-    level = fit(halves[0], k)
-    mode = "tta" if job.settings.tta else "single"
-    tile_thr = float(card.get("calibration", {}).get(mode, {}).get("threshold", 0.5))
+    level = fit(halves[0], second_look)
     how = {"slides_per_half": n, "seed": seed, "source": "valid split, halved by sha256 of the patch id",
-           "engine": worker_predictor(job).engine.name, "tta": job.settings.tta, "tile_threshold": tile_thr}
-    block = card_block(level, measure(halves[0], level, tile_thr), measure(halves[1], level, tile_thr), how)
-    block["command"] = (f"python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR --cases {n} --k {k} "
-                        f"--seed {seed}{' --tta' if job.settings.tta else ''} --write-card")
+           "engine": worker_predictor(job).engine.name, "tta": job.settings.tta}
+    block = card_block(level, measure(halves[0], level), measure(halves[1], level), how)
+    block["command"] = (f"python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR --cases {n} "
+                        f"--second-look {second_look} --seed {seed}{' --tta' if job.settings.tta else ''} --write-card")
     return block

@@ -125,14 +125,19 @@ def overlay(thumb: np.ndarray, scale: float, frame: pd.DataFrame, opacity: float
     return out
 
 
+KEY_WIDTH = 560  # px: the heat map's key (scale and note) in full
+
+
 def with_colour_bar(img: np.ndarray, bar_height: int = 14) -> Image.Image:
     """The heat-map overlay with its key below it: the colour scale from P(tumour) 0 to 1, labelled, and a note
     on the outline and on unpainted tiles, so the downloaded picture reads on its own."""
     h, w = img.shape[:2]
     pad = 6
-    canvas = Image.new("RGB", (w, h + bar_height + 3 * pad + 24), (255, 255, 255))
+    # never narrower than the key's text: the overview of a small slide can be a few hundred pixels wide
+    cw = max(w, KEY_WIDTH)
+    canvas = Image.new("RGB", (cw, h + bar_height + 3 * pad + 24), (255, 255, 255))
     canvas.paste(Image.fromarray(img), (0, 0))
-    left, right = pad + 70, max(pad + 71, min(w - pad - 20, pad + 70 + 512))
+    left, right = pad + 70, max(pad + 71, min(cw - pad - 20, pad + 70 + 512))
     ramp = colourize(np.linspace(0.0, 1.0, right - left))[None].repeat(bar_height, axis=0)
     canvas.paste(Image.fromarray(ramp), (left, h + pad))
     draw = ImageDraw.Draw(canvas)

@@ -32,7 +32,8 @@ def model_mpp(card: dict) -> float:
 @dataclass(frozen=True)
 class SlideSettings:
     """How a slide is scored: the grid stride in model pixels, TTA, a resolution given by the user (µm per
-    level-0 pixel, overriding the slide's own), the tissue detection and the scoring batch."""
+    level-0 pixel, overriding the slide's own), the tissue detection, the scoring batch, and how many top
+    tiles get a second look with TTA (None: as the card's slide-level answer was fitted)."""
 
     stride: int = TILE
     tta: bool = False
@@ -40,16 +41,24 @@ class SlideSettings:
     tissue: TissueParams = field(default_factory=TissueParams)
     min_tissue: float = MIN_TISSUE
     batch: int = 256
+    second_look: int | None = None
 
     def __post_init__(self) -> None:
         if self.stride not in STRIDES:
             raise ValueError(f"stride {self.stride}: choose from {', '.join(map(str, STRIDES))}")
 
+    def looks_again(self, level: SlideLevel | None) -> int:
+        """Tiles per slide to score again with TTA."""
+        if self.second_look is not None:
+            return self.second_look
+        return level.second_look if level else 0
+
     def identity(self, pred) -> dict:
         """What makes two runs on one slide the same run (resume skips a slide only when these match)."""
+        level = SlideLevel.from_card(pred.card)
         return {"model_sha256": pred.sha256, "engine": pred.engine.name, "stride": self.stride, "tta": self.tta,
                 "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue},
-                "slide_level": level.as_dict() if (level := SlideLevel.from_card(pred.card)) else None}
+                "second_look": self.looks_again(level), "slide_level": level.as_dict() if level else None}
 
 
 def already_done(summary_path: Path, wanted: dict) -> bool:
@@ -80,15 +89,15 @@ def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettin
             bar.refresh()
 
         t0 = time.perf_counter()
+        level = SlideLevel.from_card(pred.card)
         try:
             result = score_slide(slide, lambda t, a: pred.predict(t, tta=a, batch=s.batch * (8 if a else 1)),
                                  target, stride=s.stride, tta=s.tta, params=s.tissue, min_tissue=s.min_tissue,
-                                 batch=s.batch, progress=tick)
+                                 batch=s.batch, progress=tick, second_look=s.looks_again(level))
         finally:
             bar.close()
     summary = {**result.summary, "model": pred.card.get("name"), "model_sha256": pred.sha256,
                "settings": s.identity(pred)}
-    level = SlideLevel.from_card(pred.card)
     if level is not None:
         summary["slide_level"] = slide_level_summary(result, level)
     summary["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
@@ -105,4 +114,4 @@ def slide_level_summary(result: SlideResult, level: SlideLevel) -> dict:
     result.frame["flagged"] = ans.flagged
     return {"slide_score": None if ans.slide_score is None else round(ans.slide_score, 6),
             "decision": ans.decision, "threshold": level.threshold, "tiles_assessed": ans.tiles_assessed,
-            "tiles_flagged": ans.tiles_flagged, "parameters": level.as_dict()}
+            "tiles_flagged": ans.tiles_flagged, "tile_flag_p": level.tile_flag_p, "parameters": level.as_dict()}
