@@ -21,15 +21,22 @@ BUNDLE = ROOT / "assets" / "pathcnn-v4"
 VARYING = ["worker", "overview_s", "scoring_s", "total_s"]  # where and how fast, not what
 
 
+def small_cases(data_root: Path, folder: Path, n: int, half: int, seed: int) -> list[Path]:
+    """``n`` small case slides (16 patch cells on a 6×6 grid) from one half of the validation split, written to
+    ``folder`` as ``case-<k>.tiff``; the last holds a metastasis, the others none."""
+    tiles, labels, ids = load_half(data_root, half)
+    rng = np.random.default_rng(seed)
+    paths = [folder / f"case-{k}.tiff" for k in range(n)]
+    for k, path in enumerate(paths):
+        build_case(tiles, labels, ids, path, rng, positive=k == n - 1, cells=16, side=6)
+    return paths
+
+
 @pytest.fixture(scope="module")
 def slides(data_root, tmp_path_factory) -> list[Path]:
     """Three small case slides (one with a metastasis) and a file that is not a slide."""
-    tiles, labels, ids = load_half(data_root, 1)
     folder = tmp_path_factory.mktemp("cases")
-    rng = np.random.default_rng(5)
-    paths = [folder / f"case-{k}.tiff" for k in range(3)]
-    for k, path in enumerate(paths):
-        build_case(tiles, labels, ids, path, rng, positive=k == 2, cells=16, side=6)
+    paths = small_cases(data_root, folder, 3, half=1, seed=5)
     broken = folder / "broken.tiff"
     broken.write_bytes(b"II*\x00 this is not a TIFF")
     return [*paths[:2], broken, paths[2]]

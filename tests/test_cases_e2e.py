@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from test_e2e import LONG, stop_server, wait_healthy
-from test_store_e2e import serve
+from test_batch import small_cases
+from test_e2e import LONG, serving
 
 from app import store
 from app.store import db, service
 from model_training.slides.batch import BatchJob, run_batch
-from model_training.slides.case_set import build_case, load_half
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,14 +23,10 @@ MARK = 4242  # tiles/s written into the stored summaries: the Slide page shows i
 
 
 @pytest.fixture
-def cases(data_root, tmp_path) -> dict:
+def cases(data_root, tmp_path) -> Iterator[dict]:
     """Two case slides in a slide folder, scored by a batch run and added to a SQLite store."""
-    tiles, labels, ids = load_half(data_root, 0)
     folder = tmp_path / "slides"
-    rng = np.random.default_rng(8)
-    paths = [folder / f"case-{k}.tiff" for k in range(2)]
-    for k, path in enumerate(paths):
-        build_case(tiles, labels, ids, path, rng, positive=k == 1, cells=16, side=6)
+    paths = small_cases(data_root, folder, 2, half=0, seed=8)
     out = tmp_path / "out"
     run_batch(paths, BatchJob(str(ROOT / "assets" / "pathcnn-v4"), "onnx-int8", str(out)), progress=False)
     for p in paths:
@@ -44,15 +39,15 @@ def cases(data_root, tmp_path) -> dict:
     assert store.add_batch(out, {"case-1.tiff": 1, "case-0.tiff": 0}, url=url)["added"] == 2
     service.forget()
     db.dispose_all()
-    return {"url": url, "folder": folder}
+    yield {"url": url, "folder": folder}
+    service.forget()  # the test's own handles on the store
+    db.dispose_all()
 
 
 def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path):
-    proc, url = serve(ROOT, {"PATHREVIEW_SLIDES": str(cases["folder"]), "PATHREVIEW_DB_URL": cases["url"]},
-                      tmp_path / "streamlit.log")
     shots = Path(os.environ.get("PATHREVIEW_SCREENSHOTS") or tmp_path)
-    try:
-        wait_healthy(url, proc)
+    with serving({"PATHREVIEW_SLIDES": str(cases["folder"]), "PATHREVIEW_DB_URL": cases["url"]},
+                 tmp_path / "streamlit.log") as url:
         pg = browser.new_page(viewport={"width": 1400, "height": 1100})
         pg.set_default_timeout(LONG)
         pg.goto(f"{url}/cases")
@@ -75,9 +70,3 @@ def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path)
         pg.get_by_text(f"{MARK} tiles/s").wait_for()  # the stored scores, not a new scoring run
         assert f"{first} ·" in pg.locator("body").inner_text()
         pg.close()
-    finally:
-        stop_server(proc)
-        service.forget()
-        db.dispose_all()
-    log = (tmp_path / "streamlit.log").read_text(errors="replace")
-    assert "Traceback" not in log, log[-3000:]

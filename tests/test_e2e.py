@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_training.bundle.files import VAL_PRED_FILE
+from model_training.bundle.files import DEFAULT_BUNDLE, VAL_PRED_FILE
 from model_training.bundle.files import sha256 as file_sha256
 from model_training.data.decode import read_tile
 from model_training.evaluation.metrics import at_threshold
@@ -55,30 +55,47 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120, poll: f
     raise TimeoutError(f"{url} not healthy after {timeout}s")
 
 
-def start_server(bundle: Path, db_url: str, data: Path, log: Path, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """``streamlit run`` of the app in ``root`` (this checkout unless given), on a free port; its output to ``log``."""
-    port = free_port()
-    env = {**os.environ, "PATHREVIEW_MODEL": str(bundle), "PATHREVIEW_DB_URL": db_url,
-           "PATHREVIEW_DATA": str(data), "TF_CPP_MIN_LOG_LEVEL": "2"}
+def serve(env: dict, log: Path, *, root: Path = ROOT, cwd: Path | None = None,
+          port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run`` of the app in ``root`` (this checkout unless given), run in ``cwd`` (``root`` unless
+    given; Streamlit reads ``.streamlit/`` there) on ``port`` (a free one unless given), with ``env`` over this
+    process's environment and the shipped bundle unless ``env`` names another; its output to ``log``."""
+    port = port or free_port()
+    env = {**os.environ, "PATHREVIEW_MODEL": str(DEFAULT_BUNDLE), "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     env.pop("PATHREVIEW_DEBUG", None)
     cmd = [sys.executable, "-m", "streamlit", "run", str(root / "app" / "main.py"), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=cwd or root, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)
     return proc, f"http://127.0.0.1:{port}"
 
 
+def site(bundle: Path, db_url: str, data: Path) -> dict:
+    """The environment naming a bundle, a review store and a dataset."""
+    return {"PATHREVIEW_MODEL": str(bundle), "PATHREVIEW_DB_URL": db_url, "PATHREVIEW_DATA": str(data)}
+
+
+def start_server(bundle: Path, db_url: str, data: Path, log: Path, root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """``serve`` with a bundle, a review store and a dataset."""
+    return serve(site(bundle, db_url, data), log, root=root)
+
+
 @contextmanager
-def running(bundle: Path, db_url: str, data: Path, log: Path):
-    """The app served by ``start_server`` and healthy, for the ``with`` block; stopped after it, and its log
-    must then hold no traceback."""
-    proc, url = start_server(bundle, db_url, data, log)
+def serving(env: dict, log: Path, **where):
+    """The app served by ``serve`` (same arguments) and healthy, for the ``with`` block; stopped after it, and
+    its log must then hold no traceback."""
+    proc, url = serve(env, log, **where)
     try:
         wait_healthy(url, proc)
         yield url
     finally:
         stop_server(proc)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+def running(bundle: Path, db_url: str, data: Path, log: Path):
+    """``serving`` with a bundle, a review store and a dataset."""
+    return serving(site(bundle, db_url, data), log)
 
 
 def stop_server(proc: subprocess.Popen) -> None:

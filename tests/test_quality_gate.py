@@ -1,13 +1,13 @@
 """The quality gate on fixed real tiles: each verdict where it belongs, and nowhere it does not."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_slides import SVS, slides_root  # noqa: F401 (a fixture)
 
 from model_training.bundle.files import GATE_FILE, BundleError, read_card
 from model_training.data.sources import open_source
@@ -18,15 +18,6 @@ from model_training.inference.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "assets" / "pathcnn-v4"
-SVS = "CMU-1-Small-Region.svs"
-
-
-@pytest.fixture(scope="module")
-def slides_root() -> Path:
-    root = os.environ.get("PATHREVIEW_SLIDES")
-    if not root or not (Path(root) / SVS).is_file():
-        pytest.skip(f"PATHREVIEW_SLIDES is not set to a folder holding {SVS} (../shared/slides)")
-    return Path(root)
 
 
 @pytest.fixture(scope="module")

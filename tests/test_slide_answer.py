@@ -82,8 +82,8 @@ def test_tiles_not_assessed_count_neither_toward_the_score_nor_as_flags():
 
 def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repeatable(data_root, tmp_path):
     job = BatchJob(str(BUNDLE), "onnx-int8", str(tmp_path))
-    first = fit_and_measure(job, CARD, data_root, tmp_path, n=8, second_look=8, seed=4)
-    again = fit_and_measure(job, CARD, data_root, tmp_path, n=8, second_look=8, seed=4)  # scored slides reused
+    first = fit_and_measure(job, data_root, tmp_path, n=8, second_look=8, seed=4)
+    again = fit_and_measure(job, data_root, tmp_path, n=8, second_look=8, seed=4)  # scored slides reused
     assert first == again
     fitted, tested = first["fit_set"], first["test_set"]
     assert fitted["slides"] == tested["slides"] == 8 and fitted["positive_slides"] == 4

@@ -8,16 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.exc import DBAPIError
+from test_batch import small_cases
 
 from app.store import Reviewer, ReviewRefused, add_batch, get_case, record_signout, signouts_frame, worklist
 from app.store import db
 from app.store.__main__ import main as store_cli
 from model_training.slides.batch import BatchJob, run_batch
-from model_training.slides.case_set import build_case, load_half
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,12 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def batch_dir(data_root, tmp_path_factory) -> Path:
     """A batch run over three case slides (the last with a metastasis) and one file that is not a slide."""
-    tiles, labels, ids = load_half(data_root, 0)
     folder = tmp_path_factory.mktemp("batch")
-    rng = np.random.default_rng(11)
-    paths = [folder / f"case-{k}.tiff" for k in range(3)]
-    for k, path in enumerate(paths):
-        build_case(tiles, labels, ids, path, rng, positive=k == 2, cells=16, side=6)
+    paths = small_cases(data_root, folder, 3, half=0, seed=11)
     (folder / "broken.tiff").write_bytes(b"not a slide")
     out = folder / "out"
     run_batch([*paths, folder / "broken.tiff"], BatchJob(str(ROOT / "assets" / "pathcnn-v4"), "onnx-int8", str(out)),
