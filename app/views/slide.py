@@ -9,10 +9,10 @@ from app.inputs.slide_viewer import slide_viewer
 from app.review import detail, queueing
 from app.runtime import state
 from model_training.bundle.contract import TILE
+from model_training.slides.answer import POSITIVE, SlideLevel, answer
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.reader import SlideError, open_slide, recorded_mpp
 from model_training.slides.run import model_mpp
-from model_training.slides.answer import POSITIVE, SlideLevel, answer
 from model_training.slides.scoring import overview, score_slide
 from model_training.slides.tissue import TissueParams
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     job = BatchJob(str(bundle), args.engine, str(args.work), SlideSettings(tta=args.tta))
-    block = fit_and_measure(job, card, args.data, args.work, args.cases, args.second_look, args.seed)
+    block = fit_and_measure(job, args.data, args.work, args.cases, args.second_look, args.seed)
     print(json.dumps(block, indent=2))
     if args.write_card:
         write_card(bundle, {**card, "slide_level": block})

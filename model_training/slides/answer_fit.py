@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from sklearn.linear_model import LogisticRegression
 
 from model_training.evaluation.metrics import auc_ci, rates_ci, threshold_for_sensitivity
@@ -114,7 +113,7 @@ def card_block(level: SlideLevel, fitted: dict, measured: dict, how: dict) -> di
             "fit_set": fitted, "test_set": measured, "cases": how}
 
 
-def fit_and_measure(job: BatchJob, card: dict, data: Path, work: Path, n: int, second_look: int = SECOND_LOOK,
+def fit_and_measure(job: BatchJob, data: Path, work: Path, n: int, second_look: int = SECOND_LOOK,
                     seed: int = 26) -> dict:
     """Build ``n`` case slides from each half of ``data``'s validation split (unless there already), score
     them as ``job`` says (its ``out`` is ignored) with a ``second_look``, fit on half 0 and measure on half 1;

@@ -63,9 +63,10 @@ def tissue_mask(thumb: np.ndarray, um_per_px: float, params: TissueParams = Tiss
 def block_mean(rgb: np.ndarray, factor: int) -> np.ndarray:
     """The image shrunk ``factor`` times by averaging whole blocks (a partial last row or column of blocks is
     left out), as uint8."""
+    from skimage.measure import block_reduce
+
     h, w = (rgb.shape[0] // factor) * factor, (rgb.shape[1] // factor) * factor
-    blocks = rgb[:h, :w].reshape(h // factor, factor, w // factor, factor, -1)
-    return blocks.mean(axis=(1, 3), dtype=np.float32).round().astype(np.uint8)
+    return block_reduce(rgb[:h, :w], (factor, factor, 1), np.mean).round().astype(np.uint8)
 
 
 def _mask(thumb: np.ndarray, um_per_px: float, params: TissueParams) -> np.ndarray:
