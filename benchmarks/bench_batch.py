@@ -1,6 +1,6 @@
 """Batch slide scoring speed: one process end to end against the model alone, and a Dask LocalCluster.
 
-    python benchmarks/bench_batch.py [--bundle assets/pathcnn-v4] [--engine auto] [--slides 6] [--grid 48x40]
+    python benchmarks/bench_batch.py [--bundle assets/pathcnn-v5] [--engine auto] [--slides 6] [--grid 48x40]
 
 Builds ``--slides`` fixture slides from real validation patches (PATHREVIEW_DATA; deflate-compressed pyramidal
 TIFFs at twice the model's resolution, as a 20x scan), then measures, on the same engine:

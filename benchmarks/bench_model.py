@@ -1,7 +1,7 @@
 """Model speed figures on this machine: training img/s, inference img/s, single-tile and TTA/Grad-CAM latency,
 for each engine (Keras, which the commands use; ONNX Runtime on model.onnx; and its int8 copy, which the app uses).
 
-    python benchmarks/bench_model.py [--bundle assets/pathcnn-v4] [--arch pathcnn] [--train-tiles 3200]
+    python benchmarks/bench_model.py [--bundle assets/pathcnn-v5] [--arch pathcnn] [--train-tiles 3200]
 
 Needs PATHREVIEW_DATA for real tiles. Prints one line per figure, and each product budget with the measured
 figure against it; nothing is asserted.

@@ -17,7 +17,7 @@ from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v4"
+BUNDLE = ROOT / "assets" / "pathcnn-v5"
 VARYING = ["worker", "overview_s", "scoring_s", "total_s"]  # where and how fast, not what
 
 

@@ -17,7 +17,7 @@ from model_training.inference.gate import Gate, load_gate
 from model_training.inference.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v4"
+BUNDLE = ROOT / "assets" / "pathcnn-v5"
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ message (what the browser would receive) and the session state.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from app.quiz import feedback
 from app.quiz import reader_metrics as qmetrics
 from app.quiz import selection, student
 from app.store import db, quizzes, service
+from model_training.bundle.files import DEFAULT_BUNDLE
 
 pytestmark = pytest.mark.slow  # loads the shipped model
 
@@ -24,8 +26,6 @@ TRUTH_WORDS = ("Truth", "truth", "P(tumour)", "Grad-CAM", "Right", "Not this one
 
 @pytest.fixture
 def env(monkeypatch, tmp_path, data_root):
-    from model_training.bundle.files import DEFAULT_BUNDLE
-
     monkeypatch.setenv("PATHREVIEW_MODEL", str(DEFAULT_BUNDLE))
     monkeypatch.setenv("PATHREVIEW_AUDIT_LOG", str(tmp_path / "audit.csv"))
     monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
@@ -108,7 +108,8 @@ def test_quiz_creation_is_deterministic_balanced_and_can_pick_hard_tiles(env):
     _, hcode, hkey = create(size=10, balance=0.5, hard=True, seed=5)
     h, hq = quizzes.quiz_key(hcode, hkey), quizzes.get_quiz(hcode)
     assert selection.hard_mask(h["label"], h["p"], hq.threshold).all()
-    assert hq.hard and hq.threshold == pytest.approx(0.185, abs=1e-3)  # the shipped model's TTA threshold
+    shipped = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())["threshold"]
+    assert hq.hard and hq.threshold == pytest.approx(shipped, abs=1e-3)  # the shipped model's TTA threshold
 
 
 def test_truth_is_hidden_until_the_student_answers(env):

@@ -32,6 +32,10 @@ def test_bundle_is_small_and_complete(card):
     for name in ("model.keras", "history.csv", "val_predictions.csv", "figures/roc.png"):
         assert (DEFAULT_BUNDLE / name).exists(), name
     assert card["training"]["command"].startswith("python -m model_training.cli.train --data ")
+    # the last layer was refitted on the training split after training; the card says how and on what
+    refit = card["head_refit"]
+    assert refit["command"].startswith("python -m model_training.cli.refit_head --bundle ")
+    assert refit["source_sha256"] != card["sha256"] and refit["hard_negatives"] > 0
     assert card["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95
 
 

@@ -16,7 +16,7 @@ from model_training.slides.answer_fit import SENSITIVITY_TARGET, fit_and_measure
 from model_training.slides.batch import BatchJob
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v4"
+BUNDLE = ROOT / "assets" / "pathcnn-v5"
 CARD = json.loads((BUNDLE / "model_card.json").read_text())
 
 

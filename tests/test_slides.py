@@ -45,7 +45,7 @@ def svs(slides_root) -> Path:
 def pred():
     from model_training.inference.predictor import Predictor
 
-    return Predictor.load(ROOT / "assets" / "pathcnn-v4")
+    return Predictor.load(ROOT / "assets" / "pathcnn-v5")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ def batch_dir(data_root, tmp_path_factory) -> Path:
     paths = small_cases(data_root, folder, 3, half=0, seed=11)
     (folder / "broken.tiff").write_bytes(b"not a slide")
     out = folder / "out"
-    run_batch([*paths, folder / "broken.tiff"], BatchJob(str(ROOT / "assets" / "pathcnn-v4"), "onnx-int8", str(out)),
+    run_batch([*paths, folder / "broken.tiff"], BatchJob(str(ROOT / "assets" / "pathcnn-v5"), "onnx-int8", str(out)),
               progress=False)
     return out
 

@@ -132,6 +132,12 @@ training = dict(card.get("training", {}))
 if "command" in training:
     st.code(training.pop("command"), language="bash")
 st.dataframe(kv(training), hide_index=True)
+refit = dict(card.get("head_refit", {}))
+if refit:
+    st.markdown("**Last layer refitted after training** (same backbone; training negatives the model called "
+                "tumour weighted up):")
+    st.code(refit.pop("command", "—"), language="bash")
+    st.dataframe(kv(refit), hide_index=True)
 recal = dict(card.get("recalibration", {}))
 if recal:
     st.markdown("**Calibration re-fitted after training** (same weights):")

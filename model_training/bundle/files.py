@@ -16,7 +16,7 @@ HISTORY_FILE = "history.csv"
 VAL_PRED_FILE = "val_predictions.csv"
 FIGURES_DIR = "figures"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v4"
+DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v5"
 
 
 class BundleError(RuntimeError):

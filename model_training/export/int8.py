@@ -5,7 +5,7 @@ than the float32 one: 200 tiles x 8 TTA views in about 0.6 s instead of 1.5 s on
 it when the bundle carries one (``Predictor.load(..., engine="auto")``); ``model.keras`` stays the model of
 record, and every CLI scores with Keras unless told otherwise.
 
-    python -m model_training.cli.quantize assets/pathcnn-v4 --data PCAM_ROOT
+    python -m model_training.cli.quantize assets/pathcnn-v5 --data PCAM_ROOT
 
 How: ONNX Runtime's static quantization (QDQ) of the ``logit`` and ``features`` part of model.onnx, int8
 weights per output channel, uint8 activations whose ranges come from real training tiles. Weights use 7 of their 8 bits
