@@ -31,6 +31,7 @@ def test_the_shipped_card_records_a_sensitivity_first_operating_point():
     assert level is not None and len(level.weights) == len(FEATURES) and 0 < level.threshold < 1
     assert level.second_look == block["parameters"]["second_look"] > 0 and 0 < level.tile_flag_p < 1
     assert block["fit_set"]["sensitivity"] >= SENSITIVITY_TARGET
+    assert block["threshold_rule"].endswith(f">= {SENSITIVITY_TARGET} on the fit set")
     for part in ("fit_set", "test_set"):
         lo, hi = block[part]["auc_ci95"]
         assert lo <= block[part]["auc"] <= hi
@@ -88,6 +89,10 @@ def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repea
     fitted, tested = first["fit_set"], first["test_set"]
     assert fitted["slides"] == tested["slides"] == 8 and fitted["positive_slides"] == 4
     assert fitted["sensitivity"] >= SENSITIVITY_TARGET
+    # a lab that wants every fit-set metastasis called moves the threshold down, never up
+    strict = fit_and_measure(job, data_root, tmp_path, n=8, second_look=8, seed=4, sensitivity=1.0)
+    assert strict["fit_set"]["sensitivity"] == 1.0 and strict["threshold"] <= first["threshold"]
+    assert "--sensitivity 1.0" in strict["command"] and strict["threshold_rule"].endswith(">= 1.0 on the fit set")
     # the slide-level flags are far fewer on normal slides than the tile decision's
     assert tested["flagged_on_negatives_median"] < tested["tile_decision_on_negatives_median"]
     # each slide's top tiles had their second look, with 8 views
