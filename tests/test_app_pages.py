@@ -396,6 +396,12 @@ def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
     nll = next(t for t in tables if "platt_5fold" in t.columns)
     assert set(nll["scoring"]) == {"tta", "single"}
     assert card["training"]["command"] in [c.value for c in at.code]
+    # the last layer refitted after training: the command and what it was fitted on
+    assert card["head_refit"]["command"] in [c.value for c in at.code]
+    assert any("Last layer refitted after training" in md.value for md in at.markdown)
+    refit = next(t for t in tables if "field" in t.columns and "hard_negatives" in t["field"].tolist())
+    refit = refit.set_index("field")["value"]
+    assert refit["hard_negatives"] == str(card["head_refit"]["hard_negatives"])
 
 
 def test_model_card_says_validation_is_optimistic_and_how_to_recalibrate(app, monkeypatch):
