@@ -3,6 +3,7 @@ import streamlit as st
 
 from app.display import slide_layers
 from app.display.quality import QUALITY_WORDS
+from app.display.slide_answer import operating_point_caption
 from app.display.text import md
 from app.inputs import case_open, deepzoom, slide_files
 from app.inputs.slide_viewer import slide_viewer
@@ -198,6 +199,9 @@ with slide:
                 f"Slide answer: **{words}** · slide score {ans.slide_score:.3f} (operating point "
                 f"{level.threshold:.3f}) · {ans.tiles_flagged} tile{'s' * (ans.tiles_flagged != 1)} flagged",
                 icon=":material/biotech:")
+            worth = operating_point_caption(pred.card)
+            if worth:
+                st.caption(worth)
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
         if ans is not None:

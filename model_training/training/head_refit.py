@@ -63,10 +63,15 @@ def pooled_views(pred: Predictor, x: np.ndarray, chunk: int = 256) -> tuple[np.n
     return np.concatenate(zs), np.concatenate(fs)
 
 
+def hard_negatives(y: np.ndarray, z: np.ndarray, settings: HeadRefitSettings) -> np.ndarray:
+    """Which tiles are negatives the source model calls tumour (mean logit above ``hard_negative_logit``)."""
+    return (np.asarray(y) == 0) & (np.asarray(z) > settings.hard_negative_logit)
+
+
 def sample_weights(y: np.ndarray, z: np.ndarray, settings: HeadRefitSettings) -> np.ndarray:
-    """1 per tile, ``hard_negative_weight`` for a negative whose mean logit is above ``hard_negative_logit``."""
+    """1 per tile, ``hard_negative_weight`` for a hard negative."""
     w = np.ones(len(y), np.float64)
-    w[(np.asarray(y) == 0) & (np.asarray(z) > settings.hard_negative_logit)] = settings.hard_negative_weight
+    w[hard_negatives(y, z, settings)] = settings.hard_negative_weight
     return w
 
 
@@ -74,7 +79,8 @@ def fit_head(features: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float)
     """A logistic regression on the raw pooled features: kernel (D,) and bias, ready for the Dense layer.
 
     The penalty acts on the raw kernel on purpose: fitted on standardised features, the kernel grows large on
-    the features that barely vary and the int8 copy's feature noise then changes 5% of decisions (0.6% here).
+    the features that barely vary, and the int8 copy's feature noise then changed 5.2% of validation decisions
+    (0.35% with the raw penalty; EXPERIMENTS.md).
     """
     lr = LogisticRegression(C=c, max_iter=20000).fit(features, y, sample_weight=weights)
     return lr.coef_[0], float(lr.intercept_[0])
@@ -111,7 +117,7 @@ def refit_head(bundle: Path, data: str, out: Path, settings: HeadRefitSettings =
     weights = sample_weights(y, z, settings)
     kernel, bias = fit_head(features, y, weights, settings.c)
     model.get_layer(LOGIT).set_weights([kernel[:, None].astype(np.float32), np.array([bias], np.float32)])
-    hard = int(((y == 0) & (z > settings.hard_negative_logit)).sum())
+    hard = int(hard_negatives(y, z, settings).sum())
     log.info("head refitted on %d training tiles (%d hard negatives weighted %.3g)", len(y), hard,
              settings.hard_negative_weight)
 
