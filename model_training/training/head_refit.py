@@ -7,7 +7,8 @@ above ``hard_negative_logit``) weighted ``hard_negative_weight`` times. Calibrat
 figures are then re-fitted on validation as for any new bundle (``finalize_bundle``).
 
 Why: a slide is as good as its highest-scoring normal tile, so the tail of normal tiles scored as tumour
-decides the slide-level answer. The refit lowers that tail (EXPERIMENTS.md, "Hard-negative head refit").
+decides the slide-level answer. The refit lowers that tail (EXPERIMENTS.md, "Third round: hard-negative head
+refit").
 
 Command: ``python -m model_training.cli.refit_head --bundle runs/pathcnn-v4 --data DIR --out assets/pathcnn-v5``
 """
