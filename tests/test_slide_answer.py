@@ -102,3 +102,12 @@ def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repea
         assert (tiles.spread[tiles.views == 1] == 0).all()
     cases = pd.read_csv(tmp_path / "scored-h1" / "cases.csv")
     assert list(cases.status) == ["scored"] * 8 or list(cases.status) == ["skipped"] * 8
+
+
+def test_an_operating_point_outside_zero_to_one_is_refused(tmp_path, capsys):
+    from model_training.cli.slide_level import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--sensitivity", "95"])
+    assert stop.value.code == 2 and "--sensitivity 95.0: a share" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()  # refused before anything was built

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=26)
     ap.add_argument("--write-card", action="store_true", help="record the result in the bundle's model card")
     args = ap.parse_args(argv)
+    if not 0 < args.sensitivity <= 1:
+        ap.error(f"--sensitivity {args.sensitivity}: a share of the fit half's metastasis slides, in (0, 1]")
     quiet_cli(False)
     bundle = args.model or default_bundle()
     try:
