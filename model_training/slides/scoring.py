@@ -182,6 +182,7 @@ def look_again(slide: Slide, grid: Grid, target_mpp: float, predict: Callable, a
     if not len(ok) or (acc.views == 8).any():  # none to look at, or looked at already (a resumed run)
         return
     pick = ok[np.argsort(-acc.p[ok], kind="stable")[:k]]
+    # one read per tile: the top tiles lie anywhere on the slide, and read_block reads its tiles' bounding box
     tiles = np.concatenate([read_block(slide, grid, np.array([i]), target_mpp) for i in pick])
     r = predict(tiles, True)
     acc.store(pick, r, 8)

@@ -15,7 +15,6 @@ Command: ``python -m model_training.cli.refit_head --bundle runs/pathcnn-v4 --da
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,17 +22,11 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from model_training.bundle.contract import LOGIT
-from model_training.bundle.files import HISTORY_FILE
 from model_training.data.subsets import load_split
 from model_training.inference.predictor import N_VIEWS, Predictor, dihedral_views
-from model_training.training.finish import finalize_bundle
-from model_training.training.loop import record_subset_auc
+from model_training.training.recalibrate import write_derived
 
 log = logging.getLogger(__name__)
-
-# Card fields that describe how the backbone came to be; everything else is re-measured.
-KEPT = ("data", "training")
-
 
 class HeadRefitError(ValueError):
     """The refit cannot start or its result is inconsistent; the message says why."""
@@ -122,16 +115,10 @@ def refit_head(bundle: Path, data: str, out: Path, settings: HeadRefitSettings =
     log.info("head refitted on %d training tiles (%d hard negatives weighted %.3g)", len(y), hard,
              settings.hard_negative_weight)
 
-    out.mkdir(parents=True, exist_ok=True)
-    if (src / HISTORY_FILE).exists():
-        shutil.copy2(src / HISTORY_FILE, out / HISTORY_FILE)
-    meta = {"name": out.name, **{k: card[k] for k in KEPT if k in card},
-            "head_refit": {"command": command, "source": src.name, "source_sha256": card.get("sha256"),
-                           "source_validation_auc_tta": card.get("validation", {}).get("tta", {}).get("auc"),
-                           "settings": settings.to_dict(),
-                           "fitted_on": f"{train_src.description}: {len(y)} tiles, pooled features averaged "
-                                        f"over the 8 dihedral views",
-                           "hard_negatives": hard}}
-    new = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, target_sensitivity)
-    record_subset_auc(out, new, val_src)
-    return new
+    record = {"head_refit": {"command": command, "source": src.name, "source_sha256": card.get("sha256"),
+                             "source_validation_auc_tta": card.get("validation", {}).get("tta", {}).get("auc"),
+                             "settings": settings.to_dict(),
+                             "fitted_on": f"{train_src.description}: {len(y)} tiles, pooled features averaged "
+                                          f"over the 8 dihedral views",
+                             "hard_negatives": hard}}
+    return write_derived(model, card, src, out, val_src, val_arr, record, target_sensitivity)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from model_training.bundle.files import HISTORY_FILE
+from model_training.data.sources import TileSource
 from model_training.data.subsets import load_split
 from model_training.inference.predictor import Predictor
 from model_training.training.finish import finalize_bundle
@@ -40,12 +41,20 @@ def recalibrate(bundle: Path, data: str, out: Path, *, split: str = "valid", lim
     val_src, val_arr = load_split(data, split, limit, 0, False)
     if val_arr is None or len(set(val_arr[1].tolist())) < 2:
         raise RecalibrationError(f"{data}/{split}: calibration needs tiles of both classes held in RAM")
+    record = {"recalibration": {"command": command, "source_sha256": card.get("sha256"),
+                                "split": f"{data} ({split}), {len(val_arr[1])} tiles"}}
+    return write_derived(model, card, src, out, val_src, val_arr, record, target_sensitivity)
+
+
+def write_derived(model, card: dict, src: Path, out: Path, val_src: TileSource, val_arr: tuple, record: dict,
+                  target_sensitivity: float = 0.95) -> dict:
+    """Write ``model``, made from the bundle ``src`` (whose card is ``card``), as a new bundle at ``out``: the
+    training record and history kept, ``record`` (what was done to it) added, calibration, threshold, exports,
+    gate and figures fitted again on ``val_arr``; returns the new card."""
     out.mkdir(parents=True, exist_ok=True)
     if (src / HISTORY_FILE).exists():
         shutil.copy2(src / HISTORY_FILE, out / HISTORY_FILE)
-    meta = {"name": out.name, **{k: card[k] for k in KEPT if k in card},
-            "recalibration": {"command": command, "source_sha256": card.get("sha256"),
-                              "split": f"{data} ({split}), {len(val_arr[1])} tiles"}}
+    meta = {"name": out.name, **{k: card[k] for k in KEPT if k in card}, **record}
     new = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, target_sensitivity)
     record_subset_auc(out, new, val_src)
     return new
