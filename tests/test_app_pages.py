@@ -353,6 +353,13 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
     assert any(f"Threshold **{card['slide_level']['threshold']:.4f}**" in md.value for md in at.markdown)
     slide_table = next(d.value for d in at.dataframe if "case set" in d.value.columns)
     assert slide_table["auc"].tolist() == [str(card["slide_level"][s]["auc"]) for s in ("fit_set", "test_set")]
+    # the size rule, and what it does on larger slides made of the held-out ones
+    assert any("**Size rule.**" in md.value and f"above {card['slide_level']['parameters']['reference_tiles']}"
+               in md.value for md in at.markdown)
+    sizes = next(d.value for d in at.dataframe if "slides laid side by side" in d.value.columns)
+    assert sizes["slides laid side by side"].tolist() == [r["factor"] for r in card["slide_level"]["size_check"]]
+    assert sizes["flags on normal (median) (without)"].tolist() == [
+        r["without"]["normal_flags_median"] for r in card["slide_level"]["size_check"]]
     monkeypatch.setenv("PATHREVIEW_ENGINE", "onnx")
     assert model_loader.engine_setting() == "onnx"
     at.run()

@@ -1,10 +1,12 @@
 """The slide-level answer: the score from the top tiles and their neighbours, flags that agree with the
-decision, tiles that are not assessed left out, the card's operating point, and fitting it on case slides built
+decision, tiles that are not assessed left out, the size rule for slides larger than the case slides, the
+card's operating point, and fitting it on case slides built
 from real validation patches and scored with the shipped bundle's int8 copy (with a second look at each slide's
 top tiles)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pandas as pd
 import pytest
 
 from model_training.slides.answer import FEATURES, NEGATIVE, POSITIVE, SlideLevel, answer, features
-from model_training.slides.answer_fit import SENSITIVITY_TARGET, fit_and_measure
+from model_training.slides.answer_fit import SENSITIVITY_TARGET, card_block, fit_and_measure
 from model_training.slides.batch import BatchJob
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +43,7 @@ def test_the_shipped_card_records_a_sensitivity_first_operating_point():
     assert SlideLevel.from_card({"slide_level": {"parameters": {"k": 3}, "threshold": 0.2}}) is None
 
 
-TOP3 = SlideLevel(weights=(1.0, 0.0, 0.0), intercept=-2.0, threshold=0.5, tile_flag_p=0.99)
+TOP3 = SlideLevel(weights=(1.0, 0.0), intercept=-2.0, threshold=0.5, tile_flag_p=0.99)
 
 
 def test_flags_agree_with_the_decision():
@@ -57,11 +59,11 @@ def test_flags_agree_with_the_decision():
 
 
 def test_neighbouring_high_tiles_weigh_more_than_scattered_ones():
-    pair = SlideLevel(weights=(0.0, 1.0, 0.0), intercept=0.0)
+    pair = SlideLevel(weights=(0.0, 1.0), intercept=0.0)
     p = [0.99, 0.98, 0.01, 0.01, 0.01]
     together = features(frame(p))  # tiles 0 and 1 touch
     apart = features(frame(p, xs=[0, 288, 96, 192, 384]))  # the same scores, two cells apart
-    assert together[0] == pytest.approx(apart[0]) and together[2] == apart[2] == np.log1p(2)
+    assert together[0] == pytest.approx(apart[0])
     assert together[1] == pytest.approx(np.log(0.98 / 0.02)) and apart[1] == pytest.approx(np.log(0.01 / 0.99))
     assert answer(frame(p), pair).slide_score > 0.95 > 0.05 > answer(frame(p, xs=[0, 288, 96, 192, 384]), pair).slide_score
     # tiles on the grid's other axis touch too
@@ -70,7 +72,7 @@ def test_neighbouring_high_tiles_weigh_more_than_scattered_ones():
 
 
 def test_tiles_not_assessed_count_neither_toward_the_score_nor_as_flags():
-    level = SlideLevel(weights=(1.0, 0.0, 0.0), intercept=0.0, threshold=0.5, tile_flag_p=0.99)
+    level = SlideLevel(weights=(1.0, 0.0), intercept=0.0, threshold=0.5, tile_flag_p=0.99)
     p = [0.1, 0.9999, 0.2]
     everything = answer(frame(p), level)
     gated = answer(frame(p, ["ok", "blurred", "ok"]), level)
@@ -79,6 +81,40 @@ def test_tiles_not_assessed_count_neither_toward_the_score_nor_as_flags():
     assert gated.slide_score == pytest.approx(answer(frame([0.1, 0.2]), level).slide_score)
     none = answer(frame(p, ["dark", "blurred", "empty"]), level)
     assert none.slide_score is None and none.decision is None and none.tiles_flagged == 0
+
+
+def test_a_slide_larger_than_the_case_slides_is_read_lower_by_the_size_rule():
+    level = replace(TOP3, intercept=-6.0, tail_scale=1.5, reference_tiles=50)
+    assert level.size_shift(10) == level.size_shift(50) == 0.0  # smaller slides keep the fitted levels
+    assert level.size_shift(500) == pytest.approx(1.5 * np.log(10))
+    assert level.flag_p(50) == pytest.approx(0.99) and level.flag_p(500) > 0.999
+    rng = np.random.default_rng(0)
+    top = [0.9995, 0.9993, 0.9992]
+    small = frame(top + list(rng.uniform(0.01, 0.3, 47)))
+    large = frame(top + list(rng.uniform(0.01, 0.3, 497)))
+    # the same three tiles: alarms on a slide of 50 tiles, nothing remarkable among 500
+    assert answer(small, level).decision == POSITIVE and answer(small, level).tiles_flagged == 3
+    on_large = answer(large, level)
+    assert on_large.decision == NEGATIVE and on_large.tiles_flagged == 0 and on_large.flag_p == level.flag_p(500)
+    assert on_large.slide_score < answer(large, replace(level, tail_scale=0.0)).slide_score  # the rule decides
+    # the card carries the rule, and reads it back
+    block = card_block(level, {}, {}, {})
+    assert SlideLevel.from_card({"slide_level": block}) == level
+
+
+def test_the_shipped_size_rule_keeps_normal_slides_quiet_as_they_grow():
+    block = CARD["slide_level"]
+    level = SlideLevel.from_card(CARD)
+    assert level.tail_scale > 0 and level.reference_tiles == block["parameters"]["reference_tiles"] > 0
+    rows = {r["factor"]: r for r in block["size_check"]}
+    # at the case slides' own size the rule barely acts (only on slides above the median's tile count)
+    assert abs(rows[1]["with_size_rule"]["normal_called_positive"] - rows[1]["without"]["normal_called_positive"]) <= 0.05
+    for k in (4, 8):
+        rule, plain = rows[k]["with_size_rule"], rows[k]["without"]
+        # without the rule a normal slide four times larger is called suspicious almost always
+        assert plain["normal_called_positive"] >= 0.9 and plain["normal_flags_median"] >= 3
+        assert rule["normal_called_positive"] <= rows[1]["with_size_rule"]["normal_called_positive"]
+        assert rule["normal_flags_median"] <= 3
 
 
 def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repeatable(data_root, tmp_path):
@@ -100,6 +136,10 @@ def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repea
         tiles = pd.read_csv(path)
         assert (tiles.views == 8).sum() == min(8, (tiles.quality == "ok").sum())
         assert (tiles.spread[tiles.views == 1] == 0).all()
+    # larger slides made of the test half: the size rule keeps their normal slides' flags down
+    largest = first["size_check"][-1]
+    assert largest["assessed_tiles_median"] > 2 * first["parameters"]["reference_tiles"]
+    assert largest["with_size_rule"]["normal_flags_median"] < largest["without"]["normal_flags_median"]
     cases = pd.read_csv(tmp_path / "scored-h1" / "cases.csv")
     assert list(cases.status) == ["scored"] * 8 or list(cases.status) == ["skipped"] * 8
 

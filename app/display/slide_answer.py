@@ -1,6 +1,8 @@
 """What the slide-level answer is worth, in a pathologist's words, from the figures the model card holds."""
 from __future__ import annotations
 
+import math
+
 
 def _ci(ci: list | None) -> str:
     return f" (95% CI {ci[0]:.0%}–{ci[1]:.0%})" if ci and len(ci) == 2 else ""
@@ -20,3 +22,26 @@ def operating_point_caption(card: dict) -> str | None:
             f"{test['sensitivity']:.0%} of the {pos} with a metastasis{_ci(test.get('sensitivity_ci95'))} and cleared "
             f"{test['specificity']:.0%} of the {neg} without{_ci(test.get('specificity_ci95'))}{auc}. "
             "The slide score orders the worklist; it does not sign a case out.")
+
+
+def size_caption(card: dict, tiles_assessed: int, shift: float) -> str | None:
+    """One sentence for a slide larger than the case slides behind the operating point (None otherwise): how
+    its tiles were read, and what the card measured on held-out slides made larger."""
+    block = card.get("slide_level") or {}
+    ref = int((block.get("parameters") or {}).get("reference_tiles") or 0)
+    rows = block.get("size_check") or []
+    if ref <= 0 or shift <= 0 or tiles_assessed <= ref:
+        return None
+    ratio = tiles_assessed / ref
+    text = (f"This slide has {tiles_assessed:,} assessed tiles, {ratio:.0f}× the {ref} of the case slides the answer "
+            f"was fitted on, so its tiles are read {shift:.1f} logits lower (the size rule: a larger slide's highest "
+            "normal tiles score higher by chance).")
+    if rows:
+        row = min(rows, key=lambda r: abs(math.log(r["factor"] / ratio)))
+        rule = row["with_size_rule"]
+        text += (f" On held-out case slides laid side by side to {row['factor']}× ({row['assessed_tiles_median']:.0f} "
+                 f"tiles), {1 - rule['normal_called_positive']:.0%} of normal slides were cleared and "
+                 f"{rule['metastases_called']:.0%} of the 1–8-tile metastases were called.")
+        if ratio > 1.5 * row["factor"]:
+            text += " This slide is larger than any measured: treat its answer as an ordering, not a call."
+    return text

@@ -114,6 +114,23 @@ if slide_level:
     st.dataframe(pd.DataFrame([{"case set": part, **{f: str(slide_level[part].get(f)) for f in figures}}
                                for part in ("fit_set", "test_set")]), hide_index=True)
     st.caption(f"Labelled case slides built from the validation split: {slide_level['cases'].get('source', '')}.")
+    params = slide_level.get("parameters", {})
+    if params.get("reference_tiles"):
+        st.markdown(f"**Size rule.** On a slide of N assessed tiles above {params['reference_tiles']} (the case "
+                    f"slides' median), tiles are read {num(params['tail_scale'], 3)} × ln(N / "
+                    f"{params['reference_tiles']}) logits lower, for the score and the flags alike "
+                    f"({slide_level.get('size_rule', '')}).")
+    if slide_level.get("size_check"):
+        st.dataframe(pd.DataFrame([{"slides laid side by side": r["factor"], "tiles (median)": r["assessed_tiles_median"],
+                                    **{f"{what} ({rule})": r[key][field]
+                                       for key, rule in (("with_size_rule", "size rule"), ("without", "without"))
+                                       for what, field in (("normal called suspicious", "normal_called_positive"),
+                                                           ("flags on normal (median)", "normal_flags_median"),
+                                                           ("metastases called", "metastases_called"))}}
+                                   for r in slide_level["size_check"]]), hide_index=True)
+        st.caption("Larger slides made of the held-out case slides: normal slides side by side, and each slide "
+                   "with a metastasis beside normal ones. Their patches repeat, so this speaks for a few hundred "
+                   "tiles, not for a whole lymph node.")
 
 members = card.get("members", [])
 if members:

@@ -3,7 +3,7 @@ import streamlit as st
 
 from app.display import slide_layers
 from app.display.quality import QUALITY_WORDS
-from app.display.slide_answer import operating_point_caption
+from app.display.slide_answer import operating_point_caption, size_caption
 from app.display.text import md
 from app.inputs import case_open, deepzoom, slide_files
 from app.inputs.slide_viewer import slide_viewer
@@ -202,10 +202,15 @@ with slide:
             worth = operating_point_caption(pred.card)
             if worth:
                 st.caption(worth)
+            larger = size_caption(pred.card, ans.tiles_assessed, level.size_shift(ans.tiles_assessed))
+            if larger:
+                st.caption(larger)
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
         if ans is not None:
-            m[1].metric("Flagged", f"{ans.tiles_flagged:,}", help=f"Slide-level flags: P ≥ {level.tile_flag_p:.3f}, "
+            size_words = (f" (the case slides' {level.tile_flag_p:.3f}, raised for this slide's size)"
+                          if ans.flag_p > level.tile_flag_p else "")
+            m[1].metric("Flagged", f"{ans.tiles_flagged:,}", help=f"Slide-level flags: P ≥ {ans.flag_p:.4g}{size_words}, "
                         f"and the top tile of a slide called positive. {s['tiles_flagged']:,} tiles reach the tile "
                         f"threshold ({thr:.3f}); they are listed too, in orange.")
         else:

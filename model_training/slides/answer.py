@@ -2,20 +2,29 @@
 a ``decision`` at the card's slide-level operating point, and which tiles to flag on it.
 
 The tile threshold is chosen for tile sensitivity, so on a normal slide of a few hundred tiles it raises tens
-of alarms. A slide is instead summarised by three features of its assessed tiles' logits, combined by a
+of alarms. A slide is instead summarised by two features of its assessed tiles' logits, combined by a
 logistic regression fitted on labelled case slides (``slide_level`` in the model card):
 
 - ``top3``: the mean logit of the three highest tiles (a metastasis raises a few tiles, not one);
 - ``best_pair``: the best pair of edge-adjacent tiles, scored by the lower of their two logits (a metastasis
-  spans neighbouring tiles; a normal tile the model mistakes for tumour usually stands alone);
-- ``tiles_above_half``: log(1 + the number of tiles at P >= 0.5).
+  spans neighbouring tiles; a normal tile the model mistakes for tumour usually stands alone).
 
 A tile is flagged when its P reaches ``tile_flag_p`` (fitted so that a normal slide shows about one flag),
 and the top tile of a slide called positive is always flagged, so a positive answer points at tissue. Tiles
 whose ``quality`` is not ``ok`` are not assessed: they count neither toward the score nor as flagged.
+
+**Slide size.** The case slides the answer is fitted on hold about 50 tissue tiles; a scanned lymph node holds
+thousands. The highest normal tiles of a slide rise with its size (the largest of N draws), so levels fitted on
+small slides would call every large slide positive and flag hundreds of its tiles. Above the fit set's median
+slide (``reference_tiles``), a slide's logits are therefore read ``size_shift`` lower, which keeps a normal
+slide's expected top tiles, and so its score and its flag count, where they were on the case slides: when
+normal tiles' logits have an exponential upper tail of scale ``tail_scale``, the k-th highest of N tiles grows
+by ``tail_scale * ln(N)``. The fit measures that scale on its normal slides' tiles. Smaller slides keep the
+fitted levels (a shift down would flag, on a slide of a few tiles, tiles below the tile decision).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,20 +32,34 @@ import pandas as pd
 
 POSITIVE, NEGATIVE = "metastasis", "no_metastasis"
 EPS = 1e-6
-FEATURES = ("top3", "best_pair", "tiles_above_half")
+FEATURES = ("top3", "best_pair")
 
 
 @dataclass(frozen=True)
 class SlideLevel:
     """The card's slide-level parameters: logistic-regression ``weights`` (one per ``FEATURES`` entry) and
-    ``intercept``, the decision ``threshold`` on ``slide_score``, the tile flag level ``tile_flag_p``, and
-    ``second_look``: how many of a slide's highest tiles are re-scored with 8-view TTA before the answer."""
+    ``intercept``, the decision ``threshold`` on ``slide_score``, the tile flag level ``tile_flag_p``,
+    ``second_look``: how many of a slide's highest tiles are re-scored with 8-view TTA before the answer, and
+    the size rule: ``tail_scale`` (logits) and ``reference_tiles`` (0: none; see the module's docstring)."""
 
-    weights: tuple[float, ...] = (1.0, 0.0, 0.0)
+    weights: tuple[float, ...] = (1.0, 0.0)
     intercept: float = 0.0
     threshold: float = 0.5
     tile_flag_p: float = 0.5
     second_look: int = 0
+    tail_scale: float = 0.0
+    reference_tiles: int = 0
+
+    def size_shift(self, n: int) -> float:
+        """How much lower (in logits) the tiles of a slide with ``n`` assessed tiles are read: 0 up to
+        ``reference_tiles``, then ``tail_scale * ln(n / reference_tiles)``."""
+        if self.tail_scale <= 0 or self.reference_tiles <= 0 or n <= self.reference_tiles:
+            return 0.0
+        return self.tail_scale * math.log(n / self.reference_tiles)
+
+    def flag_p(self, n: int) -> float:
+        """The tile flag level on a slide of ``n`` assessed tiles: ``tile_flag_p`` moved up by the size shift."""
+        return float(1.0 / (1.0 + np.exp(-(logit(self.tile_flag_p) + self.size_shift(n)))))
 
     @classmethod
     def from_card(cls, card: dict) -> "SlideLevel | None":
@@ -46,7 +69,8 @@ class SlideLevel:
             return None
         p = block["parameters"]
         return cls(tuple(float(w) for w in p["weights"]), float(p["intercept"]), float(block["threshold"]),
-                   float(block["tile_flag_p"]), int(p.get("second_look", 0)))
+                   float(block["tile_flag_p"]), int(p.get("second_look", 0)), float(p.get("tail_scale", 0.0)),
+                   int(p.get("reference_tiles", 0)))
 
     def as_dict(self) -> dict:
         return {**asdict(self), "weights": list(self.weights), "features": list(FEATURES)}
@@ -54,12 +78,14 @@ class SlideLevel:
 
 @dataclass
 class SlideAnswer:
-    """A slide's answer: score, decision, and per-row masks of the tiles assessed and flagged."""
+    """A slide's answer: score, decision, per-row masks of the tiles assessed and flagged, and the flag level
+    this slide's size gives."""
 
     slide_score: float | None
     decision: str | None
     assessed: np.ndarray
     flagged: np.ndarray
+    flag_p: float
 
     @property
     def tiles_assessed(self) -> int:
@@ -103,16 +129,16 @@ def _grid_step(x: np.ndarray, y: np.ndarray) -> float:
     return float(diffs.min()) if len(diffs) else 1.0
 
 
-def features(frame: pd.DataFrame) -> np.ndarray | None:
-    """The ``FEATURES`` of a tiles frame's assessed tiles (columns ``x``, ``y``, ``p``), or None when none is
-    assessed."""
+def features(frame: pd.DataFrame, shift: float = 0.0) -> np.ndarray | None:
+    """The ``FEATURES`` of a tiles frame's assessed tiles (columns ``x``, ``y``, ``p``), their logits read
+    ``shift`` lower (the size rule), or None when none is assessed."""
     ok = assessed_rows(frame)
     if not ok.any():
         return None
-    z = logit(frame["p"].to_numpy(float)[ok])
+    z = logit(frame["p"].to_numpy(float)[ok]) - shift
     top = np.sort(z)[::-1]
     pair = best_adjacent_pair(frame["x"].to_numpy(float)[ok], frame["y"].to_numpy(float)[ok], z)
-    return np.array([top[:3].mean(), pair, np.log1p((z >= 0).sum())])
+    return np.array([top[:3].mean(), pair])
 
 
 def score_of(f: np.ndarray, level: SlideLevel) -> float:
@@ -123,13 +149,16 @@ def score_of(f: np.ndarray, level: SlideLevel) -> float:
 def answer(frame: pd.DataFrame, level: SlideLevel) -> SlideAnswer:
     """The slide-level answer for a tiles frame (columns ``x``, ``y``, ``p``; ``quality`` optional)."""
     ok = assessed_rows(frame)
-    f = features(frame)
+    n = int(ok.sum())
+    shift = level.size_shift(n)
+    f = features(frame, shift)
     if f is None:
-        return SlideAnswer(None, None, ok, np.zeros(len(frame), bool))
+        return SlideAnswer(None, None, ok, np.zeros(len(frame), bool), level.flag_p(n))
     score = score_of(f, level)
     p = frame["p"].to_numpy(float)
-    flagged = ok & (p >= level.tile_flag_p)
+    # compared in logits, as the level was fitted: P near 1 has too few floats to move by a shift
+    flagged = ok & (logit(p) - shift >= logit(level.tile_flag_p))
     positive = score >= level.threshold
     if positive:
         flagged[np.flatnonzero(ok)[np.argmax(p[ok])]] = True
-    return SlideAnswer(score, POSITIVE if positive else NEGATIVE, ok, flagged)
+    return SlideAnswer(score, POSITIVE if positive else NEGATIVE, ok, flagged, level.flag_p(n))

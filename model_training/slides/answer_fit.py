@@ -4,7 +4,7 @@ threshold, a tile flag level, and the figures a lab reads (slide AUC, sensitivit
 flagged tiles on normal slides, metastases that keep a flagged tile)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +12,10 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from model_training.evaluation.metrics import auc_ci, rates_ci, threshold_for_sensitivity
-from model_training.slides.answer import FEATURES, SlideLevel, answer, assessed_rows, features, score_of
+from model_training.slides.answer import FEATURES, SlideLevel, answer, assessed_rows, features, logit, score_of
 from model_training.slides.batch import BatchJob, run_batch, worker_predictor
-from model_training.slides.case_set import build_case_set
+from model_training.slides.case_set import Case, build_case_set, load_cases
+from model_training.slides.size_check import size_check
 
 # The slide decision's operating point: the highest threshold at which the fit set's sensitivity reaches 0.90.
 # At 0.95 the held-out specificity fell to 0.39 (EXPERIMENTS.md): most normal slides were called suspicious.
@@ -23,56 +24,62 @@ SENSITIVITY_TARGET = 0.90
 # the median (the target is 3: one leaves room for new slides).
 FLAG_MEDIAN = 1
 SECOND_LOOK = 16  # tiles per slide re-scored with TTA: the top 3 and their neighbours, with room to spare
-
-
-@dataclass
-class Case:
-    """One scored case slide: its tiles (with ``label`` per tile where the slide's labels are known)."""
-
-    slide: str
-    truth: int
-    tiles: pd.DataFrame
-
-
-def load_cases(manifest: Path, out_dir: Path) -> list[Case]:
-    """Cases of ``manifest`` (from ``build_case_set``) whose tiles the slide pipeline wrote to ``out_dir``."""
-    cases = []
-    for row in pd.read_csv(manifest).to_dict("records"):
-        tiles = pd.read_csv(Path(out_dir) / f"{row['slide']}.tiles.csv")
-        labels = pd.read_csv(Path(row["path"]).with_suffix(".csv"))[["x", "y", "label"]]
-        tiles = tiles.merge(labels, on=["x", "y"], how="left").fillna({"label": 0})
-        cases.append(Case(row["slide"], int(row["truth"]), tiles))
-    return cases
+# The size rule's tail scale is the mean excess of the normal tiles' logits over this quantile (the maximum-
+# likelihood scale of an exponential tail); on the case slides it is steady from the 0.8 to the 0.95 quantile.
+TAIL_QUANTILE = 0.9
 
 
 def fit(cases: list[Case], second_look: int = SECOND_LOOK, target: float = SENSITIVITY_TARGET) -> SlideLevel:
-    """Fit the logistic regression on ``cases``' features, put the threshold where sensitivity first reaches
-    ``target`` (the highest such threshold: the best specificity at that sensitivity), and the tile flag level
-    where normal slides show ``FLAG_MEDIAN`` flags at the median."""
+    """Fit the size rule on ``cases``' normal slides, the logistic regression on their features, put the
+    threshold where sensitivity first reaches ``target`` (the highest such threshold: the best specificity at
+    that sensitivity), and the tile flag level where normal slides show ``FLAG_MEDIAN`` flags at the median."""
     y = np.array([c.truth for c in cases])
-    f = [features(c.tiles) for c in cases]
+    sizes = [int(assessed_rows(c.tiles).sum()) for c in cases]
+    rule = SlideLevel(second_look=second_look, tail_scale=tail_scale(cases),
+                      reference_tiles=int(np.median(sizes)) if sizes else 0)
+    f = [features(c.tiles, rule.size_shift(n)) for c, n in zip(cases, sizes)]
     keep = [i for i, v in enumerate(f) if v is not None]
     x = np.array([f[i] for i in keep])
-    # light regularisation: three correlated features, a hundred-odd slides
+    # light regularisation: two correlated features, a hundred-odd slides
     lr = LogisticRegression(C=1.0, max_iter=1000).fit(x, y[keep])
-    level = SlideLevel(tuple(float(w) for w in lr.coef_[0]), float(lr.intercept_[0]), 0.5, 1.0, second_look)
+    level = replace(rule, weights=tuple(float(w) for w in lr.coef_[0]), intercept=float(lr.intercept_[0]))
     scores = np.array([score_of(v, level) for v in x])
     return replace(level, threshold=float(threshold_for_sensitivity(y[keep], scores, target)),
-                   tile_flag_p=flag_level(cases))
+                   tile_flag_p=flag_level(cases, level))
 
 
-def flag_level(cases: list[Case], median: int = FLAG_MEDIAN) -> float:
+def normal_logits(cases: list[Case]) -> np.ndarray:
+    """The logits of the assessed tiles of ``cases``' normal slides."""
+    parts = [logit(c.tiles["p"].to_numpy(float)[assessed_rows(c.tiles)]) for c in cases if c.truth == 0]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def tail_scale(cases: list[Case], quantile: float = TAIL_QUANTILE) -> float:
+    """The scale (logits) of the normal tiles' upper tail: their mean excess over ``quantile``; 0 without any."""
+    z = normal_logits(cases)
+    if len(z) < 20:  # too few tiles to speak of a tail: no size rule
+        return 0.0
+    excess = z[z > np.quantile(z, quantile)] - np.quantile(z, quantile)
+    return float(excess.mean()) if len(excess) else 0.0
+
+
+def flag_level(cases: list[Case], level: SlideLevel = SlideLevel(), median: int = FLAG_MEDIAN) -> float:
     """The lowest tile P at which the normal slides of ``cases`` show at most ``median`` assessed tiles at or
-    above it, at the median."""
+    above it (after ``level``'s size rule), at the median."""
     tops = []
     for c in cases:
         if c.truth == 0:
-            p = np.sort(c.tiles["p"].to_numpy(float)[assessed_rows(c.tiles)])[::-1]
-            tops.append(p[median] if len(p) > median else 0.0)  # the (median+1)-th highest P of the slide
+            ok = assessed_rows(c.tiles)
+            z = np.sort(logit(c.tiles["p"].to_numpy(float)[ok]))[::-1] - level.size_shift(int(ok.sum()))
+            tops.append(z[median] if len(z) > median else float(logit(0.0)))  # the (median+1)-th highest
     if not tops:
         return 0.5
-    # just above the median slide's (median+1)-th tile: that slide then shows `median` flags
-    return float(np.nextafter(np.median(tops), 1.0))
+    # the lowest P whose logit lies above the median slide's (median+1)-th tile: that slide then shows `median`
+    level_z = float(np.quantile(tops, 0.5, method="higher"))  # of an even count, the upper middle one
+    p = 1.0 / (1.0 + np.exp(-level_z))
+    while logit(p) <= level_z and p < 1.0:
+        p = float(np.nextafter(p, 1.0))
+    return float(p)
 
 
 def measure(cases: list[Case], level: SlideLevel) -> dict:
@@ -106,13 +113,18 @@ def card_block(level: SlideLevel, fitted: dict, measured: dict, how: dict,
     """The model card's ``slide_level`` block: method, parameters, threshold and the figures behind them."""
     return {"method": f"logistic regression on {', '.join(FEATURES)} of the assessed tiles' logits, after a "
                       f"second look (8-view TTA) at each slide's {level.second_look} highest tiles; a tile is "
-                      "flagged at P >= tile_flag_p, and the top tile of a slide called positive always is",
+                      "flagged at P >= tile_flag_p, and the top tile of a slide called positive always is; on a "
+                      "slide of N > reference_tiles assessed tiles the logits are read tail_scale * ln(N / "
+                      "reference_tiles) lower, for the score and the flags alike",
             "parameters": {"features": list(FEATURES), "weights": list(level.weights), "intercept": level.intercept,
-                           "second_look": level.second_look},
+                           "second_look": level.second_look, "tail_scale": level.tail_scale,
+                           "reference_tiles": level.reference_tiles},
             "threshold": level.threshold,
             "threshold_rule": f"highest slide_score threshold with sensitivity >= {sensitivity} on the fit set",
             "tile_flag_p": level.tile_flag_p,
             "tile_flag_rule": f"lowest tile P at which the fit set's normal slides show {FLAG_MEDIAN} flag at the median",
+            "size_rule": f"tail_scale: the mean excess of the fit set's normal tiles' logits over their "
+                         f"{TAIL_QUANTILE} quantile; reference_tiles: the fit set's median assessed tiles per slide",
             "fit_set": fitted, "test_set": measured, "cases": how}
 
 
@@ -120,7 +132,8 @@ def fit_and_measure(job: BatchJob, data: Path, work: Path, n: int, second_look: 
                     seed: int = 26, sensitivity: float = SENSITIVITY_TARGET) -> dict:
     """Build ``n`` case slides from each half of ``data``'s validation split (unless there already), score
     them as ``job`` says (its ``out`` is ignored) with a ``second_look``, fit on half 0 (the threshold where
-    its sensitivity reaches ``sensitivity``) and measure on half 1; returns the card block."""
+    its sensitivity reaches ``sensitivity``) and measure on half 1, also on larger slides made of half 1's
+    (``size_check``); returns the card block."""
     settings = replace(job.settings, second_look=second_look)
     halves = []
     for half in (0, 1):
@@ -136,6 +149,7 @@ def fit_and_measure(job: BatchJob, data: Path, work: Path, n: int, second_look: 
     how = {"slides_per_half": n, "seed": seed, "source": "valid split, halved by sha256 of the patch id",
            "engine": worker_predictor(job).engine.name, "tta": job.settings.tta}
     block = card_block(level, measure(halves[0], level), measure(halves[1], level), how, sensitivity)
+    block["size_check"] = size_check(halves[1], level)  # the test half's slides, laid side by side
     block["command"] = (f"python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR --cases {n} "
                         f"--second-look {second_look} --sensitivity {sensitivity} --seed {seed}"
                         f"{' --tta' if job.settings.tta else ''} --write-card")

@@ -11,6 +11,7 @@ one of the 8 dihedral orientations; within a slide no patch repeats.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,23 @@ def build_case_set(data: Path, out: Path, n: int, half: int, seed: int = 0, cell
     manifest = pd.DataFrame(rows)
     safe_frame(manifest).to_csv(out / "manifest.csv", index=False)
     return manifest
+
+
+@dataclass
+class Case:
+    """One scored case slide: its tiles (with ``label`` per tile where the slide's labels are known)."""
+
+    slide: str
+    truth: int
+    tiles: pd.DataFrame
+
+
+def load_cases(manifest: Path, out_dir: Path) -> list[Case]:
+    """Cases of ``manifest`` (from ``build_case_set``) whose tiles the slide pipeline wrote to ``out_dir``."""
+    cases = []
+    for row in pd.read_csv(manifest).to_dict("records"):
+        tiles = pd.read_csv(Path(out_dir) / f"{row['slide']}.tiles.csv")
+        labels = pd.read_csv(Path(row["path"]).with_suffix(".csv"))[["x", "y", "label"]]
+        tiles = tiles.merge(labels, on=["x", "y"], how="left").fillna({"label": 0})
+        cases.append(Case(row["slide"], int(row["truth"]), tiles))
+    return cases

@@ -155,9 +155,10 @@ def _reason(exc: BaseException, path: Path | None = None) -> str:
 def _on_white(img: Image.Image) -> np.ndarray:
     """RGB with transparent pixels (outside the scanned area) made white, like glass."""
     if img.mode == "RGBA":
-        arr = np.asarray(img)
-        if arr[..., 3].min() == 255:  # the usual case inside the scan: no blending needed
-            return np.ascontiguousarray(arr[..., :3])
+        # the usual case inside the scan: opaque, no blending needed. Pillow's own conversion drops the alpha
+        # in one pass; through numpy (view, then a strided copy) a slide's reading cost a fifth more CPU.
+        if np.asarray(img.getchannel("A")).min() == 255:
+            return np.asarray(img.convert("RGB"))
         bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(bg, img)
     return np.asarray(img.convert("RGB"))
