@@ -204,7 +204,12 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     level = s["slide_level"]  # the slide-level answer, and the tiles it flags
     assert 0 <= level["slide_score"] <= 1 and level["decision"] in ("metastasis", "no_metastasis")
     assert level["tiles_flagged"] == int(frame.flagged.sum()) <= s["tiles_flagged"]
-    assert (level["tiles_flagged"] > 0) == (level["decision"] == "metastasis") or level["parameters"]["k"] > 1
+    # flags: the assessed tiles at this slide's flag level, and the top one of a slide called positive
+    ok = frame.quality == "ok"
+    at_level = ok & (frame.p >= level["tile_flag_p"])
+    assert frame.flagged[at_level].all() and not frame.flagged[~ok].any()
+    assert level["decision"] != "metastasis" or frame.flagged[frame[ok].p.idxmax()]
+    assert level["size_shift"] >= 0 and level["tile_flag_p"] >= level["parameters"]["tile_flag_p"]
 
 
 def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path, capsys):
