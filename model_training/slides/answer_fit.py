@@ -59,7 +59,8 @@ def tail_scale(cases: list[Case], quantile: float = TAIL_QUANTILE) -> float:
     z = normal_logits(cases)
     if len(z) < 20:  # too few tiles to speak of a tail: no size rule
         return 0.0
-    excess = z[z > np.quantile(z, quantile)] - np.quantile(z, quantile)
+    u = np.quantile(z, quantile)
+    excess = z[z > u] - u
     return float(excess.mean()) if len(excess) else 0.0
 
 
@@ -76,10 +77,12 @@ def flag_level(cases: list[Case], level: SlideLevel = SlideLevel(), median: int 
         return 0.5
     # the lowest P whose logit lies above the median slide's (median+1)-th tile: that slide then shows `median`
     level_z = float(np.quantile(tops, 0.5, method="higher"))  # of an even count, the upper middle one
-    p = 1.0 / (1.0 + np.exp(-level_z))
-    while logit(p) <= level_z and p < 1.0:
+    p = float(1.0 / (1.0 + np.exp(-level_z)))
+    for _ in range(64):  # a few floats up at most; beyond 1 - EPS the logit is flat and P stops here
+        if logit(p) > level_z:
+            break
         p = float(np.nextafter(p, 1.0))
-    return float(p)
+    return p
 
 
 def measure(cases: list[Case], level: SlideLevel) -> dict:
