@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow  # loads the shipped model
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, data_root) -> Path:
     """The operator's slide folder: the Aperio slide, a labelled slide, one without resolution, glass, junk,
-    and a symlink that leads out of the folder."""
+    a normal slide larger than the case slides, and a symlink that leads out of the folder."""
     from model_training.data.sources import open_source
     from model_training.data.subsets import stratified_subset
     from model_training.slides.labelled import build
@@ -40,6 +40,10 @@ def folder(tmp_path_factory, data_root) -> Path:
     (root / "cases" / "same-slide.svs").symlink_to(root / "cases" / SVS)  # a link that stays inside is fine
     tiles, labels, ids = stratified_subset(open_source(data_root, "valid"), 48, seed=5).load_all()
     build(tiles, labels, ids, 8, root / "node.tiff")
+    normal = stratified_subset(open_source(data_root, "valid"), 600, seed=6).load_all()
+    keep = normal[1] == 0  # a normal slide three times the case slides' size
+    build(normal[0][keep][:168], normal[1][keep][:168], [i for i, k in zip(normal[2], keep) if k][:168], 14,
+          root / "large.tiff")
     build(tiles[:16], labels[:16], ids[:16], 4, root / "nompp.tiff", mpp=None)
     Image.fromarray(np.full((700, 700, 3), 244, np.uint8)).save(root / "glass.png")
     (root / "broken.svs").write_bytes(b"II*\x00" + os.urandom(5000))
@@ -108,6 +112,22 @@ def test_a_slide_larger_than_the_case_slides_says_how_it_was_read_and_what_was_m
     # a whole lymph node is far beyond the check: the caption says so
     huge = size_caption(card, 400 * ref, level.size_shift(400 * ref))
     assert "larger than any measured: treat its answer as an ordering, not a call" in huge
+
+
+def test_a_large_normal_slide_is_read_with_the_size_rule_and_the_page_says_so(app, folder, tmp_path):
+    from model_training.inference.predictor import Predictor
+    from model_training.slides.run import run_slide
+
+    at = app("large.tiff")
+    assert not at.exception and not errors(at)
+    result, _ = run_slide(Predictor.load(DEFAULT_BUNDLE), folder / "large.tiff", tmp_path, progress=False)
+    said = result.summary["slide_level"]
+    level = SlideLevel.from_card(read_card(DEFAULT_BUNDLE))
+    assert said["tiles_assessed"] > 2 * level.reference_tiles and said["size_shift"] > 0.9
+    assert said["tile_flag_p"] > level.tile_flag_p  # the flag level rises with the slide
+    larger = next(c.value for c in at.caption if "assessed tiles," in c.value)
+    assert f"read {said['size_shift']:.1f} logits lower" in larger and "the 1–8-tile metastases were called" in larger
+    assert metric(at, "Flagged") == str(said["tiles_flagged"])
 
 
 def test_a_flagged_tile_opens_in_the_detail_view_and_its_review_keeps_the_slide_and_position(app):
