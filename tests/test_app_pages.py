@@ -358,7 +358,7 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
                in md.value for md in at.markdown)
     sizes = next(d.value for d in at.dataframe if "slides laid side by side" in d.value.columns)
     assert sizes["slides laid side by side"].tolist() == [r["factor"] for r in card["slide_level"]["size_check"]]
-    assert sizes["flags on normal (median) (without)"].tolist() == [
+    assert sizes["normal flags, median (without)"].tolist() == [
         r["without"]["normal_flags_median"] for r in card["slide_level"]["size_check"]]
     monkeypatch.setenv("PATHREVIEW_ENGINE", "onnx")
     assert model_loader.engine_setting() == "onnx"

@@ -125,7 +125,7 @@ if slide_level:
                                     **{f"{what} ({rule})": r[key][field]
                                        for key, rule in (("with_size_rule", "size rule"), ("without", "without"))
                                        for what, field in (("normal called suspicious", "normal_called_positive"),
-                                                           ("flags on normal (median)", "normal_flags_median"),
+                                                           ("normal flags, median", "normal_flags_median"),
                                                            ("metastases called", "metastases_called"))}}
                                    for r in slide_level["size_check"]]), hide_index=True)
         st.caption("Larger slides made of the held-out case slides: normal slides side by side, and each slide "
