@@ -107,7 +107,8 @@ def test_a_slide_larger_than_the_case_slides_says_how_it_was_read_and_what_was_m
     text = size_caption(card, n, level.size_shift(n))
     assert f"{n:,} assessed tiles, 4× the {ref} of the case slides" in text
     assert f"read {level.size_shift(n):.1f} logits lower" in text
-    assert f"{four['with_size_rule']['metastases_called']:.0%} of the 1–8-tile metastases were called" in text
+    called = round(four["with_size_rule"]["metastases_called"] * four["metastasis_slides"])
+    assert f"and {called} of {four['metastasis_slides']} with a 1–8-tile metastasis were called" in text
     assert "larger than any measured" not in text
     # a whole lymph node is far beyond the check: the caption says so
     huge = size_caption(card, 400 * ref, level.size_shift(400 * ref))
@@ -126,7 +127,7 @@ def test_a_large_normal_slide_is_read_with_the_size_rule_and_the_page_says_so(ap
     assert said["tiles_assessed"] > 2 * level.reference_tiles and said["size_shift"] > 0.9
     assert said["tile_flag_p"] > level.tile_flag_p  # the flag level rises with the slide
     larger = next(c.value for c in at.caption if "assessed tiles," in c.value)
-    assert f"read {said['size_shift']:.1f} logits lower" in larger and "the 1–8-tile metastases were called" in larger
+    assert f"read {said['size_shift']:.1f} logits lower" in larger and "with a 1–8-tile metastasis were called" in larger
     assert metric(at, "Flagged") == str(said["tiles_flagged"])
 
 

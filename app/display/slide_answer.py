@@ -39,9 +39,10 @@ def size_caption(card: dict, tiles_assessed: int, shift: float) -> str | None:
     if rows:
         row = min(rows, key=lambda r: abs(math.log(r["factor"] / ratio)))
         rule = row["with_size_rule"]
+        neg, pos = int(row["normal_slides"]), int(row["metastasis_slides"])
         text += (f" On held-out case slides laid side by side to {row['factor']}× ({row['assessed_tiles_median']:.0f} "
-                 f"tiles), {1 - rule['normal_called_positive']:.0%} of normal slides were cleared and "
-                 f"{rule['metastases_called']:.0%} of the 1–8-tile metastases were called.")
+                 f"tiles), {round((1 - rule['normal_called_positive']) * neg)} of {neg} normal slides were cleared "
+                 f"and {round(rule['metastases_called'] * pos)} of {pos} with a 1–8-tile metastasis were called.")
         if ratio > 1.5 * row["factor"]:
             text += " This slide is larger than any measured: treat its answer as an ordering, not a call."
     return text
