@@ -202,7 +202,7 @@ with slide:
             worth = operating_point_caption(pred.card)
             if worth:
                 st.caption(worth)
-            larger = size_caption(pred.card, ans.tiles_assessed, level.size_shift(ans.tiles_assessed))
+            larger = size_caption(pred.card, ans.tiles_assessed, ans.size_shift)
             if larger:
                 st.caption(larger)
         m = st.columns(6)

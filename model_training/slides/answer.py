@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 POSITIVE, NEGATIVE = "metastasis", "no_metastasis"
 EPS = 1e-6
@@ -59,7 +60,7 @@ class SlideLevel:
 
     def flag_p(self, n: int) -> float:
         """The tile flag level on a slide of ``n`` assessed tiles: ``tile_flag_p`` moved up by the size shift."""
-        return float(1.0 / (1.0 + np.exp(-(logit(self.tile_flag_p) + self.size_shift(n)))))
+        return float(expit(logit(self.tile_flag_p) + self.size_shift(n)))
 
     @classmethod
     def from_card(cls, card: dict) -> "SlideLevel | None":
@@ -78,13 +79,14 @@ class SlideLevel:
 
 @dataclass
 class SlideAnswer:
-    """A slide's answer: score, decision, per-row masks of the tiles assessed and flagged, and the flag level
-    this slide's size gives."""
+    """A slide's answer: score, decision, per-row masks of the tiles assessed and flagged, the size rule's shift
+    for this slide (logits) and the flag level it gives."""
 
     slide_score: float | None
     decision: str | None
     assessed: np.ndarray
     flagged: np.ndarray
+    size_shift: float
     flag_p: float
 
     @property
@@ -143,7 +145,7 @@ def features(frame: pd.DataFrame, shift: float = 0.0) -> np.ndarray | None:
 
 def score_of(f: np.ndarray, level: SlideLevel) -> float:
     """P(metastasis) for one slide's features."""
-    return float(1.0 / (1.0 + np.exp(-(np.dot(level.weights, f) + level.intercept))))
+    return float(expit(np.dot(level.weights, f) + level.intercept))
 
 
 def answer(frame: pd.DataFrame, level: SlideLevel) -> SlideAnswer:
@@ -153,7 +155,7 @@ def answer(frame: pd.DataFrame, level: SlideLevel) -> SlideAnswer:
     shift = level.size_shift(n)
     f = features(frame, shift)
     if f is None:
-        return SlideAnswer(None, None, ok, np.zeros(len(frame), bool), level.flag_p(n))
+        return SlideAnswer(None, None, ok, np.zeros(len(frame), bool), shift, level.flag_p(n))
     score = score_of(f, level)
     p = frame["p"].to_numpy(float)
     # compared in logits, as the level was fitted: P near 1 has too few floats to move by a shift
@@ -161,4 +163,4 @@ def answer(frame: pd.DataFrame, level: SlideLevel) -> SlideAnswer:
     positive = score >= level.threshold
     if positive:
         flagged[np.flatnonzero(ok)[np.argmax(p[ok])]] = True
-    return SlideAnswer(score, POSITIVE if positive else NEGATIVE, ok, flagged, level.flag_p(n))
+    return SlideAnswer(score, POSITIVE if positive else NEGATIVE, ok, flagged, shift, level.flag_p(n))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
 from model_training.evaluation.metrics import auc_ci, rates_ci, threshold_for_sensitivity
@@ -77,7 +78,7 @@ def flag_level(cases: list[Case], level: SlideLevel = SlideLevel(), median: int 
         return 0.5
     # the lowest P whose logit lies above the median slide's (median+1)-th tile: that slide then shows `median`
     level_z = float(np.quantile(tops, 0.5, method="higher"))  # of an even count, the upper middle one
-    p = float(1.0 / (1.0 + np.exp(-level_z)))
+    p = float(expit(level_z))
     for _ in range(64):  # a few floats up at most; beyond 1 - EPS the logit is flat and P stops here
         if logit(p) > level_z:
             break

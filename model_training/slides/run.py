@@ -115,4 +115,4 @@ def slide_level_summary(result: SlideResult, level: SlideLevel) -> dict:
     return {"slide_score": None if ans.slide_score is None else round(ans.slide_score, 6),
             "decision": ans.decision, "threshold": level.threshold, "tiles_assessed": ans.tiles_assessed,
             "tiles_flagged": ans.tiles_flagged, "tile_flag_p": ans.flag_p,
-            "size_shift": round(level.size_shift(ans.tiles_assessed), 4), "parameters": level.as_dict()}
+            "size_shift": round(ans.size_shift, 4), "parameters": level.as_dict()}
