@@ -115,7 +115,7 @@ def best_adjacent_pair(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     the lowest z when no two tiles touch."""
     if len(z) < 2:
         return float(z.min()) if len(z) else float(logit(0.0))
-    step = _grid_step(x, y)
+    step = grid_step(x, y)
     cols = np.rint((x - x.min()) / step).astype(int)
     rows = np.rint((y - y.min()) / step).astype(int)
     grid = np.full((rows.max() + 1, cols.max() + 1), -np.inf)
@@ -125,7 +125,8 @@ def best_adjacent_pair(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     return best if np.isfinite(best) else float(z.min())
 
 
-def _grid_step(x: np.ndarray, y: np.ndarray) -> float:
+def grid_step(x: np.ndarray, y: np.ndarray) -> float:
+    """The tile grid's step: the smallest gap between distinct x or y positions (1.0 for a single position)."""
     diffs = np.concatenate([np.diff(np.unique(x)), np.diff(np.unique(y))])
     diffs = diffs[diffs > 0]
     return float(diffs.min()) if len(diffs) else 1.0

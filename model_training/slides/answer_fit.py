@@ -106,7 +106,7 @@ def measure(cases: list[Case], level: SlideLevel) -> dict:
 
 def _flags(cases: list[Case], flagged: list[np.ndarray], name: str) -> dict:
     neg = [int(f.sum()) for c, f in zip(cases, flagged) if c.truth == 0]
-    kept = [bool((f & (c.tiles["label"].to_numpy() == 1)).any()) for c, f in zip(cases, flagged) if c.truth == 1]
+    kept = [c.keeps_a_flag(f) for c, f in zip(cases, flagged) if c.truth == 1]
     return {f"{name}_on_negatives_median": float(np.median(neg)) if neg else None,
             f"{name}_on_negatives_range": [min(neg), max(neg)] if neg else None,
             f"{name}_metastases_kept": f"{sum(kept)} of {len(kept)}"}

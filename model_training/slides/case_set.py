@@ -112,6 +112,10 @@ class Case:
     truth: int
     tiles: pd.DataFrame
 
+    def keeps_a_flag(self, flagged: np.ndarray) -> bool:
+        """Whether any of the slide's tumour tiles is among ``flagged`` (a mask over its tiles)."""
+        return bool((flagged & (self.tiles["label"].to_numpy() == 1)).any())
+
 
 def load_cases(manifest: Path, out_dir: Path) -> list[Case]:
     """Cases of ``manifest`` (from ``build_case_set``) whose tiles the slide pipeline wrote to ``out_dir``."""

@@ -14,7 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from model_training.slides.answer import SlideLevel, answer, assessed_rows
+from model_training.bundle.contract import TILE
+from model_training.slides.answer import SlideLevel, answer, assessed_rows, grid_step
 from model_training.slides.case_set import Case
 
 FACTORS = (1, 2, 4, 8)
@@ -26,7 +27,7 @@ def side_by_side(cases: list[Case]) -> Case:
     parts, x0 = [], 0.0
     for c in cases:
         tiles = c.tiles.copy()
-        step = float(np.diff(np.unique(tiles["x"])).min()) if tiles["x"].nunique() > 1 else 96.0
+        step = grid_step(tiles["x"].to_numpy(float), tiles["y"].to_numpy(float)) if len(tiles) > 1 else float(TILE)
         tiles["x"] = tiles["x"] - tiles["x"].min() + x0
         parts.append(tiles)
         x0 = float(tiles["x"].max()) + 2 * step
@@ -51,7 +52,7 @@ def read_at_size(cases: list[Case], level: SlideLevel) -> dict:
     answers = [answer(c.tiles, level) for c in cases]
     neg = [(a, c) for a, c in zip(answers, cases) if c.truth == 0]
     pos = [(a, c) for a, c in zip(answers, cases) if c.truth == 1]
-    kept = [bool((a.flagged & (c.tiles["label"].to_numpy() == 1)).any()) for a, c in pos]
+    kept = [c.keeps_a_flag(a.flagged) for a, c in pos]
     return {"normal_called_positive": round(float(np.mean([a.decision == "metastasis" for a, _ in neg])), 3),
             "normal_flags_median": float(np.median([a.tiles_flagged for a, _ in neg])),
             "metastases_called": round(float(np.mean([a.decision == "metastasis" for a, _ in pos])), 3),
