@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from model_training.slides.tiff_region import open_levels
+
 # A slide up to this much coarser than the model's resolution is still read (and upsampled slightly): scanner
 # calibrations of one nominal magnification differ by a few per cent.
 COARSE_TOLERANCE = 0.15
@@ -57,8 +59,12 @@ class Slide:
         self.levels = [Level(i, float(d), tuple(s)) for i, (d, s) in
                        enumerate(zip(handle.level_downsamples, handle.level_dimensions))]
         self.vendor = handle.properties.get("openslide.vendor", "image")
+        # the levels tifffile reads directly, faster than through OpenSlide (None: OpenSlide reads them all)
+        self._tiff = open_levels(self.path, self.vendor, [lv.size for lv in self.levels])
 
     def close(self) -> None:
+        if self._tiff is not None:
+            self._tiff.close()
         self._h.close()
 
     def __enter__(self) -> "Slide":
@@ -81,8 +87,13 @@ class Slide:
         """Level-0 box (x, y, w, h) read from ``level`` at that level's own scale, uint8 RGB on white."""
         lw, lh = max(1, math.ceil(w / level.downsample)), max(1, math.ceil(h / level.downsample))
         try:
+            if self._tiff is not None:
+                return self._tiff.read(level.index, round(x / level.downsample), round(y / level.downsample),
+                                       lw, lh)
             rgba = self._h.read_region((int(x), int(y)), level.index, (lw, lh))
-        except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles
+        except MemoryError:
+            raise SlideError(self.name, "cannot be read: the server ran out of memory reading it") from None
+        except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles, tifffile its own errors
             raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({_reason(exc, self.path)})") from exc
         return _on_white(rgba)
 
@@ -115,7 +126,11 @@ class Slide:
             raise SlideError(self.name, f"has no pyramid level coarser than {lw:,}×{lh:,} pixels, too many to read "
                                         f"for an overview; {PYRAMID_ADVICE}")
         try:
-            if lw * lh <= READ_BLOCK ** 2:  # small enough to read at once, as OpenSlide does
+            if lw * lh <= READ_BLOCK ** 2 and self._tiff is not None:  # small enough to read at once
+                img = Image.fromarray(self._tiff.read(level.index, 0, 0, lw, lh))
+                img.thumbnail(size, Image.Resampling.LANCZOS)  # as OpenSlide's own thumbnail does
+                return np.asarray(img), w / img.width
+            if lw * lh <= READ_BLOCK ** 2:
                 arr = _on_white(self._h.get_thumbnail(size))
                 return arr, w / arr.shape[1]
             thumb = self._blockwise_thumbnail(level, size)
