@@ -1,4 +1,5 @@
-"""Read whole-slide images at the model's resolution, through OpenSlide (or Pillow for plain images).
+"""Read whole-slide images at the model's resolution, through OpenSlide (or Pillow for plain images); the
+pixels of Aperio and generic tiled TIFF levels come from tifffile (``tiff_region``), the same as OpenSlide's.
 
 A slide is read from the coarsest pyramid level that is still at least as fine as the model's resolution,
 then resampled to it, so a 40x and a 20x scan yield tiles of the same physical size. Coordinates are
