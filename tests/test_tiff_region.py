@@ -17,7 +17,7 @@ import tifffile
 from model_training.data.sources import open_source
 from model_training.data.subsets import stratified_subset
 from model_training.slides.labelled import mosaic, write_pyramid
-from model_training.slides.reader import SlideError, _on_white, open_slide
+from model_training.slides.reader import READ_BLOCK, SlideError, _on_white, open_slide
 from model_training.slides.tiff_region import MAX_TILE_SIDE
 
 SVS = "CMU-1-Small-Region.svs"
@@ -115,3 +115,17 @@ def test_a_damaged_tile_is_named_with_its_slide_and_place_and_the_rest_reads(tis
         with pytest.raises(SlideError, match=r"^damaged.tiff: cannot be read at x=300, y=300 \(.+\)$"):
             slide.read(300, 300, 100, 100, slide.levels[0])
         np.testing.assert_array_equal(slide.read(0, 0, 200, 200, slide.levels[0]), tissue[:200, :200])
+
+
+def test_a_level_too_large_to_read_at_once_gives_the_overview_openslide_gives(tissue, tmp_path):
+    # one level over READ_BLOCK² pixels: its overview is read block by block, here through tifffile
+    reps = (5, 4)
+    flat = write_pyramid(np.tile(tissue, (reps[1], reps[0], 1)), tmp_path / "flat.tiff", 0.5, levels=1)
+    with open_slide(flat, 0.5) as slide:
+        assert slide._tiff is not None and slide.levels[0].size[0] * slide.levels[0].size[1] > READ_BLOCK ** 2
+        thumb, _ = slide.thumbnail(512)
+        tiff, slide._tiff = slide._tiff, None  # the same slide, every pixel read by OpenSlide
+        try:
+            np.testing.assert_array_equal(thumb, slide.thumbnail(512)[0])
+        finally:
+            slide._tiff = tiff

@@ -88,15 +88,18 @@ class Slide:
         """Level-0 box (x, y, w, h) read from ``level`` at that level's own scale, uint8 RGB on white."""
         lw, lh = max(1, math.ceil(w / level.downsample)), max(1, math.ceil(h / level.downsample))
         try:
-            if self._tiff is not None:
-                return self._tiff.read(level.index, round(x / level.downsample), round(y / level.downsample),
-                                       lw, lh)
-            rgba = self._h.read_region((int(x), int(y)), level.index, (lw, lh))
+            return self._region(x, y, level, lw, lh)
         except MemoryError:
             raise SlideError(self.name, "cannot be read: the server ran out of memory reading it") from None
         except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles, tifffile its own errors
             raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({_reason(exc, self.path)})") from exc
-        return _on_white(rgba)
+
+    def _region(self, x: int, y: int, level: Level, lw: int, lh: int) -> np.ndarray:
+        """``lw`` × ``lh`` pixels of ``level`` from the level-0 point (x, y), uint8 RGB on white: decoded by
+        tifffile where it reads this slide's levels, else by OpenSlide."""
+        if self._tiff is not None:
+            return self._tiff.read(level.index, round(x / level.downsample), round(y / level.downsample), lw, lh)
+        return _on_white(self._h.read_region((int(x), int(y)), level.index, (lw, lh)))
 
     def read_scaled(self, x: int, y: int, w: int, h: int, target_mpp: float,
                     out: tuple[int, int] | None = None) -> np.ndarray:
@@ -127,13 +130,13 @@ class Slide:
             raise SlideError(self.name, f"has no pyramid level coarser than {lw:,}×{lh:,} pixels, too many to read "
                                         f"for an overview; {PYRAMID_ADVICE}")
         try:
-            if lw * lh <= READ_BLOCK ** 2 and self._tiff is not None:  # small enough to read at once
-                img = Image.fromarray(self._tiff.read(level.index, 0, 0, lw, lh))
+            if lw * lh <= READ_BLOCK ** 2:  # small enough to read at once
+                if self._tiff is None:
+                    arr = _on_white(self._h.get_thumbnail(size))
+                    return arr, w / arr.shape[1]
+                img = Image.fromarray(self._region(0, 0, level, lw, lh))
                 img.thumbnail(size, Image.Resampling.LANCZOS)  # as OpenSlide's own thumbnail does
                 return np.asarray(img), w / img.width
-            if lw * lh <= READ_BLOCK ** 2:
-                arr = _on_white(self._h.get_thumbnail(size))
-                return arr, w / arr.shape[1]
             thumb = self._blockwise_thumbnail(level, size)
         except MemoryError:
             raise SlideError(self.name, "cannot be read: the server ran out of memory reading it") from None
@@ -152,10 +155,8 @@ class Slide:
                 bw, bh = min(step, lw - tx), min(step, lh - ty)
                 x0, y0 = round(tx * sx), round(ty * sy)
                 x1, y1 = max(x0 + 1, round((tx + bw) * sx)), max(y0 + 1, round((ty + bh) * sy))
-                block = self._h.read_region((round(tx * level.downsample), round(ty * level.downsample)),
-                                            level.index, (bw, bh))
-                thumb.paste(Image.fromarray(_on_white(block)).resize((x1 - x0, y1 - y0), Image.Resampling.BOX),
-                            (x0, y0))
+                block = self._region(round(tx * level.downsample), round(ty * level.downsample), level, bw, bh)
+                thumb.paste(Image.fromarray(block).resize((x1 - x0, y1 - y0), Image.Resampling.BOX), (x0, y0))
         return thumb
 
 
