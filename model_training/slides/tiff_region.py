@@ -102,14 +102,11 @@ def open_levels(path: Path, vendor: str, sizes: list[tuple[int, int]]) -> TiffLe
     except Exception:  # noqa: BLE001 - whatever tifffile cannot parse, OpenSlide reads (or says why not)
         return None
     try:
-        pages = []
-        for size in sizes:
-            match = [p for p in tif.pages if p.is_tiled and tuple(p.shape[1::-1]) == tuple(size)]
-            if len(match) != 1 or not _usable(match[0]):
-                tif.close()
-                return None
-            pages.append(match[0])
+        tiled = [p for p in tif.pages if p.is_tiled]
+        matches = [[p for p in tiled if tuple(p.shape[1::-1]) == tuple(size)] for size in sizes]
+        if all(len(m) == 1 and _usable(m[0]) for m in matches):
+            return TiffLevels(tif, [m[0] for m in matches])
     except Exception:  # noqa: BLE001 - a damaged directory: OpenSlide's reading reports it
-        tif.close()
-        return None
-    return TiffLevels(tif, pages)
+        pass
+    tif.close()
+    return None
