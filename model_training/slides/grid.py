@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model_training.bundle.contract import TILE
-from model_training.slides.tissue import tissue_fraction
+from model_training.slides.tissue import tissue_fractions
 
 STRIDES = (96, 48)  # in model pixels; each divides the 96 px tile
 MIN_TISSUE = 0.25  # a tile is scored when at least this fraction of it is tissue
@@ -50,12 +50,10 @@ def tile_grid(dimensions: tuple[int, int], tile0: float, stride: int = TILE, mas
     step0 = tile0 * stride / TILE
     cols = int(np.floor((w - tile0) / step0)) + 1 if w >= tile0 else 0
     rows = int(np.floor((h - tile0) / step0)) + 1 if h >= tile0 else 0
-    xs, ys = [], []
-    for r in range(rows):
-        y = int(round(r * step0))
-        for c in range(cols):
-            x = int(round(c * step0))
-            if mask is None or tissue_fraction(mask, x, y, tile0, mask_scale) >= min_tissue:
-                xs.append(x)
-                ys.append(y)
-    return Grid(np.array(xs, dtype=np.int64), np.array(ys, dtype=np.int64), float(tile0), float(step0), cols, rows)
+    # every grid cell's origin, row by row, then those on enough tissue
+    ys, xs = (a.ravel() for a in np.meshgrid(np.round(np.arange(rows) * step0).astype(np.int64),
+                                             np.round(np.arange(cols) * step0).astype(np.int64), indexing="ij"))
+    if mask is not None:
+        keep = tissue_fractions(mask, xs, ys, tile0, mask_scale) >= min_tissue
+        xs, ys = xs[keep], ys[keep]
+    return Grid(xs, ys, float(tile0), float(step0), cols, rows)

@@ -41,9 +41,12 @@ def saturation(rgb: np.ndarray) -> np.ndarray:
     """HSV saturation in [0, 1] of a uint8 RGB image: (max - min) / max, 0 where max is 0 (as scikit-image's
     rgb2hsv, computed on the integers in float32: five times faster on a 2048-px thumbnail)."""
     rgb = np.asarray(rgb)
-    hi = rgb.max(axis=-1).astype(np.float32)
-    lo = rgb.min(axis=-1).astype(np.float32)
-    return np.divide(hi - lo, hi, out=np.zeros_like(hi), where=hi > 0)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # channel by channel: a reduction over the last axis of 3 took 14x as long on a 1,120-px overview
+    hi = np.maximum(np.maximum(r, g), b)
+    spread = (hi - np.minimum(np.minimum(r, g), b)).astype(np.float32)
+    hi = hi.astype(np.float32)
+    return np.divide(spread, hi, out=np.zeros_like(hi), where=hi > 0)
 
 
 def tissue_mask(thumb: np.ndarray, um_per_px: float, params: TissueParams = TissueParams()) -> np.ndarray:
@@ -87,10 +90,19 @@ def _mask(thumb: np.ndarray, um_per_px: float, params: TissueParams) -> np.ndarr
     return mask
 
 
-def tissue_fraction(mask: np.ndarray, x0: float, y0: float, size: float, scale: float) -> float:
-    """Fraction of the level-0 square (x0, y0, size) that the mask (``scale`` level-0 px per pixel) calls tissue."""
+def tissue_fractions(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray, size: float, scale: float) -> np.ndarray:
+    """Fraction of each level-0 square (xs[i], ys[i], size) that the mask (``scale`` level-0 px per pixel) calls
+    tissue, from one summed-area table (a mean per tile window took a tenth of a small slide's overview)."""
     h, w = mask.shape
-    c0, r0 = int(x0 / scale), int(y0 / scale)
-    c1, r1 = max(c0 + 1, int(np.ceil((x0 + size) / scale))), max(r0 + 1, int(np.ceil((y0 + size) / scale)))
-    window = mask[max(0, r0):min(h, r1), max(0, c0):min(w, c1)]
-    return float(window.mean()) if window.size else 0.0
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    c0, r0 = np.floor(xs / scale).astype(np.int64), np.floor(ys / scale).astype(np.int64)
+    c1 = np.maximum(c0 + 1, np.ceil((xs + size) / scale).astype(np.int64))
+    r1 = np.maximum(r0 + 1, np.ceil((ys + size) / scale).astype(np.int64))
+    c0, c1 = np.clip(c0, 0, w), np.clip(c1, 0, w)
+    r0, r1 = np.clip(r0, 0, h), np.clip(r1, 0, h)
+    table = np.zeros((h + 1, w + 1), np.int32)  # a mask has at most 2048² pixels
+    np.cumsum(np.asarray(mask, bool), 0, dtype=np.int32, out=table[1:, 1:])
+    np.cumsum(table[1:, 1:], 1, out=table[1:, 1:])
+    count = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
+    area = np.maximum(c1 - c0, 0) * np.maximum(r1 - r0, 0)
+    return np.divide(count, area, out=np.zeros(len(xs)), where=area > 0)
