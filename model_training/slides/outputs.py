@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import functools
-import io
 import json
 import uuid
-import zlib
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from model_training.data.atomic import atomic_write
 from model_training.data.spreadsheet import safe_frame
@@ -112,17 +112,17 @@ def overlay(thumb: np.ndarray, scale: float, frame: pd.DataFrame, opacity: float
             mask: np.ndarray | None = None, cell: float | None = None) -> np.ndarray:
     """The thumbnail with the heat map blended over scored tiles and, optionally, the tissue outline."""
     value, covered = heat_layer(thumb.shape[:2], scale, frame, cell)
-    out = np.array(thumb, np.uint8)
-    # blend only where tiles were scored (elsewhere the thumbnail is unchanged): a third of the time on a slide
-    # whose tissue fills a third of the thumbnail
-    a = float(opacity)
-    blended = thumb[covered].astype(np.float32) * (1 - a) + colourize(value[covered]).astype(np.float32) * a
-    out[covered] = blended.clip(0, 255).astype(np.uint8)
+    thumb = np.asarray(thumb, np.uint8)
+    a = np.float32(opacity)
+    # the blend is worked out everywhere and kept where tiles were scored: picking the covered pixels out first
+    # (boolean indexing) took twice as long as blending the whole overview
+    blended = (thumb * (1 - a) + colourize(value) * a).clip(0, 255).astype(np.uint8)
+    out = np.array(thumb)
+    np.copyto(out, blended, where=covered[..., None])
     if mask is not None:
-        from skimage.segmentation import find_boundaries
-
-        edge = find_boundaries(mask[: out.shape[0], : out.shape[1]], mode="inner")
-        out[edge] = (0, 160, 0)
+        inside = np.asarray(mask[: out.shape[0], : out.shape[1]], bool)
+        # the tissue's inner edge: what skimage's find_boundaries(mode="inner") marks, in half its time
+        out[inside & ~ndimage.binary_erosion(inside, border_value=1)] = (0, 160, 0)
     return out
 
 
@@ -153,13 +153,14 @@ def with_colour_bar(img: np.ndarray, bar_height: int = 14) -> Image.Image:
 def encode(frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float, mask: np.ndarray,
            cell: float | None = None) -> dict[str, bytes]:
     """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents."""
-    png = io.BytesIO()
-    # the fastest zlib level, run-length only: the overlay PNG is a preview, tissue hardly compresses
-    # (1% larger than zlib's default matching) and it takes 40% less time; level 6 took longer than scoring
-    with_colour_bar(overlay(thumb, scale, frame, 0.5, mask, cell)).save(png, format="PNG", compress_level=1,
-                                                                       compress_type=zlib.Z_RLE)
+    # fast settings (zlib level 1, run-length matching, the "sub" row filter): the overlay PNG is a preview and
+    # tissue hardly compresses. Pillow's encoder tries every row filter and took twice as long, for a file 4%
+    # smaller; zlib's default level took longer than scoring the slide.
+    img = np.asarray(with_colour_bar(overlay(thumb, scale, frame, 0.5, mask, cell)))
+    png = imagecodecs.png_encode(img, level=1, strategy=imagecodecs.PNG.STRATEGY.RLE,
+                                 filter=imagecodecs.PNG.FILTER.SUB)
     return {"csv": safe_frame(frame).to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
-            "heatmap": png.getvalue()}
+            "heatmap": bytes(png)}
 
 
 def write_all(out_dir: Path, stem: str, frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float,
