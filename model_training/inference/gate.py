@@ -104,7 +104,10 @@ class Gate:
 
     def assess(self, tiles: np.ndarray, features: np.ndarray | None) -> Verdict:
         """Verdicts for uint8 tiles (N, 96, 96, 3) and the model's pooled features for them (or None)."""
-        m = measure(tiles)
+        return self.judge(measure(tiles), features)
+
+    def judge(self, m: Measures, features: np.ndarray | None) -> Verdict:
+        """Verdicts from the tiles' quality measures (``quality.measure``) and the model's pooled features."""
         ood, stain = self.ood(m, features)
         lim = self.limits
         checks = (m.glass >= GLASS_MAX, m.dark > lim["dark_max"], m.ink > lim["ink_max"],
