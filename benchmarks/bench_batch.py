@@ -86,7 +86,7 @@ def main() -> None:
         print(f"one slide end to end (median of 3): {n} tiles in {e2e_s:.2f} s = {n / e2e_s:.0f} tiles/s "
               f"(tissue mask {t['overview_s']:.2f} s, reading + scoring {t['scoring_s']:.2f} s, outputs "
               f"{e2e_s - t['total_s']:.2f} s); ratio to the model alone {n / e2e_s / alone:.2f} (target >= 0.6)")
-        rates = {}
+        rates, took = {}, {}
         for workers in (1, 2):
             out = Path(tmp) / f"batch-{workers}"
             t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def main() -> None:
                              progress=False)
             seconds = time.perf_counter() - t0
             tiles = sum(int(r["tiles_scored"] or 0) for r in done)
-            rates[workers] = tiles / seconds
+            rates[workers], took[workers] = tiles / seconds, seconds
             print(f"--workers {workers}: {len(done)} slides, {tiles} tiles in {seconds:.1f} s = "
                   f"{tiles / seconds:.0f} tiles/s, {3600 * len(done) / seconds:.0f} slides/hour"
                   f"{' (with starting the cluster and loading the model in each worker)' if workers > 1 else ''}")
@@ -111,6 +111,9 @@ def main() -> None:
               f"{3600 * len(done) / seconds:.0f} slides/hour")
         print(f"--workers 2 / one process: {rates[2] / rates[1]:.2f} from a cold start, "
               f"{rates['warm'] / rates[1]:.2f} warm (target >= 0.9)")
+        # paid once per batch, whatever its size: against a day's slides rather than these few it fades
+        print(f"the cold cluster's fixed cost (starting it, the workers' imports and model loads, closing it): "
+              f"{took[2] - seconds:.1f} s")
         per_core = rates[1] / cores
         for nodes in (1, 10):
             hours = 1000 * 100_000 / (per_core * 16 * nodes) / 3600
