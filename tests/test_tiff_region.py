@@ -129,3 +129,36 @@ def test_a_level_too_large_to_read_at_once_gives_the_overview_openslide_gives(ti
             np.testing.assert_array_equal(thumb, slide.thumbnail(512)[0])
         finally:
             slide._tiff = tiff
+
+
+def test_tiles_a_file_leaves_out_read_as_glass_as_openslide_reads_them(tissue, tmp_path):
+    """Scanners leave out tiles of empty glass (offset and byte count 0); the region around them is the tissue
+    and white where they are, and the regions wholly inside the image are filled without a white pass first."""
+    h, w = tissue.shape[:2]
+    left_out = {(0, 1), (2, 3)}  # (tile row, tile column)
+
+    def tiles():
+        for ty in range(0, h, 256):
+            for tx in range(0, w, 256):
+                if (ty // 256, tx // 256) in left_out:
+                    yield None
+                    continue
+                tile = np.full((256, 256, 3), 255, np.uint8)
+                part = tissue[ty:ty + 256, tx:tx + 256]
+                tile[:part.shape[0], :part.shape[1]] = part
+                yield tile
+
+    path = tmp_path / "sparse.tiff"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(tiles(), shape=tissue.shape, dtype=np.uint8, tile=(256, 256), photometric="rgb",
+                  compression="zlib", resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER")
+    assert sum(c == 0 for c in tifffile.TiffFile(path).pages[0].databytecounts) == len(left_out)
+    with open_slide(path, 0.5) as slide:
+        assert slide._tiff is not None
+        level = slide.levels[0]
+        for x, y, bw, bh in [(0, 0, w, h), (200, 100, 400, 300), (700, 480, 300, 200), (-20, -20, 600, 400)]:
+            got = slide.read(x, y, bw, bh, level)
+            np.testing.assert_array_equal(got, _openslide(slide, x, y, level, bw, bh), err_msg=f"{(x, y, bw, bh)}")
+        whole = slide.read(0, 0, w, h, level)
+    assert (whole[0:256, 256:512] == 255).all() and (whole[512:768, 768:1024] == 255).all()
+    np.testing.assert_array_equal(whole[256:512, 0:256], tissue[256:512, 0:256])

@@ -54,17 +54,21 @@ class TiffLevels:
         height, width = page.shape[:2]
         tw, th = page.tilewidth, page.tilelength
         across = math.ceil(width / tw)
-        out = np.full((h, w, 3), WHITE, np.uint8)
         x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+        inside = (x0, y0, x1, y1) == (x, y, x + w, y + h)
+        # a region inside the image is covered by its tiles: painting it white first cost a pass over every block
+        out = np.empty((h, w, 3), np.uint8) if inside else np.full((h, w, 3), WHITE, np.uint8)
         for ty in range(y0 // th, math.ceil(y1 / th) if y1 > y0 else 0):
             for tx in range(x0 // tw, math.ceil(x1 / tw) if x1 > x0 else 0):
                 tile = self._tile(level, ty * across + tx)
-                if tile is None:
-                    continue  # a tile the file leaves out: glass, as OpenSlide reads it
                 # the part of this tile inside the region, in image pixels
                 ix0, iy0 = max(x0, tx * tw), max(y0, ty * th)
                 ix1, iy1 = min(x1, (tx + 1) * tw), min(y1, (ty + 1) * th)
-                out[iy0 - y:iy1 - y, ix0 - x:ix1 - x] = tile[iy0 - ty * th:iy1 - ty * th, ix0 - tx * tw:ix1 - tx * tw]
+                part = out[iy0 - y:iy1 - y, ix0 - x:ix1 - x]
+                if tile is None:
+                    part[...] = WHITE  # a tile the file leaves out: glass, as OpenSlide reads it
+                else:
+                    part[...] = tile[iy0 - ty * th:iy1 - ty * th, ix0 - tx * tw:ix1 - tx * tw]
         return out
 
     def _tile(self, level: int, index: int) -> np.ndarray | None:
