@@ -40,22 +40,32 @@ def tiles_frame(xs, ys, size0: int, p, spread, decision, needs_review, quality=N
 
 def geojson(frame: pd.DataFrame, slide_name: str) -> dict:
     """A FeatureCollection QuPath imports: one tile polygon per row, P(tumour) as a measurement."""
+    # each column taken out once as Python values: row tuples and a conversion per cell took twice as long,
+    # a second per 100,000 tiles
+    x, y = frame["x"].to_numpy(np.int64).tolist(), frame["y"].to_numpy(np.int64).tolist()
+    w, h = frame["width"].to_numpy(np.int64).tolist(), frame["height"].to_numpy(np.int64).tolist()
+    p, spread = frame["p"].to_numpy(float).tolist(), frame["spread"].to_numpy(float).tolist()
+    review = frame["needs_review"].to_numpy(bool).astype(int).tolist()
+    quality, decision = frame["quality"].astype(str).tolist(), frame["decision"].astype(str).tolist()
+    ood = frame["ood"].to_numpy(float)
+    has_ood = (~np.isnan(ood)).tolist()  # NaN without a gate: QuPath measurements are numbers
+    ood = ood.tolist()
     features = []
-    for row in frame.itertuples(index=False):
-        x, y, w, h = int(row.x), int(row.y), int(row.width), int(row.height)
-        measurements = {"p_tumour": float(row.p), "tta_spread": float(row.spread),
-                        "needs_review": int(bool(row.needs_review)), "quality_ok": int(row.quality == OK)}
-        if row.ood == row.ood:  # NaN without a gate: QuPath measurements are numbers
-            measurements["ood"] = float(row.ood)
-        props = {"objectType": "tile", "isLocked": True, "name": f"{slide_name} x={x} y={y}",
-                 "measurements": measurements, "quality": str(row.quality)}
-        if row.decision == "tumour":
+    for i in range(len(x)):
+        xi, yi, x1, y1 = x[i], y[i], x[i] + w[i], y[i] + h[i]
+        measurements = {"p_tumour": p[i], "tta_spread": spread[i], "needs_review": review[i],
+                        "quality_ok": int(quality[i] == OK)}
+        if has_ood[i]:
+            measurements["ood"] = ood[i]
+        props = {"objectType": "tile", "isLocked": True, "name": f"{slide_name} x={xi} y={yi}",
+                 "measurements": measurements, "quality": quality[i]}
+        if decision[i] == "tumour":
             props["classification"] = dict(POSITIVE_CLASS)
-        elif row.decision == NOT_ASSESSED:
+        elif decision[i] == NOT_ASSESSED:
             props["classification"] = dict(IGNORE_CLASS)
-        features.append({"type": "Feature", "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{slide_name}/{x}/{y}")),
+        features.append({"type": "Feature", "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{slide_name}/{xi}/{yi}")),
                          "geometry": {"type": "Polygon",
-                                      "coordinates": [[[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]]},
+                                      "coordinates": [[[xi, yi], [x1, yi], [x1, y1], [xi, y1], [xi, yi]]]},
                          "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
