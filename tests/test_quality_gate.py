@@ -1,6 +1,7 @@
 """The quality gate on fixed real tiles: each verdict where it belongs, and nowhere it does not."""
 from __future__ import annotations
 
+import multiprocessing as mp
 import shutil
 from pathlib import Path
 
@@ -111,3 +112,21 @@ def test_the_score_csv_says_not_assessed_with_the_reason(pred, held, tmp_path):
     row = df.loc[[i for i in df.index if "blurred" in i][0]]
     assert row["quality"] == "blur" and pd.isna(row["decision"])
     assert df["decision"].dropna().isin([0, 1]).all()
+
+
+_FORKED: Predictor | None = None  # what a forked child inherits
+
+
+def _verdicts_in_child(tiles: np.ndarray) -> list[str]:
+    return [str(q) for q in _FORKED.predict(tiles).quality]
+
+
+def test_a_forked_process_scores_with_the_predictor_it_inherits(pred, held):
+    """The gate's measures run in a thread pool beside the engine; a child forked after the parent has used it
+    (Linux's default multiprocessing) must get a pool of its own, not a copy whose thread is gone."""
+    global _FORKED
+    tiles = held[0][:64]
+    expected = [str(q) for q in pred.predict(tiles).quality]  # the parent's pool has run a task
+    _FORKED = pred
+    with mp.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_verdicts_in_child, (tiles,)).get(timeout=30) == expected

@@ -26,10 +26,26 @@ N_VIEWS = 8
 # A tile needs a second look when its probability is this close to the threshold or its TTA views disagree.
 REVIEW_MARGIN = 0.10
 REVIEW_SPREAD = 0.15
+
+
+def _measuring_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="quality-measures")
+
+
 # The quality gate's measures are numpy work on the tiles that needs no scores: they run here while the engine,
 # which leaves Python's lock while it works, scores the same batch (on 2 cores they were a tenth of a slide's
 # scoring time when run after it).
-_MEASURING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="quality-measures")
+_MEASURING = _measuring_pool()
+
+
+def _new_measuring_pool() -> None:
+    # a forked child has none of the parent's threads, but its copy of the pool believes one is idle and would
+    # queue work that never runs: a child (a fork-based multiprocessing pool, say) starts a pool of its own
+    global _MEASURING
+    _MEASURING = _measuring_pool()
+
+
+os.register_at_fork(after_in_child=_new_measuring_pool)
 
 
 def needs_review(p, spread, threshold: float) -> np.ndarray:
