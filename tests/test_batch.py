@@ -91,3 +91,18 @@ def test_a_manifest_names_slides_relative_to_itself(tmp_path):
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(ValueError, match="empty.txt: names no slides"):
         read_manifest(tmp_path / "empty.txt")
+
+
+def test_a_slide_whose_outputs_cannot_be_written_is_named_and_the_others_finish(slides, tmp_path):
+    """One process writes a slide's outputs while it scores the next: a write that fails (here the GeoJSON's
+    temporary name is taken by a folder) fails that slide alone, with the reason, and leaves no summary."""
+    good = [slides[0], slides[1], slides[3]]
+    (tmp_path / f"{slides[1].name}.geojson.part").mkdir(parents=True)
+    rows = run_batch(good, _job(tmp_path), progress=False)
+    assert [r["slide"] for r in rows] == [p.name for p in good]
+    assert [r["status"] for r in rows][::2] == ["scored", "scored"]
+    assert rows[1]["status"].startswith("failed: ") and "directory" in rows[1]["status"].lower()
+    assert len(rows[1]["sha256"]) == 64  # the file itself was read and hashed
+    assert not (tmp_path / f"{slides[1].name}.summary.json").exists()
+    assert all((tmp_path / f"{p.name}.summary.json").exists() for p in good[::2])
+    assert read_cases(tmp_path / CASES_FILE).status.tolist() == [r["status"] for r in rows]

@@ -78,6 +78,12 @@ def output_stem(path: Path) -> str:
 def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettings(), *,
               progress: bool = True) -> tuple[SlideResult, dict]:
     """Score one slide with the Predictor and write its outputs; returns the result and the output paths."""
+    result = score_file(pred, path, settings, progress=progress)
+    return result, write_outputs(result, path, out)
+
+
+def score_file(pred, path: Path, settings: SlideSettings = SlideSettings(), *, progress: bool = True) -> SlideResult:
+    """Score one slide with the Predictor: its tiles, summary and slide-level answer, nothing written yet."""
     target = model_mpp(pred.card)
     s = settings
     with open_slide(path, s.mpp, target_mpp=target) as slide:
@@ -101,11 +107,15 @@ def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettin
     if level is not None:
         summary["slide_level"] = slide_level_summary(result, level)
     summary["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
-    ov = result.overview
-    paths = write_all(out, output_stem(path), result.frame, slide.name, ov.thumb, ov.scale, ov.mask, summary,
-                      cell=ov.grid.step0)
     result.summary = summary
-    return result, paths
+    return result
+
+
+def write_outputs(result: SlideResult, path: Path, out: Path) -> dict:
+    """Write a scored slide's CSV, GeoJSON, heat map and (last) summary into ``out``; returns their paths."""
+    ov = result.overview
+    return write_all(out, output_stem(path), result.frame, result.summary["slide"], ov.thumb, ov.scale, ov.mask,
+                     result.summary, cell=ov.grid.step0)
 
 
 def slide_level_summary(result: SlideResult, level: SlideLevel) -> dict:
