@@ -2,8 +2,9 @@
 existing cluster at ``scheduler``), and ``OUT/cases.csv`` at the end.
 
 Every slide goes through ``start_case`` (scored, then written), wherever it runs, so a Dask run gives the same
-outputs as the serial one on the same engine; in one process a slide is written while the next is scored. Each process loads the model once (``worker_predictor``). A slide that cannot be read
-gets ``failed: reason`` and the others finish; any other error is retried by Dask (``RETRIES``), and a worker
+outputs as the serial one on the same engine; in one process a slide is written while the next is scored. Each
+process loads the model once (``worker_predictor``). A slide that cannot be read gets ``failed: reason`` and the
+others finish; any other error is retried by Dask (``RETRIES``), and a worker
 that dies mid-slide is replaced and its slide scored again by another. Outputs are written atomically, and a
 slide whose summary records the same model and settings is skipped.
 """
@@ -76,20 +77,19 @@ def start_case(job: BatchJob, path: str) -> Callable[[], dict]:
     status, found = _score(job, path)
 
     def finish() -> dict:
-        nonlocal status, found
+        failure = found if status == "failed" else None
         if status == "scored":
             try:
                 write_outputs(found, path, Path(job.out))
             except OSError as exc:
-                status, found = "failed", exc.strerror or str(exc)
+                failure = _reason(exc)
         try:
             digest = hashing.result()
         except OSError as exc:
-            return failed_row(path, exc.strerror or str(exc), worker=_where())
-        if status == "failed":
-            return failed_row(path, found, digest, _where())
-        summary = found.summary if status == "scored" else found
-        return row_from_summary(path, summary, status, digest, _where())
+            return failed_row(path, _reason(exc), worker=_where())
+        if failure is not None:
+            return failed_row(path, failure, digest, _where())
+        return row_from_summary(path, found.summary if status == "scored" else found, status, digest, _where())
 
     return finish
 
@@ -105,7 +105,12 @@ def _score(job: BatchJob, path: Path) -> tuple[str, SlideResult | dict | str]:
     except SlideError as exc:
         return "failed", exc.reason
     except OSError as exc:
-        return "failed", exc.strerror or str(exc)
+        return "failed", _reason(exc)
+
+
+def _reason(exc: OSError) -> str:
+    """A file error as a cases.csv reason: the system's words ("No such file or directory"), or the message."""
+    return exc.strerror or str(exc)
 
 
 def read_manifest(path: Path) -> list[Path]:
