@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main() -> None:
     from model_training.bundle.files import default_bundle
     from model_training.cli.quiet import quiet_cli
-    from model_training.inference.predictor import ENGINES
+    from model_training.inference.predictor import ENGINES, scores_with_keras
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--bundle", type=Path, default=default_bundle())
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--slides", type=int, default=6)
     ap.add_argument("--grid", default="48x40", help="COLSxROWS patches per fixture slide")
     args = ap.parse_args()
-    quiet_cli(False)
+    quiet_cli(False, tensorflow=scores_with_keras(args.bundle, args.engine))
     data = os.environ.get("PATHREVIEW_DATA")
     if not data:
         sys.exit("PATHREVIEW_DATA is not set: the fixture slides are built from its validation patches")

@@ -398,3 +398,29 @@ def test_a_truncated_slide_is_one_line_that_names_no_server_folder(svs, tmp_path
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.returncode == 1 and out.stderr.strip().count("\n") == 0, out.stderr
     assert out.stderr.startswith("error: cut.svs: ") and "secret" not in out.stderr
+
+
+def test_the_slides_command_loads_no_tensorflow_where_onnx_scores(svs, tmp_path):
+    """TensorFlow takes seconds to import and only the Keras engine needs it: the default (int8) run of the
+    command must not pay for it, while ``--engine keras`` still gets it."""
+    import subprocess
+    import sys
+
+    from model_training.inference.predictor import scores_with_keras
+
+    code = ("import sys; from model_training.cli.slides import main; rc = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(svs), "--out", str(tmp_path / "o")], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False" and (tmp_path / "o" / f"{SVS}.summary.json").is_file()
+    shipped = ROOT / "assets" / "pathcnn-v5"
+    assert not scores_with_keras(shipped, "auto") and not scores_with_keras(shipped, "onnx")
+    assert scores_with_keras(shipped, "keras")
+    # a bundle with no ONNX copy scores with Keras under "auto"; an unreadable one is left to the load to refuse
+    card = json.loads((shipped / "model_card.json").read_text())
+    keras_only = tmp_path / "keras-only"
+    keras_only.mkdir()
+    (keras_only / "model_card.json").write_text(json.dumps({k: v for k, v in card.items() if k != "onnx"}))
+    assert scores_with_keras(keras_only, "auto")
+    assert not scores_with_keras(tmp_path / "missing", "auto")

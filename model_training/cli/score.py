@@ -12,7 +12,7 @@ from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 from model_training.data.sources import DatasetError, open_source
 from model_training.evaluation.scoring import score_to_csv
-from model_training.inference.predictor import ENGINE_HELP, ENGINES, Predictor
+from model_training.inference.predictor import ENGINE_HELP, ENGINES, Predictor, scores_with_keras
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=ENGINES, default="keras", help=ENGINE_HELP)
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
-    quiet_cli(args.verbose)
+    bundle = args.model or default_bundle()
+    quiet_cli(args.verbose, tensorflow=scores_with_keras(bundle, args.engine))  # the ONNX engines need no TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        pred = Predictor.load(args.model or default_bundle(), engine=args.engine)
+        pred = Predictor.load(bundle, engine=args.engine)
         source = open_source(args.data, args.split)
         n = score_to_csv(pred, source, args.out, args.tta, args.kaggle, args.batch_size)
     except (DatasetError, BundleError, OSError) as exc:

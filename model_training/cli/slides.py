@@ -17,7 +17,7 @@ from pathlib import Path
 from model_training.bundle.contract import TILE
 from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
-from model_training.inference.predictor import ENGINE_HELP, ENGINES
+from model_training.inference.predictor import ENGINE_HELP, ENGINES, scores_with_keras
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.cases_csv import CASES_FILE
 from model_training.slides.grid import MIN_TISSUE, STRIDES
@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="score again even when outputs exist")
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)
-    quiet_cli(args.verbose)
+    bundle = args.model or default_bundle()
+    # TensorFlow (over 3 s to import) only where Keras scores: the ONNX engines and Dask workers never use it
+    quiet_cli(args.verbose, tensorflow=scores_with_keras(bundle, args.engine))
     try:
         settings = SlideSettings(stride=args.stride, tta=args.tta, mpp=args.mpp, min_tissue=args.min_tissue,
                                  tissue=TissueParams(min_saturation=args.min_saturation, otsu_scale=args.otsu_scale,
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not slides:
         ap.error("name slide files or a --manifest")
-    job = BatchJob(str(args.model or default_bundle()), args.engine, str(args.out), settings, args.force)
+    job = BatchJob(str(bundle), args.engine, str(args.out), settings, args.force)
     try:
         worker_predictor(job)  # a bundle that cannot load stops here, before any cluster starts
     except (BundleError, OSError, ValueError) as exc:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from model_training.bundle.contract import TILE
-from model_training.bundle.files import INT8_FILE, MODEL_FILE, BundleError, verified_int8, verified_onnx, verify
+from model_training.bundle.files import (INT8_FILE, MODEL_FILE, BundleError, read_card, verified_int8, verified_onnx,
+                                        verify)
 from model_training.inference.engines import PROBE_TOLERANCE, Int8Engine, KerasEngine, OnnxEngine
 from model_training.inference.explain import explain, explain_all
 from model_training.inference.gate import NOT_ASSESSED, OK, Gate, load_gate
@@ -124,6 +125,17 @@ def auto_engine(card: dict) -> str:
     if not card.get("onnx") or not onnx_runtime_installed():
         return "keras"
     return "onnx-int8" if card.get("onnx_int8") else "onnx"
+
+
+def scores_with_keras(bundle: Path, engine: str) -> bool:
+    """True when ``Predictor.load(bundle, engine)`` would score with Keras (and so import TensorFlow); False
+    too for a bundle whose card cannot be read, whose load then says why."""
+    if engine != "auto":
+        return engine == "keras"
+    try:
+        return auto_engine(read_card(bundle)) == "keras"
+    except (BundleError, OSError):
+        return False
 
 
 class Predictor:
