@@ -79,6 +79,11 @@ def test_reads_from_several_threads_agree_with_one(pyramids):
         alone = [slide.read(*b, level) for b in boxes]
         with ThreadPoolExecutor(4) as pool:
             together = list(pool.map(lambda b: slide.read(*b, level), boxes))
+        # one region's tiles decoded on several threads (as an overview is), inside and across the edges
+        lw, lh = level.size
+        for x, y, w, h in [(0, 0, lw, lh), (-37, -11, lw, 300), (lw - 300, lh - 200, 500, 400)]:
+            np.testing.assert_array_equal(slide._tiff.read(level.index, x, y, w, h, threads=4),
+                                          slide._tiff.read(level.index, x, y, w, h))
     for a, b in zip(alone, together):
         np.testing.assert_array_equal(a, b)
 

@@ -31,6 +31,9 @@ MAX_PLAIN_PIXELS = 10000 * 10000
 READ_BLOCK = 4096
 # ...and a single level beyond this many pixels takes minutes to read whole: it must have a pyramid.
 MAX_FLAT_PIXELS = 2e9
+# The overview is read before any tile can be: its tiles (or blocks) are decoded on this many threads, where
+# the rest of a slide's reading runs beside the model on one.
+OVERVIEW_THREADS = min(4, os.cpu_count() or 1)
 PLAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
 PYRAMID_ADVICE = "convert it to a pyramidal TIFF first (e.g. vips tiffsave IN OUT.tif --tile --pyramid)"
 
@@ -94,11 +97,12 @@ class Slide:
         except Exception as exc:  # openslide raises OpenSlideError on corrupt tiles, tifffile its own errors
             raise SlideError(self.name, f"cannot be read at x={x}, y={y} ({_reason(exc, self.path)})") from exc
 
-    def _region(self, x: int, y: int, level: Level, lw: int, lh: int) -> np.ndarray:
+    def _region(self, x: int, y: int, level: Level, lw: int, lh: int, threads: int = 1) -> np.ndarray:
         """``lw`` × ``lh`` pixels of ``level`` from the level-0 point (x, y), uint8 RGB on white: decoded by
-        tifffile where it reads this slide's levels, else by OpenSlide."""
+        tifffile where it reads this slide's levels (its tiles in ``threads`` side by side), else by OpenSlide."""
         if self._tiff is not None:
-            return self._tiff.read(level.index, round(x / level.downsample), round(y / level.downsample), lw, lh)
+            return self._tiff.read(level.index, round(x / level.downsample), round(y / level.downsample), lw, lh,
+                                   threads)
         return _on_white(self._h.read_region((int(x), int(y)), level.index, (lw, lh)))
 
     def read_scaled(self, x: int, y: int, w: int, h: int, target_mpp: float,
@@ -134,7 +138,7 @@ class Slide:
                 if self._tiff is None:
                     arr = _on_white(self._h.get_thumbnail(size))
                     return arr, w / arr.shape[1]
-                img = Image.fromarray(self._region(0, 0, level, lw, lh))
+                img = Image.fromarray(self._region(0, 0, level, lw, lh, OVERVIEW_THREADS))
                 img.thumbnail(size, Image.Resampling.LANCZOS)  # as OpenSlide's own thumbnail does
                 return np.asarray(img), w / img.width
             thumb = self._blockwise_thumbnail(level, size)
@@ -155,7 +159,8 @@ class Slide:
                 bw, bh = min(step, lw - tx), min(step, lh - ty)
                 x0, y0 = round(tx * sx), round(ty * sy)
                 x1, y1 = max(x0 + 1, round((tx + bw) * sx)), max(y0 + 1, round((ty + bh) * sy))
-                block = self._region(round(tx * level.downsample), round(ty * level.downsample), level, bw, bh)
+                block = self._region(round(tx * level.downsample), round(ty * level.downsample), level, bw, bh,
+                                     OVERVIEW_THREADS)
                 thumb.paste(Image.fromarray(block).resize((x1 - x0, y1 - y0), Image.Resampling.BOX), (x0, y0))
         return thumb
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,9 @@ class TiffLevels:
     def close(self) -> None:
         self._tif.close()
 
-    def read(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
-        """Level pixels (x, y, w, h) of ``level`` as uint8 RGB (h, w, 3); white outside the image."""
+    def read(self, level: int, x: int, y: int, w: int, h: int, threads: int = 1) -> np.ndarray:
+        """Level pixels (x, y, w, h) of ``level`` as uint8 RGB (h, w, 3); white outside the image. ``threads`` > 1
+        decodes the tiles side by side (a whole level for an overview, with nothing else to run beside it)."""
         page = self._pages[level]
         height, width = page.shape[:2]
         tw, th = page.tilewidth, page.tilelength
@@ -58,17 +60,22 @@ class TiffLevels:
         inside = (x0, y0, x1, y1) == (x, y, x + w, y + h)
         # a region inside the image is covered by its tiles: painting it white first cost a pass over every block
         out = np.empty((h, w, 3), np.uint8) if inside else np.full((h, w, 3), WHITE, np.uint8)
-        for ty in range(y0 // th, math.ceil(y1 / th) if y1 > y0 else 0):
-            for tx in range(x0 // tw, math.ceil(x1 / tw) if x1 > x0 else 0):
-                tile = self._tile(level, ty * across + tx)
-                # the part of this tile inside the region, in image pixels
-                ix0, iy0 = max(x0, tx * tw), max(y0, ty * th)
-                ix1, iy1 = min(x1, (tx + 1) * tw), min(y1, (ty + 1) * th)
-                part = out[iy0 - y:iy1 - y, ix0 - x:ix1 - x]
-                if tile is None:
-                    part[...] = WHITE  # a tile the file leaves out: glass, as OpenSlide reads it
-                else:
-                    part[...] = tile[iy0 - ty * th:iy1 - ty * th, ix0 - tx * tw:ix1 - tx * tw]
+        cells = [(ty, tx) for ty in range(y0 // th, math.ceil(y1 / th) if y1 > y0 else 0)
+                 for tx in range(x0 // tw, math.ceil(x1 / tw) if x1 > x0 else 0)]
+        if threads > 1 and len(cells) > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="tiff-decode") as pool:
+                tiles = list(pool.map(lambda c: self._tile(level, c[0] * across + c[1]), cells))
+        else:
+            tiles = (self._tile(level, ty * across + tx) for ty, tx in cells)
+        for (ty, tx), tile in zip(cells, tiles):
+            # the part of this tile inside the region, in image pixels
+            ix0, iy0 = max(x0, tx * tw), max(y0, ty * th)
+            ix1, iy1 = min(x1, (tx + 1) * tw), min(y1, (ty + 1) * th)
+            part = out[iy0 - y:iy1 - y, ix0 - x:ix1 - x]
+            if tile is None:
+                part[...] = WHITE  # a tile the file leaves out: glass, as OpenSlide reads it
+            else:
+                part[...] = tile[iy0 - ty * th:iy1 - ty * th, ix0 - tx * tw:ix1 - tx * tw]
         return out
 
     def _tile(self, level: int, index: int) -> np.ndarray | None:
