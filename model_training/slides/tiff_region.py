@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import tifffile
@@ -62,12 +63,7 @@ class TiffLevels:
         out = np.empty((h, w, 3), np.uint8) if inside else np.full((h, w, 3), WHITE, np.uint8)
         cells = [(ty, tx) for ty in range(y0 // th, math.ceil(y1 / th) if y1 > y0 else 0)
                  for tx in range(x0 // tw, math.ceil(x1 / tw) if x1 > x0 else 0)]
-        if threads > 1 and len(cells) > 1:
-            with ThreadPoolExecutor(threads, thread_name_prefix="tiff-decode") as pool:
-                tiles = list(pool.map(lambda c: self._tile(level, c[0] * across + c[1]), cells))
-        else:
-            tiles = (self._tile(level, ty * across + tx) for ty, tx in cells)
-        for (ty, tx), tile in zip(cells, tiles):
+        for (ty, tx), tile in zip(cells, self._decoded(level, [ty * across + tx for ty, tx in cells], threads)):
             # the part of this tile inside the region, in image pixels
             ix0, iy0 = max(x0, tx * tw), max(y0, ty * th)
             ix1, iy1 = min(x1, (tx + 1) * tw), min(y1, (ty + 1) * th)
@@ -77,6 +73,16 @@ class TiffLevels:
             else:
                 part[...] = tile[iy0 - ty * th:iy1 - ty * th, ix0 - tx * tw:ix1 - tx * tw]
         return out
+
+    def _decoded(self, level: int, indices: list[int], threads: int) -> Iterator[np.ndarray | None]:
+        """The tiles ``indices`` of ``level`` in order, decoded on ``threads``; each is copied into place before
+        long, so a region's tiles are not all held at once."""
+        if threads > 1 and len(indices) > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="tiff-decode") as pool:
+                yield from pool.map(lambda i: self._tile(level, i), indices)
+        else:
+            for i in indices:
+                yield self._tile(level, i)
 
     def _tile(self, level: int, index: int) -> np.ndarray | None:
         key = (level, index)
