@@ -138,6 +138,10 @@ def test_a_flagged_tile_opens_in_the_detail_view_and_its_review_keeps_the_slide_
     # skin, not lymph node: said above the heat map, and most tiles are kept from the model
     assert any("does not look like the lymph-node H&E slides" in w.value for w in at.warning)
     assert int(metric(at, "Not assessed")) > int(metric(at, "Tiles scored")) // 2
+    # so the model gives it no slide answer and flags none of its tiles (those at the tile threshold stay listed)
+    assert any(i.value.startswith("No slide answer: the slide is unlike the slides") for i in at.info)
+    assert not any(w.value.startswith("Slide answer:") for w in [*at.warning, *at.success])
+    assert metric(at, "Flagged") == "0"
     opens = [b for b in at.button if b.key and b.key.startswith("slide-open-")]
     assert len(opens) > 5
     opens[0].click().run()

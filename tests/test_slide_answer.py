@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_training.slides.answer import FEATURES, NEGATIVE, POSITIVE, SlideLevel, answer, features
+from model_training.slides.answer import FEATURES, NEGATIVE, NO_TILES, POSITIVE, SlideLevel, answer, features
 from model_training.slides.answer_fit import SENSITIVITY_TARGET, card_block, fit_and_measure
 from model_training.slides.batch import BatchJob
 
@@ -56,6 +56,18 @@ def test_flags_agree_with_the_decision():
     # a slide called positive on tiles under the flag level still points at its top tile
     lower = answer(frame([0.1, 0.97, 0.96, 0.95]), TOP3)
     assert lower.decision == POSITIVE and list(lower.flagged) == [False, True, False, False]
+
+
+def test_a_slide_unlike_the_training_slides_keeps_its_score_but_gets_no_decision_and_no_flags():
+    tiles = frame([0.1, 0.999, 0.998, 0.985])
+    warning = "This slide does not look like the lymph-node H&E slides the model learned from."
+    called, unlike = answer(tiles, TOP3), answer(tiles, TOP3, warning)
+    assert called.decision == POSITIVE and called.withheld is None and called.tiles_flagged == 2
+    assert unlike.decision is None and unlike.withheld == warning and unlike.tiles_flagged == 0
+    assert unlike.slide_score == pytest.approx(called.slide_score) and unlike.tiles_assessed == 4
+    # no tile assessed: neither a score nor a decision, and the reason in words
+    none = answer(frame([0.9, 0.99], quality=["blur", "out-of-distribution"]), TOP3)
+    assert (none.slide_score, none.decision, none.withheld, none.tiles_flagged) == (None, None, NO_TILES, 0)
 
 
 def test_neighbouring_high_tiles_weigh_more_than_scattered_ones():

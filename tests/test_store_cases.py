@@ -4,6 +4,7 @@ by slide score with its status, append-only slide-level sign-outs under the revi
 patches and scored by the batch code with the shipped bundle."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from app.store.__main__ import main as store_cli
 from model_training.slides.batch import BatchJob, run_batch
 
 ROOT = Path(__file__).resolve().parent.parent
+SVS = "CMU-1-Small-Region.svs"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,33 @@ def batch_dir(data_root, tmp_path_factory) -> Path:
     run_batch([*paths, folder / "broken.tiff"], BatchJob(str(ROOT / "assets" / "pathcnn-v5"), "onnx-int8", str(out)),
               progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def unlike_batch(data_root, tmp_path_factory) -> Path:
+    """A batch run over a case slide with a metastasis and the Aperio slide of skin, which the quality gate calls
+    unlike the lymph-node slides the model learned from."""
+    svs = Path(os.environ.get("PATHREVIEW_SLIDES") or "/nonexistent") / SVS
+    if not svs.is_file():
+        pytest.skip(f"PATHREVIEW_SLIDES does not hold {SVS} (../shared/slides)")
+    folder = tmp_path_factory.mktemp("unlike")
+    out = folder / "out"
+    run_batch([*small_cases(data_root, folder, 1, half=0, seed=3), svs],
+              BatchJob(str(ROOT / "assets" / "pathcnn-v5"), "onnx-int8", str(out)), progress=False)
+    return out
+
+
+def test_slides_without_a_model_answer_lead_the_worklist(unlike_batch, app_session):
+    at = app_session()  # the app creates its store
+    add_batch(unlike_batch, url=app_session.url)
+    wl = worklist(url=app_session.url)
+    # the skin slide keeps a score, lower than the metastasis's, but no decision: it comes first all the same
+    assert list(wl.slide) == [SVS, "case-0.tiff"] and wl.slide_score[0] < wl.slide_score[1]
+    assert wl.decision.isna().tolist() == [True, False]
+    at.switch_page("views/cases.py").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["model"]) == ["no answer", "metastasis"]
+    assert any(w.value.startswith("No slide answer: This slide does not look like") for w in at.warning)
 
 
 def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):

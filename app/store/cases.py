@@ -68,8 +68,9 @@ def _latest_signouts(s):
 
 
 def worklist(*, url: str | None = None) -> pd.DataFrame:
-    """The latest scoring of each slide file and model, highest slide score first, with its status: new (no
-    sign-out), in review (deferred so far), signed out (latest call metastasis / no metastasis)."""
+    """The latest scoring of each slide file and model, with its status: new (no sign-out), in review (deferred
+    so far), signed out (latest call metastasis / no metastasis). Slides the model gives no decision on come
+    first (it cannot triage them, so they must not sink to the bottom), then the highest slide score."""
     import pandas as pd
 
     cols = ["id", "slide", "slide_score", "decision", "tiles_scored", "tiles_flagged", "truth", "model", "path",
@@ -91,8 +92,10 @@ def worklist(*, url: str | None = None) -> pd.DataFrame:
         rows.append({**r._asdict(), "status": status, "call": so.call if so else None,
                      "reviewer": so.reviewer if so else None, "comment": so.comment if so else None})
     frame = pd.DataFrame(rows, columns=cols)
-    return frame.sort_values(["slide_score", "id"], ascending=[False, True], na_position="last",
-                             kind="stable").reset_index(drop=True)
+    order = frame.assign(answered=frame.decision.notna())
+    order = order.sort_values(["answered", "slide_score", "id"], ascending=[True, False, True], na_position="last",
+                              kind="stable")
+    return frame.loc[order.index].reset_index(drop=True)
 
 
 def get_case(slide_id: int, *, url: str | None = None) -> dict | None:

@@ -1,4 +1,5 @@
-"""Page: the worklist of scored slides, highest slide score first; open a case, sign it out."""
+"""Page: the worklist of scored slides (those without a model answer first, then by slide score); open a case,
+sign it out."""
 import pandas as pd
 import streamlit as st
 
@@ -7,9 +8,18 @@ from app.display.text import md
 from app.inputs import case_open
 from app.review import reviewer
 
+NO_ANSWER = "no answer"
+
+
+def score_text(score: float | None) -> str:
+    """A slide score for the page; a slide with no assessed tile has none."""
+    return "—" if score is None or pd.isna(score) else f"{score:.3f}"
+
+
 st.title("Cases")
 st.markdown("Slides scored by a batch run (`python -m model_training.cli.slides … --out DIR`, then "
-            "`python -m app.store add-cases DIR`), the one most likely to hold a metastasis first. Open a case "
+            "`python -m app.store add-cases DIR`): first those the model gives no answer on (unlike the slides it "
+            "learned from, or no tile it could assess), then the one most likely to hold a metastasis. Open a case "
             "to see its heat map and tiles as scored, then sign it out: metastasis, no metastasis, or defer.")
 reviewer.require_store()
 wl = store.worklist()
@@ -21,7 +31,8 @@ show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in 
                       key="cases-status")
 view = wl[wl.status.isin(show)]
 st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score.round(3),
-                           "model": view.decision.map(store.CALL_NAMES), "flagged tiles": view.tiles_flagged,
+                           "model": view.decision.map(store.CALL_NAMES).fillna(NO_ANSWER),
+                           "flagged tiles": view.tiles_flagged,
                            "tiles": view.tiles_scored, "status": view.status, "sign-out": view.call.map(store.CALL_NAMES),
                            "by": view.reviewer}),
              hide_index=True, key="cases-table")
@@ -30,16 +41,19 @@ st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "
 if view.empty:
     st.stop()
 
-labels = {int(r.id): f"{r.slide} · score {r.slide_score:.3f} · {r.status}" for r in view.itertuples()}
+labels = {int(r.id): f"{r.slide} · score {score_text(r.slide_score)} · {r.status}" for r in view.itertuples()}
 case_id = st.selectbox("Case", list(labels), format_func=labels.get, key="cases-pick")
 case = store.get_case(case_id)
 m = st.columns(4)
-m[0].metric("Slide score", f"{case['slide_score']:.3f}",
+m[0].metric("Slide score", score_text(case["slide_score"]),
             help=f"P(metastasis); the operating point is {case['threshold']:.3f} (model card, slide_level).")
-m[1].metric("Model", store.CALL_NAMES.get(case["decision"], "—"))
+m[1].metric("Model", store.CALL_NAMES.get(case["decision"], NO_ANSWER))
 m[2].metric("Flagged tiles", f"{case['tiles_flagged']:,}")
 m[3].metric("Tiles scored", f"{case['tiles_scored']:,}")
 st.caption(f"Scored with {md(case['model'] or '?')} ({case['engine']}) · slide sha256 `{case['sha256'][:16]}…`")
+withheld = (case["summary"].get("slide_level") or {}).get("withheld")
+if case["decision"] is None and withheld:
+    st.warning(f"No slide answer: {md(withheld.rstrip('.'), 600)}.", icon=":material/report:")
 if st.button("Open in the Slide page", key="cases-open", type="primary"):
     problem = case_open.open_case(case)
     if problem:

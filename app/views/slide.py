@@ -185,11 +185,11 @@ with slide:
     thr = s["threshold"]
     # With the card's slide-level answer, red flags are its few tiles; tiles called tumour at the tile
     # threshold, or uncertain, stay listed in orange.
-    ans = answer(frame, level) if level else None
+    gate = s.get("quality") or {}
+    ans = answer(frame, level, gate.get("warning")) if level else None
     red = ans.flagged if ans else (frame.decision == "tumour").to_numpy()
     frame = frame.assign(flag=red)
     flagged = frame[frame.flag | (frame.decision == "tumour") | frame.needs_review]
-    gate = s.get("quality") or {}
     with top:
         if gate.get("warning"):
             st.warning(f"**{gate['warning']}**", icon=":material/report:")
@@ -205,6 +205,10 @@ with slide:
             larger = size_caption(pred.card, ans.tiles_assessed, ans.size_shift)
             if larger:
                 st.caption(larger)
+        elif ans is not None:
+            why = ("the slide is unlike the slides the model learned from (above), so the model neither calls it "
+                   "nor flags its tiles" if gate.get("warning") else ans.withheld)
+            st.info(f"No slide answer: {why}.", icon=":material/block:")
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
         if ans is not None:

@@ -13,6 +13,10 @@ A tile is flagged when its P reaches ``tile_flag_p`` (fitted so that a normal sl
 and the top tile of a slide called positive is always flagged, so a positive answer points at tissue. Tiles
 whose ``quality`` is not ``ok`` are not assessed: they count neither toward the score nor as flagged.
 
+**No answer.** A slide with no assessed tile gets no score. A slide the quality gate calls unlike the slides the
+model learned from (its ``warning``) keeps its score, but no decision and no flags: its scores should not be
+trusted, so the model neither calls it nor points at its tiles, and a pathologist reads it without them.
+
 **Slide size.** The case slides the answer is fitted on hold about 50 tissue tiles; a scanned lymph node holds
 thousands. The highest normal tiles of a slide rise with its size (the largest of N draws), so levels fitted on
 small slides would call every large slide positive and flag hundreds of its tiles. Above the fit set's median
@@ -33,6 +37,7 @@ import pandas as pd
 from model_training.inference.predictor import sigmoid
 
 POSITIVE, NEGATIVE = "metastasis", "no_metastasis"
+NO_TILES = "no tile of the slide passed the quality gate (glass, folds, ink, blur or unlike the training tiles)"
 EPS = 1e-6
 FEATURES = ("top3", "best_pair")
 
@@ -89,6 +94,7 @@ class SlideAnswer:
     flagged: np.ndarray
     size_shift: float
     flag_p: float
+    withheld: str | None = None  # why there is no decision (None when there is one)
 
     @property
     def tiles_assessed(self) -> int:
@@ -150,15 +156,18 @@ def score_of(f: np.ndarray, level: SlideLevel) -> float:
     return float(sigmoid(np.dot(level.weights, f) + level.intercept))
 
 
-def answer(frame: pd.DataFrame, level: SlideLevel) -> SlideAnswer:
-    """The slide-level answer for a tiles frame (columns ``x``, ``y``, ``p``; ``quality`` optional)."""
+def answer(frame: pd.DataFrame, level: SlideLevel, warning: str | None = None) -> SlideAnswer:
+    """The slide-level answer for a tiles frame (columns ``x``, ``y``, ``p``; ``quality`` optional); the quality
+    gate's slide ``warning``, when it gives one, withholds the decision and the flags (see "No answer")."""
     ok = assessed_rows(frame)
     n = int(ok.sum())
     shift = level.size_shift(n)
     f = features(frame, shift)
     if f is None:
-        return SlideAnswer(None, None, ok, np.zeros(len(frame), bool), shift, level.flag_p(n))
+        return SlideAnswer(None, None, ok, np.zeros(len(frame), bool), shift, level.flag_p(n), NO_TILES)
     score = score_of(f, level)
+    if warning:
+        return SlideAnswer(score, None, ok, np.zeros(len(frame), bool), shift, level.flag_p(n), warning)
     p = frame["p"].to_numpy(float)
     # compared in logits, as the level was fitted: P near 1 has too few floats to move by a shift
     flagged = ok & (logit(p) - shift >= logit(level.tile_flag_p))

@@ -120,9 +120,10 @@ def write_outputs(result: SlideResult, path: Path, out: Path) -> dict:
 
 def slide_level_summary(result: SlideResult, level: SlideLevel) -> dict:
     """The slide-level answer for a scored slide; adds its ``flagged`` column to the tiles frame."""
-    ans = answer(result.frame, level)
+    ans = answer(result.frame, level, (result.summary.get("quality") or {}).get("warning"))
     result.frame["flagged"] = ans.flagged
     return {"slide_score": None if ans.slide_score is None else round(ans.slide_score, 6),
-            "decision": ans.decision, "threshold": level.threshold, "tiles_assessed": ans.tiles_assessed,
+            "decision": ans.decision, "withheld": ans.withheld, "threshold": level.threshold,
+            "tiles_assessed": ans.tiles_assessed,
             "tiles_flagged": ans.tiles_flagged, "tile_flag_p": ans.flag_p,
             "size_shift": round(ans.size_shift, 4), "parameters": level.as_dict()}
