@@ -15,7 +15,13 @@ import pytest
 
 from model_training.slides.answer import FEATURES, NEGATIVE, NO_TILES, POSITIVE, SlideLevel, answer, features
 from model_training.slides.answer_fit import SENSITIVITY_TARGET, card_block, fit_and_measure
+from model_training.evaluation import derived
+from model_training.inference.predictor import Predictor
 from model_training.slides.batch import BatchJob
+from model_training.slides.case_set import load_half
+from model_training.slides.cases_csv import read_cases, row_from_summary, write_cases
+from model_training.slides.labelled import build
+from model_training.slides.run import run_slide
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "assets" / "pathcnn-v5"
@@ -70,6 +76,43 @@ def test_a_slide_unlike_the_training_slides_keeps_its_score_but_gets_no_decision
     assert (none.slide_score, none.decision, none.withheld, none.tiles_flagged) == (None, None, NO_TILES, 0)
 
 
+def test_a_slide_mostly_unseen_is_not_called_negative_but_a_positive_call_stands():
+    blurred = ["ok"] * 5 + ["blur"] * 3 + ["background"] * 4  # 3 of 8 tissue tiles unseen: 38%
+    low = answer(frame([0.1, 0.2, 0.05, 0.1, 0.3] + [0.5] * 7, quality=blurred), TOP3)
+    assert low.decision is None and low.slide_score < TOP3.threshold
+    assert low.withheld.startswith("38% of the slide's tissue tiles were not assessed (3 blur)")
+    high = answer(frame([0.1, 0.999, 0.998, 0.985, 0.3] + [0.5] * 7, quality=blurred), TOP3)
+    assert high.decision == POSITIVE and high.withheld is None
+    # glass is not tissue: a slide of a little tissue on much glass is answered
+    glass = answer(frame([0.1, 0.2, 0.05, 0.1], quality=["ok"] * 3 + ["background"]), TOP3)
+    assert glass.decision == NEGATIVE
+
+
+def test_an_out_of_focus_normal_slide_gets_no_negative_answer(data_root, tmp_path):
+    """Real normal patches, the model's most clearly normal ones, on a slide: answered negative; with 40% of them
+    out of focus (blurred here), the gate keeps those from the model and the slide is not called negative."""
+    tiles, labels, ids = load_half(data_root, 1)
+    pred = Predictor.load(BUNDLE, engine="onnx-int8")
+    normal = np.flatnonzero(labels == 0)[:600]
+    calm = normal[np.argsort(pred.predict(tiles[normal]).p)[:36]]
+    picked = tiles[calm]
+    out_of_focus = np.zeros(36, bool)
+    out_of_focus[np.random.default_rng(0).choice(36, 15, replace=False)] = True
+    said = {}
+    for name, slide_tiles in (("sharp", picked), ("blurred", np.where(out_of_focus[:, None, None, None],
+                                                                     derived.blurred(picked), picked))):
+        path = tmp_path / f"{name}.tiff"
+        build(slide_tiles, labels[calm], [ids[i] for i in calm], 6, path)
+        result, _ = run_slide(pred, path, tmp_path / "out", progress=False)
+        said[name] = result.summary["slide_level"]
+    assert said["sharp"]["decision"] == NEGATIVE and said["sharp"]["withheld"] is None
+    assert said["blurred"]["decision"] is None and said["blurred"]["slide_score"] < said["blurred"]["threshold"]
+    assert "blur" in said["blurred"]["withheld"] and said["blurred"]["withheld"].endswith("not called negative")
+    cases = read_cases(write_cases(tmp_path, [row_from_summary(tmp_path / "blurred.tiff", {"slide_level":
+                                                                said["blurred"]}, "scored", "")]))
+    assert pd.isna(cases.decision[0]) and "blur" in cases.withheld[0]
+
+
 def test_neighbouring_high_tiles_weigh_more_than_scattered_ones():
     pair = SlideLevel(weights=(0.0, 1.0), intercept=0.0)
     p = [0.99, 0.98, 0.01, 0.01, 0.01]
@@ -85,13 +128,13 @@ def test_neighbouring_high_tiles_weigh_more_than_scattered_ones():
 
 def test_tiles_not_assessed_count_neither_toward_the_score_nor_as_flags():
     level = SlideLevel(weights=(1.0, 0.0), intercept=0.0, threshold=0.5, tile_flag_p=0.99)
-    p = [0.1, 0.9999, 0.2]
+    p = [0.1, 0.9999, 0.2, 0.15, 0.1]
     everything = answer(frame(p), level)
-    gated = answer(frame(p, ["ok", "blurred", "ok"]), level)
+    gated = answer(frame(p, ["ok", "blurred", "ok", "ok", "ok"]), level)
     assert everything.decision == POSITIVE and everything.tiles_flagged == 1
-    assert gated.decision == NEGATIVE and gated.tiles_flagged == 0 and gated.tiles_assessed == 2
-    assert gated.slide_score == pytest.approx(answer(frame([0.1, 0.2]), level).slide_score)
-    none = answer(frame(p, ["dark", "blurred", "empty"]), level)
+    assert gated.decision == NEGATIVE and gated.tiles_flagged == 0 and gated.tiles_assessed == 4
+    assert gated.slide_score == pytest.approx(answer(frame([0.1, 0.2, 0.15, 0.1]), level).slide_score)
+    none = answer(frame(p[:3], ["dark", "blurred", "empty"]), level)
     assert none.slide_score is None and none.decision is None and none.tiles_flagged == 0
 
 

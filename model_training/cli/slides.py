@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"tile(s) flagged, {row['tiles_not_assessed']} not assessed, {row['total_s']} s")
             if row["quality_warning"]:
                 print(f"  warning: {row['quality_warning']}")
+            elif row["withheld"]:
+                print(f"  no slide answer: {row['withheld']}")
     print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
     return 1 if any(r["status"].startswith("failed") for r in rows) else 0
 

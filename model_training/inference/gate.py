@@ -30,7 +30,8 @@ from model_training.inference.quality import Measures, measure
 OK = "ok"
 NOT_ASSESSED = "not assessed"
 # In the order they are checked: a tile of glass is called background even though it is also "blurred".
-REASONS = ("background", "fold", "pen", "blur", "out-of-distribution")
+BACKGROUND = "background"
+REASONS = (BACKGROUND, "fold", "pen", "blur", "out-of-distribution")
 GLASS_MAX = 0.95  # a tile at least this much glass is background (fat and pale stroma stay below)
 LIMITS = ("sharpness_min", "ink_max", "dark_max", "features_max", "colour_max")
 

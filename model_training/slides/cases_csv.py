@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # the app's store imports this module at start; pandas arrive
     import pandas as pd
 
 CASES_FILE = "cases.csv"
-COLUMNS = ["slide", "slide_score", "decision", "tiles_scored", "tiles_assessed", "tiles_flagged", "status",
+COLUMNS = ["slide", "slide_score", "decision", "withheld", "tiles_scored", "tiles_assessed", "tiles_flagged", "status",
            "tiles_not_assessed", "quality_warning", "path", "sha256", "model", "model_sha256", "engine",
            "threshold", "overview_s", "scoring_s", "total_s", "worker"]
 
@@ -22,6 +22,7 @@ def row_from_summary(path: Path, summary: dict, status: str, sha256: str, worker
     timings = summary.get("timings") or {}
     gate = summary.get("quality") or {}
     return {"slide": path.name, "slide_score": level.get("slide_score"), "decision": level.get("decision"),
+            "withheld": level.get("withheld"),
             "tiles_scored": summary.get("tiles_scored"), "tiles_assessed": level.get("tiles_assessed"),
             "tiles_flagged": level.get("tiles_flagged"), "status": status,
             "tiles_not_assessed": gate.get("not_assessed"), "quality_warning": gate.get("warning"),
