@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from app.review import agreement
+from app.review import agreement, case_agreement
 
 
 def test_fleiss_kappa_matches_the_textbook_example():
@@ -119,3 +119,14 @@ def test_kappa_with_a_model_whose_call_never_varies_is_undefined_not_zero():
     assert agreement.between_readers(_reviews(rows)).empty  # a and b share no item
     assert agreement.fleiss_all(_reviews(rows + [(200, "c", "agree", "tumour", None)])) is None
 
+
+
+def test_slide_kappa_leaves_out_the_cases_the_model_gave_no_answer_on():
+    cases = pd.DataFrame({"slide": list("abcde"), "truth": [1, 0, 1, 0, 1],
+                          "decision": ["metastasis", "no_metastasis", "metastasis", "no_metastasis", None]})
+    signouts = cases.assign(reviewer="dr. a", call=["metastasis", "no_metastasis", "metastasis", "no_metastasis",
+                                                    "no_metastasis"], model_decision=cases.decision)
+    rows = case_agreement.table(signouts, cases).set_index("reader")
+    reader, model = rows.loc["dr. a"], rows.loc[case_agreement.MODEL]
+    assert reader.cases == 5 and reader.deferred == 0 and reader.kappa == 1.0  # agrees on all four answered
+    assert model.deferred == 1 and model.with_truth == 4 and model.sensitivity == 1.0

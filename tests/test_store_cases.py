@@ -60,6 +60,16 @@ def test_slides_without_a_model_answer_lead_the_worklist(unlike_batch, app_sessi
     assert not at.exception
     assert list(at.dataframe[0].value["model"]) == ["no answer", "metastasis"]
     assert any(w.value.startswith("No slide answer: This slide does not look like") for w in at.warning)
+    # a pathologist signs both out: kappa with the model rests on the case the model answered, and the model's
+    # own row counts the other as deferred
+    for case in wl.itertuples():
+        record_signout(case.id, Reviewer("dr. skin"), "no_metastasis" if case.slide == SVS else "metastasis",
+                       url=app_session.url)
+    at.switch_page("views/agreement.py").run()
+    assert not at.exception
+    rows = next(d.value for d in at.dataframe if "kappa with the model [95% CI]" in d.value.columns).set_index("reader")
+    assert (rows.loc["dr. skin"].cases, rows.loc["dr. skin"].deferred) == (2, 0)
+    assert rows.loc["model (slide decision)"].deferred == 1
 
 
 def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):

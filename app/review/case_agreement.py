@@ -24,7 +24,8 @@ def table(signouts: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     model_rows = cases.assign(call_v=_calls(cases.decision), model_v=_calls(cases.decision))
     for name, g in readers + [(MODEL, model_rows)]:
         called = g[g.call_v.notna()]
-        kappa = cohen(called.call_v.to_numpy(int), called.model_v.to_numpy(int)) if name != MODEL and len(called) else \
+        both = called[called.model_v.notna()]  # kappa only where the model gave an answer too
+        kappa = cohen(both.call_v.to_numpy(int), both.model_v.to_numpy(int)) if name != MODEL and len(both) else \
             (np.nan, np.nan, np.nan)
         truth = called[called.truth.notna()]
         pos, neg = truth[truth.truth == 1], truth[truth.truth == 0]

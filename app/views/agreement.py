@@ -40,7 +40,8 @@ if not cases.empty:
                    "sensitivity [95% CI]", "specificity [95% CI]"]], hide_index=True, key="agree-slides")
     st.caption("Each pathologist's latest sign-out per case against the model's slide decision, and against the "
                "truth on cases where it is known (Wilson 95% CIs); *defer* is no call. The model's row: its "
-               "slide decisions on every case in the worklist with a known truth.")
+               "slide decisions on every case in the worklist with a known truth; a slide it gives no answer on "
+               "(unlike its training slides, or mostly not assessed) counts as deferred.")
 
 reviews = store.reviews_frame()
 if reviews.empty:
