@@ -356,6 +356,9 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
     # the size rule, and what it does on larger slides made of the held-out ones
     assert any("**Size rule.**" in md.value and f"above {card['slide_level']['parameters']['reference_tiles']}"
                in md.value for md in at.markdown)
+    # when there is no slide answer
+    assert any(md.value.startswith("**No answer.**") and "more than 25% of its tissue tiles" in md.value
+               for md in at.markdown)
     sizes = next(d.value for d in at.dataframe if "slides laid side by side" in d.value.columns)
     assert sizes["slides laid side by side"].tolist() == [r["factor"] for r in card["slide_level"]["size_check"]]
     assert sizes["normal flags, median (without)"].tolist() == [

@@ -9,6 +9,8 @@ import streamlit as st
 from app.display import gate_card, site_calibration
 from app.runtime import state
 from model_training.bundle.files import CARD_FILE
+from model_training.slides.answer import UNSEEN_MAX
+from model_training.slides.scoring import SLIDE_OOD_SHARE
 
 st.title("Model card")
 pred, load_error = state.load_predictor()
@@ -120,6 +122,10 @@ if slide_level:
                     f"slides' median), tiles are read {num(params['tail_scale'], 3)} × ln(N / "
                     f"{params['reference_tiles']}) logits lower, for the score and the flags alike "
                     f"({slide_level.get('size_rule', '')}).")
+    st.markdown(f"**No answer.** A slide gets no decision when the quality gate calls it unlike the training "
+                f"slides (at least {SLIDE_OOD_SHARE:.0%} of its tiles out of distribution, or its typical stain "
+                f"beyond the gate's limit), and is not called negative when more than {UNSEEN_MAX:.0%} of its "
+                "tissue tiles were kept from the model; a positive call stands.")
     if slide_level.get("size_check"):
         st.dataframe(pd.DataFrame([{"slides laid side by side": r["factor"], "tiles (median)": r["assessed_tiles_median"],
                                     **{f"{what} ({rule})": r[key][field]
