@@ -9,8 +9,8 @@ import streamlit as st
 from app.display import gate_card, site_calibration
 from app.runtime import state
 from model_training.bundle.files import CARD_FILE
+from model_training.inference.gate import SLIDE_OOD_SHARE
 from model_training.slides.answer import UNSEEN_MAX
-from model_training.slides.scoring import SLIDE_OOD_SHARE
 
 st.title("Model card")
 pred, load_error = state.load_predictor()

@@ -33,6 +33,9 @@ NOT_ASSESSED = "not assessed"
 BACKGROUND = "background"
 REASONS = (BACKGROUND, "fold", "pen", "blur", "out-of-distribution")
 GLASS_MAX = 0.95  # a tile at least this much glass is background (fat and pale stroma stay below)
+# A slide whose tiles are this often out of distribution, or whose typical stain lies beyond the gate's
+# limit, is unlike the slides the model learned from as a whole.
+SLIDE_OOD_SHARE = 0.25
 LIMITS = ("sharpness_min", "ink_max", "dark_max", "features_max", "colour_max")
 
 

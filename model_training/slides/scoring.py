@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from model_training.bundle.contract import TILE
+from model_training.inference.gate import SLIDE_OOD_SHARE
 from model_training.slides.grid import MIN_TISSUE, Grid, tile_grid
 from model_training.slides.outputs import tiles_frame
 from model_training.slides.reader import Slide, SlideError
@@ -95,11 +96,6 @@ class Progress:
         self.quality[idx], self.ood[idx], self.stain[idx] = r.quality, r.ood, r.stain
         self.views[idx] = views
         self.scored[idx] = True
-
-
-# A slide whose tiles are this often out of distribution, or whose typical stain lies beyond the gate's
-# limit, is unlike the slides the model learned from as a whole.
-SLIDE_OOD_SHARE = 0.25
 
 
 def slide_quality(quality: np.ndarray, ood: np.ndarray, stain: np.ndarray) -> dict:
