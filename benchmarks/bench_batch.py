@@ -52,7 +52,7 @@ def main() -> None:
     from model_training.data.sources import open_source
     from model_training.data.subsets import stratified_subset
     from model_training.slides.batch import BatchJob, run_batch, warm_up, worker_predictor
-    from model_training.slides.dask_run import local_cluster
+    from model_training.slides.dask_run import local_cluster, start_method
     from model_training.slides.labelled import build
     from model_training.slides.run import SlideSettings, run_slide
 
@@ -114,7 +114,7 @@ def main() -> None:
                   f"{tiles / seconds:.0f} tiles/s, {3600 * len(done) / seconds:.0f} slides/hour"
                   f"{' (with starting the cluster and loading the model in each worker)' if workers > 1 else ''}")
         # the same on a cluster already up with the model loaded in its workers, as on a long batch
-        with local_cluster(2) as cluster, Client(cluster) as client:
+        with local_cluster(2, start_method(args.bundle, args.engine)) as cluster, Client(cluster) as client:
             warm = BatchJob(str(args.bundle), args.engine, str(Path(tmp) / "batch-warm"), threads=max(1, cores // 2))
             client.run(warm_up, warm)
             t0 = time.perf_counter()

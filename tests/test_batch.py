@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+import multiprocessing as mp
+import shutil
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 from batch_tasks import die_once
 
-from model_training.slides.batch import BatchJob, read_manifest, run_batch
+from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
+from model_training.slides.dask_run import start_method
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "assets" / "pathcnn-v5"
@@ -106,3 +112,40 @@ def test_a_slide_whose_outputs_cannot_be_written_is_named_and_the_others_finish(
     assert not (tmp_path / f"{slides[1].name}.summary.json").exists()
     assert all((tmp_path / f"{p.name}.summary.json").exists() for p in good[::2])
     assert read_cases(tmp_path / CASES_FILE).status.tolist() == [r["status"] for r in rows]
+
+
+def test_local_workers_are_forked_unless_they_score_with_keras(tmp_path):
+    """Forked workers start with this process's imports; TensorFlow does not survive a fork, so Keras-scoring
+    workers (asked for, or a bundle with no ONNX copy under "auto") are spawned."""
+    linux = sys.platform == "linux"
+    assert start_method(BUNDLE, "onnx-int8") == start_method(BUNDLE, "auto") == ("fork" if linux else "spawn")
+    assert start_method(BUNDLE, "keras") == "spawn"
+    keras_only = tmp_path / "keras-only"
+    shutil.copytree(BUNDLE, keras_only, ignore=shutil.ignore_patterns("*.onnx"))
+    card = json.loads((keras_only / "model_card.json").read_text())
+    (keras_only / "model_card.json").write_text(json.dumps({**card, "onnx": None, "onnx_int8": None}))
+    assert start_method(keras_only, "auto") == "spawn"
+
+
+def _score_in_child(job: BatchJob, tiles: np.ndarray, parents: int, answer) -> None:
+    pred = worker_predictor(job)
+    answer.put((id(pred) != parents, pred.logits(tiles)))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_a_forked_worker_loads_its_own_engine(valid_tiles):
+    """A forked worker inherits its parent's loaded model, but not the engine's threads: it loads its own, and
+    scores the same as its parent."""
+    tiles = valid_tiles[0]
+    job = _job(Path("unused"), threads=2)
+    want = worker_predictor(job).logits(tiles)
+    ctx = mp.get_context("fork")
+    answer = ctx.Queue()
+    child = ctx.Process(target=_score_in_child, args=(job, tiles, id(worker_predictor(job)), answer))
+    child.start()
+    child.join(120)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0
+    own, got = answer.get(timeout=5)
+    assert own and np.array_equal(got, want)

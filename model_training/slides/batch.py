@@ -29,6 +29,17 @@ from model_training.slides.scoring import SlideResult
 
 RETRIES = 2
 _PREDICTORS: dict[tuple, Predictor] = {}
+_PARENTS: list[Predictor] = []
+
+
+def _set_parents_predictors_aside() -> None:
+    # a forked worker (see dask_run.start_method) cannot score with its parent's engines, whose threads stayed
+    # behind, nor free them (freeing one waits for those threads): they are kept aside, and it loads its own
+    _PARENTS.extend(_PREDICTORS.values())
+    _PREDICTORS.clear()
+
+
+os.register_at_fork(after_in_child=_set_parents_predictors_aside)
 
 
 @dataclass(frozen=True)

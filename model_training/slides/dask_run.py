@@ -2,39 +2,62 @@
 cluster (``tcp://host:8786``, e.g. one started by dask-jobqueue on a Slurm site)."""
 from __future__ import annotations
 
+import sys
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
+from model_training.inference.predictor import scores_with_keras
 from model_training.slides.cases_csv import failed_row
 
 
-def local_cluster(workers: int) -> LocalCluster:
-    """A LocalCluster of ``workers`` processes, one thread each: the model's own threads do the parallel work
-    inside a slide.
+def start_method(bundle: str | Path, engine: str) -> str:
+    """How a LocalCluster starts its workers for this bundle and engine: ``fork`` on Linux where they score
+    with ONNX Runtime, ``spawn`` otherwise.
 
-    Dask's nannies start workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (against fragmentation in long-lived
-    workers). Setting it turns off glibc's adaptive mmap threshold, so every tile batch and block of a slide,
-    megabytes each, is mapped and zeroed afresh: on two cores that cost an eighth of the throughput. These
-    workers keep the allocator's default; the nannies' other variables stay. Nor do they sample their own
-    stacks every 10 ms for a dashboard that this cluster does not serve.
+    A spawned worker is a fresh interpreter that imports Dask, the slide pipeline and ONNX Runtime again: on
+    2 cores starting two took 0.8 s and closing them 0.2 s, a sixth of a batch of six small slides. A forked
+    one has this process's imports already (0.1 s). TensorFlow does not survive a fork (its runtime's threads
+    stay behind), so workers that score with Keras are spawned, as they are where fork is not the platform's
+    safe default (macOS, Windows).
+    """
+    if sys.platform != "linux" or scores_with_keras(Path(bundle), engine):
+        return "spawn"
+    return "fork"
+
+
+@contextmanager
+def local_cluster(workers: int, method: str = "spawn") -> Iterator[LocalCluster]:
+    """A LocalCluster of ``workers`` processes, one thread each, started with ``method`` (see
+    ``start_method``): the model's own threads do the parallel work inside a slide.
+
+    The settings hold while the cluster lives, so a worker that dies is replaced the same way. Dask's nannies
+    start workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (against fragmentation in long-lived workers). Setting
+    it turns off glibc's adaptive mmap threshold, so every tile batch and block of a slide, megabytes each, is
+    mapped and zeroed afresh: on two cores that cost an eighth of the throughput. These workers keep the
+    allocator's default; the nannies' other variables stay. Nor do they sample their own stacks every 10 ms
+    for a dashboard that this cluster does not serve.
     """
     environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if k != "MALLOC_TRIM_THRESHOLD_"}
-    # read once, by each nanny, which hands them on to the worker it starts (and restarts)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, "distributed.worker.profile.enabled": False}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    settings = {"distributed.worker.multiprocessing-method": method, "distributed.nanny.pre-spawn-environ": environ,
+                "distributed.worker.profile.enabled": False}
+    with dask.config.set(settings), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None) as cluster:
+        yield cluster
 
 
 def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, task: Callable,
                 done: Callable[[dict], None], retries: int) -> list[dict]:
     """The rows of ``task(job, path)`` for each path, in order; a task that still fails after ``retries``
     (or whose workers keep dying) becomes a ``failed`` row naming the reason."""
-    cluster = local_cluster(workers) if scheduler is None else None
-    client = Client(scheduler or cluster)
-    try:
+    with ExitStack() as stack:
+        if scheduler is None:
+            scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
+        client = stack.enter_context(Client(scheduler))
         futures = {client.submit(task, job, str(p), key=f"slide-{i}-{p.name}", pure=False, retries=retries): i
                    for i, p in enumerate(paths)}
         rows: list[dict | None] = [None] * len(paths)
@@ -46,7 +69,3 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
                 rows[i] = failed_row(paths[i], f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
             done(rows[i])
         return rows
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
