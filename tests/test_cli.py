@@ -100,3 +100,24 @@ def test_evaluate_cli_is_quiet_and_a_failed_png_is_one_line(tiny_bundle, data_ro
         assert "no Chromium/Chrome browser found" in png_lines[0]
     figs = tmp_path / "rep" / "figures"
     assert (figs / "roc.html").exists() and not list(figs.glob("*.png"))
+
+
+def test_score_uses_the_int8_copy_by_default_without_tensorflow(data_root, tmp_path):
+    """Like the slides command, score runs on the shipped bundle's int8 copy unless told otherwise, so a plain
+    run neither imports TensorFlow nor scores differently from ``--engine onnx-int8``."""
+    from model_training.data.sources import open_source
+    from model_training.inference.predictor import Predictor
+
+    folder = data_root / "samples" / "kaggle-tif" / "train"
+    out = tmp_path / "scores.csv"
+    code = ("import sys; from model_training.cli.score import main; rc = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(rc)")
+    run = subprocess.run([sys.executable, "-c", code, "--data", str(folder), "--out", str(out)], capture_output=True,
+                         text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    said, loaded_tf = run.stdout.strip().splitlines()[-2:]
+    assert "scored with onnx-int8" in said and loaded_tf == "False"
+    tiles, _, ids = open_source(folder).load_all()
+    want = Predictor.load(REPO / "assets" / "pathcnn-v5", engine="onnx-int8").predict(tiles).p
+    got = pd.read_csv(out).set_index("id").loc[[str(i) for i in ids], "p"].to_numpy()
+    assert abs(got - want).max() < 1e-6

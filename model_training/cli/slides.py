@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-saturation", type=float, default=TissueParams.max_saturation,
                     help="cap on the tissue threshold (HSV saturation)")
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP + " (default auto: the int8 copy "
-                    "where the bundle has one)")
+    ap.add_argument("--engine", choices=ENGINES, default="auto", help=ENGINE_HELP + "; default auto")
     ap.add_argument("--force", action="store_true", help="score again even when outputs exist")
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = ap.parse_args(argv)

@@ -20,8 +20,9 @@ from model_training.inference.quality import measure
 
 log = logging.getLogger("pathreview")
 ENGINES = ("keras", "onnx", "onnx-int8", "auto")
-ENGINE_HELP = ("what scores: keras (the model of record, default), onnx (its float32 export, same scores), "
-               "onnx-int8 (its int8 copy, 2-3x faster on CPUs; see the card's onnx_int8 check) or auto")
+ENGINE_HELP = ("what scores: keras (the model of record), onnx (its float32 export, same scores), "
+               "onnx-int8 (its int8 copy, 2-3x faster on CPUs; see the card's onnx_int8 check) or auto (the int8 "
+               "copy where the bundle has one, else the float export, else Keras)")
 
 N_VIEWS = 8
 # A tile needs a second look when its probability is this close to the threshold or its TTA views disagree.
