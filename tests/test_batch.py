@@ -21,6 +21,8 @@ from model_training.slides.batch import BatchJob, read_manifest, run_batch, work
 from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
 from model_training.slides.dask_run import start_method
+from model_training.slides.progress import BatchProgress
+from model_training.slides.run import SlideSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "assets" / "pathcnn-v5"
@@ -149,3 +151,40 @@ def test_a_forked_worker_loads_its_own_engine(valid_tiles):
     assert child.exitcode == 0
     own, got = answer.get(timeout=5)
     assert own and np.array_equal(got, want)
+
+
+class _Recorded(BatchProgress):
+    """A batch's progress with every report it got kept: (slide, tiles so far) and ("done", slide, tiles)."""
+
+    def __init__(self, slides: int):
+        super().__init__(slides, show=False)
+        self.reports: list[tuple] = []
+
+    def scoring(self, slide: int, tiles: int) -> None:
+        self.reports.append((slide, tiles))
+        super().scoring(slide, tiles)
+
+    def finished(self, slide: int, tiles: int) -> None:
+        self.reports.append(("done", slide, tiles))
+        super().finished(slide, tiles)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_progress_counts_tiles_while_a_slide_is_scored(slides, tmp_path, workers):
+    """The bar counts tiles as each batch of a slide is scored, in this process and from Dask workers, not only
+    when the slide is done; a slide that fails counts as done with none."""
+    counts = _Recorded(len(slides))
+    job = _job(tmp_path, settings=SlideSettings(batch=4))
+    rows = run_batch(slides, job, workers=workers, progress=counts)
+    for i, row in enumerate(rows):
+        live = [tiles for r in counts.reports if r[0] == i for tiles in r[1:]]
+        assert ("done", i, int(row["tiles_scored"] or 0)) in counts.reports
+        if row["status"] == "scored":  # each batch of 4 reported on the way, before the row
+            n = int(row["tiles_scored"])
+            every = list(range(4, n, 4)) + [n]
+            # Dask's reports travel through the scheduler, and the last may still be on its way when the row is
+            assert live == every if workers == 1 else live == every[:len(live)] and len(live) >= 2
+            assert counts.reports.index((i, 4)) < counts.reports.index(("done", i, n))
+        else:
+            assert live == []
+    assert counts.tiles == sum(int(r["tiles_scored"] or 0) for r in rows)

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tqdm import tqdm
-
 from model_training.bundle.files import sha256
 from model_training.inference.predictor import Predictor
 from model_training.slides.cases_csv import failed_row, row_from_summary, write_cases
+from model_training.slides.progress import BatchProgress, TileReport, reporting_tiles, tile_report
 from model_training.slides.reader import SlideError
 from model_training.slides.run import SlideSettings, already_done, output_stem, score_file, write_outputs
 from model_training.slides.scoring import SlideResult
@@ -85,7 +83,7 @@ def start_case(job: BatchJob, path: str) -> Callable[[], dict]:
     pool = ThreadPoolExecutor(1, thread_name_prefix="sha256")
     hashing = pool.submit(sha256, path)
     pool.shutdown(wait=False)
-    status, found = _score(job, path)
+    status, found = _score(job, path, tile_report())
 
     def finish() -> dict:
         failure = found if status == "failed" else None
@@ -105,14 +103,14 @@ def start_case(job: BatchJob, path: str) -> Callable[[], dict]:
     return finish
 
 
-def _score(job: BatchJob, path: Path) -> tuple[str, SlideResult | dict | str]:
+def _score(job: BatchJob, path: Path, on_tiles: TileReport | None) -> tuple[str, SlideResult | dict | str]:
     """("scored", the result to write), ("skipped", the summary already written) or ("failed", the reason)."""
     pred = worker_predictor(job)
     summary_path = Path(job.out) / f"{output_stem(path)}.summary.json"
     if not job.force and already_done(summary_path, job.settings.identity(pred)):
         return "skipped", json.loads(summary_path.read_text())
     try:
-        return "scored", score_file(pred, path, job.settings, progress=False)
+        return "scored", score_file(pred, path, job.settings, progress=False, on_tiles=on_tiles)
     except SlideError as exc:
         return "failed", exc.reason
     except OSError as exc:
@@ -139,49 +137,45 @@ def read_manifest(path: Path) -> list[Path]:
 
 
 def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, scheduler: str | None = None,
-              progress: bool = True, task: Callable[[BatchJob, str], dict] = score_case) -> list[dict]:
+              progress: bool | BatchProgress = True, task: Callable[[BatchJob, str], dict] = score_case) -> list[dict]:
     """Score ``paths`` (serially, or on Dask when ``workers`` > 1 or a ``scheduler`` is given), write
-    ``cases.csv`` in ``job.out`` and return its rows in the order of ``paths``. ``task`` is the Dask task (for
+    ``cases.csv`` in ``job.out`` and return its rows in the order of ``paths``. ``progress``: a bar of slides
+    and tiles where stderr is a terminal (or a ``BatchProgress`` to count on). ``task`` is the Dask task (for
     tests)."""
     paths = [Path(p) for p in paths]
-    # disable=None: no bar where stderr is not a terminal (logs, CI), so error lines stay one line each
-    bar = tqdm(total=len(paths), unit="slide", disable=None if progress else True, file=sys.stderr, leave=False)
-    tiles = 0
-
-    def done(row: dict) -> None:
-        nonlocal tiles
-        tiles += int(row.get("tiles_scored") or 0)
-        bar.update(1)
-        bar.set_postfix(tiles=f"{tiles:,}", refresh=True)
-
+    counts = progress if isinstance(progress, BatchProgress) else BatchProgress(len(paths), show=progress)
     try:
         if workers <= 1 and scheduler is None:
-            rows = _one_process(paths, job, done)
+            rows = _one_process(paths, job, counts)
         else:
             from model_training.slides.dask_run import run_on_dask  # Dask loads only for a Dask run
 
             cores = os.cpu_count() or 1
             threads = job.threads or (max(1, cores // workers) if scheduler is None else None)
-            rows = run_on_dask(paths, replace(job, threads=threads), workers, scheduler, task, done, RETRIES)
+            rows = run_on_dask(paths, replace(job, threads=threads), workers, scheduler, task, counts, RETRIES)
     finally:
-        bar.close()
+        counts.close()
     write_cases(Path(job.out), rows)
     return rows
 
 
-def _one_process(paths: list[Path], job: BatchJob, done: Callable[[dict], None]) -> list[dict]:
+def _one_process(paths: list[Path], job: BatchJob, counts: BatchProgress) -> list[dict]:
     """The slides one after another in this process, each slide's outputs written in a thread while the next
     is scored: on two cores six small slides took 5.1-5.3 s instead of 5.2-5.5 s."""
     rows: list[dict] = []
+
+    def collect(i: int, row: dict) -> None:
+        rows.append(row)
+        counts.finished(i, int(row.get("tiles_scored") or 0))
+
     with ThreadPoolExecutor(1, thread_name_prefix="slide-outputs") as writer:
         finishing = None
-        for p in paths:
-            finish = start_case(job, str(p))
+        for i, p in enumerate(paths):
+            with reporting_tiles(lambda done, i=i: counts.scoring(i, done)):
+                finish = start_case(job, str(p))
             if finishing is not None:
-                rows.append(finishing.result())
-                done(rows[-1])
+                collect(i - 1, finishing.result())
             finishing = writer.submit(finish)
         if finishing is not None:
-            rows.append(finishing.result())
-            done(rows[-1])
+            collect(len(paths) - 1, finishing.result())
     return rows

@@ -3,15 +3,17 @@ cluster (``tcp://host:8786``, e.g. one started by dask-jobqueue on a Slurm site)
 from __future__ import annotations
 
 import sys
+import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import dask
-from dask.distributed import Client, LocalCluster, as_completed
+from dask.distributed import Client, LocalCluster, as_completed, get_worker
 
 from model_training.inference.predictor import scores_with_keras
 from model_training.slides.cases_csv import failed_row
+from model_training.slides.progress import BatchProgress, reporting_tiles
 
 
 def start_method(bundle: str | Path, engine: str) -> str:
@@ -50,15 +52,26 @@ def local_cluster(workers: int, method: str = "spawn") -> Iterator[LocalCluster]
         yield cluster
 
 
+def reporting_task(task: Callable, job, path: str, slide: int, topic: str) -> dict:
+    """``task(job, path)`` on a Dask worker, its slide's tiles reported on the event ``topic`` as it scores."""
+    worker = get_worker()
+    with reporting_tiles(lambda done: worker.log_event(topic, [slide, done])):
+        return task(job, path)
+
+
 def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, task: Callable,
-                done: Callable[[dict], None], retries: int) -> list[dict]:
+                counts: BatchProgress, retries: int) -> list[dict]:
     """The rows of ``task(job, path)`` for each path, in order; a task that still fails after ``retries``
-    (or whose workers keep dying) becomes a ``failed`` row naming the reason."""
+    (or whose workers keep dying) becomes a ``failed`` row naming the reason. ``counts`` follows the slides and
+    their tiles as the workers score them."""
     with ExitStack() as stack:
         if scheduler is None:
             scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
         client = stack.enter_context(Client(scheduler))
-        futures = {client.submit(task, job, str(p), key=f"slide-{i}-{p.name}", pure=False, retries=retries): i
+        topic = f"tiles-{uuid.uuid4().hex}"  # this batch's own: a shared cluster may run others
+        client.subscribe_topic(topic, lambda event: counts.scoring(*event[1]))
+        futures = {client.submit(reporting_task, task, job, str(p), i, topic, key=f"slide-{i}-{p.name}", pure=False,
+                                 retries=retries): i
                    for i, p in enumerate(paths)}
         rows: list[dict | None] = [None] * len(paths)
         for fut in as_completed(futures):
@@ -67,5 +80,6 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
                 rows[i] = fut.result()
             except Exception as exc:  # noqa: BLE001 - any error of one slide is that slide's, reported
                 rows[i] = failed_row(paths[i], f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-            done(rows[i])
+            counts.finished(i, int(rows[i].get("tiles_scored") or 0))
+        client.unsubscribe_topic(topic)
         return rows

@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -82,8 +83,10 @@ def run_slide(pred, path: Path, out: Path, settings: SlideSettings = SlideSettin
     return result, write_outputs(result, path, out)
 
 
-def score_file(pred, path: Path, settings: SlideSettings = SlideSettings(), *, progress: bool = True) -> SlideResult:
-    """Score one slide with the Predictor: its tiles, summary and slide-level answer, nothing written yet."""
+def score_file(pred, path: Path, settings: SlideSettings = SlideSettings(), *, progress: bool = True,
+               on_tiles: Callable[[int], None] | None = None) -> SlideResult:
+    """Score one slide with the Predictor: its tiles, summary and slide-level answer, nothing written yet.
+    ``progress`` shows a bar of its tiles; ``on_tiles(done)`` is told after each batch (a batch's own bar)."""
     target = model_mpp(pred.card)
     s = settings
     with open_slide(path, s.mpp, target_mpp=target) as slide:
@@ -93,6 +96,8 @@ def score_file(pred, path: Path, settings: SlideSettings = SlideSettings(), *, p
             bar.total = total
             bar.n = done
             bar.refresh()
+            if on_tiles is not None:
+                on_tiles(done)
 
         t0 = time.perf_counter()
         level = SlideLevel.from_card(pred.card)
