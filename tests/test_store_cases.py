@@ -146,3 +146,25 @@ def test_the_app_never_imports_dask():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_slides_command_adds_its_batch_to_the_worklist(data_root, tmp_path, monkeypatch, capsys):
+    """With ``--db`` (or ``PATHREVIEW_DB_URL``) a batch's scored slides reach the Cases worklist in the same run;
+    a store that cannot be reached is named, without its password, and the batch's outputs stay."""
+    from model_training.cli.slides import main as slides_cli
+
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    paths = small_cases(data_root, folder, 2, half=0, seed=13)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.delenv(db.DB_ENV, raising=False)
+    assert slides_cli([*map(str, paths), "--out", str(tmp_path / "out"), "--db", url]) == 0
+    assert "Cases worklist: 2 case(s) added, 0 already there" in capsys.readouterr().out
+    assert sorted(worklist(url=url).slide) == ["case-0.tiff", "case-1.tiff"]
+    # from the environment, a PostgreSQL server that is not there
+    monkeypatch.setenv(db.DB_ENV, "postgresql://dr:secret@127.0.0.1:9/pathreview")
+    assert slides_cli([str(paths[0]), "--out", str(tmp_path / "out2")]) == 1
+    err = capsys.readouterr().err
+    assert "error: the slides were not added to the Cases worklist: The review store at" in err
+    assert "cannot be reached" in err and "secret" not in err
+    assert (tmp_path / "out2" / "cases.csv").is_file() and (tmp_path / "out2" / "case-0.tiff.summary.json").is_file()

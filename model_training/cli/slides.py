@@ -1,13 +1,14 @@
 """Score whole-slide images: tissue tiles at the model's resolution → CSV, QuPath GeoJSON, heat map, summary.
 
 ``python -m model_training.cli.slides SLIDE... | --manifest FILE --out DIR [--workers N | --scheduler ADDRESS]
-[--stride 96|48] [--tta] [--mpp X] [--model BUNDLE] [--engine auto]``
+[--stride 96|48] [--tta] [--mpp X] [--model BUNDLE] [--engine auto] [--db URL]``
 
 Each slide writes ``DIR/<slide>.tiles.csv``, ``.geojson``, ``.heatmap.png`` and ``.summary.json`` (with the
 slide-level ``slide_score`` and ``decision``); the run writes ``DIR/cases.csv``, one row per slide. A slide
 whose summary already records the same model and settings is skipped, so an interrupted run resumes where it
 stopped. A slide that cannot be used gets its reason; the others are still scored. ``--workers N`` scores one
-slide per task on a Dask LocalCluster of N processes, ``--scheduler`` on an existing Dask cluster."""
+slide per task on a Dask LocalCluster of N processes, ``--scheduler`` on an existing Dask cluster. With
+``--db`` (or ``PATHREVIEW_DB_URL``) the scored slides are then added to that review store's Cases worklist."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ from model_training.inference.predictor import ENGINE_HELP, ENGINES, scores_with
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.cases_csv import CASES_FILE
 from model_training.slides.grid import MIN_TISSUE, STRIDES
+from model_training.slides.review_store import add_to_store, store_url
 from model_training.slides.run import SlideSettings
 from model_training.slides.tissue import TissueParams
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              "no Dask)")
     ap.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
     ap.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    ap.add_argument("--db", help="review store (SQLAlchemy URL) to add the scored slides to, for the app's Cases "
+                                 "page (default $PATHREVIEW_DB_URL; neither: none)")
     ap.add_argument("--model", type=Path, default=None, help="bundle (default: PATHREVIEW_MODEL or assets/)")
     ap.add_argument("--stride", type=int, choices=STRIDES, default=TILE, help="in model pixels (default 96)")
     ap.add_argument("--tta", action="store_true", help="average the 8 dihedral views (8x slower)")
@@ -84,7 +88,15 @@ def main(argv: list[str] | None = None) -> int:
             elif row["withheld"]:
                 print(f"  no slide answer: {row['withheld']}")
     print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
-    return 1 if any(r["status"].startswith("failed") for r in rows) else 0
+    failed = any(r["status"].startswith("failed") for r in rows)
+    url = store_url(args.db)
+    if url:
+        handoff = add_to_store(args.out, url)
+        if not handoff.ok:
+            print(f"error: the slides were not added to the Cases worklist: {handoff.message}", file=sys.stderr)
+            return 1
+        print(f"Cases worklist: {handoff.message}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
