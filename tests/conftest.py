@@ -160,3 +160,39 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+# The AppTest page tests (test_app_pages, test_app_model_card): the tiny bundle in the app, and real tiles.
+APP_MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_bundle):
+    """The tiny bundle on the engine the app picks for it (its int8 copy when it has one)."""
+    from model_training.inference.predictor import Predictor
+
+    return Predictor.load(tiny_bundle, engine="auto")
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path, tiny_bundle, data_root):
+    """A fresh AppTest session on the tiny bundle, with its own review store; page errors raise."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PATHREVIEW_MODEL", str(tiny_bundle))
+    monkeypatch.setenv("PATHREVIEW_DB_URL", f"sqlite:///{tmp_path / 'reviews.db'}")
+    monkeypatch.setenv("PATHREVIEW_DATA", str(data_root))
+    monkeypatch.setenv("PATHREVIEW_DEBUG", "1")
+
+    def make(page: str | None = None):
+        at = AppTest.from_file(str(APP_MAIN), default_timeout=300).run()
+        if page:
+            at.switch_page(page).run()
+        return at
+    return make
+
+
+@pytest.fixture(scope="module")
+def tif_paths(data_root) -> list[Path]:
+    return sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))
+
