@@ -17,14 +17,15 @@ def score_text(score: float | None) -> str:
 
 
 st.title("Cases")
-st.markdown("Slides scored by a batch run (`python -m model_training.cli.slides … --out DIR`, then "
-            "`python -m app.store add-cases DIR`): first those the model gives no answer on (unlike the slides it "
-            "learned from, or no tile it could assess), then the one most likely to hold a metastasis. Open a case "
-            "to see its heat map and tiles as scored, then sign it out: metastasis, no metastasis, or defer.")
+st.markdown("Slides scored by a batch run (`python -m model_training.cli.slides … --out DIR --db URL`, or "
+            "`python -m app.store add-cases DIR` afterwards): first those the model gives no answer on (unlike the "
+            "slides it learned from, or no tile it could assess), then the one most likely to hold a metastasis. Open "
+            "a case to see its heat map and tiles as scored, then sign it out: metastasis, no metastasis, or defer.")
 reviewer.require_store()
 wl = store.worklist()
 if wl.empty:
-    st.info("No scored slides in the review store yet.", icon=":material/inbox:")
+    st.info("No scored slides in the review store yet. A batch run adds its slides when given this store: "
+            "`--db` with the store's URL, or `PATHREVIEW_DB_URL` set as for the app.", icon=":material/inbox:")
     st.stop()
 
 show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in review", "signed out"],
