@@ -76,7 +76,7 @@ class TiffLevels:
 
     def _decoded(self, level: int, indices: list[int], threads: int) -> Iterator[np.ndarray | None]:
         """The tiles ``indices`` of ``level`` in order, decoded on ``threads``: the caller copies each into place
-        while later ones decode, so a region's decoded tiles are not all held at once."""
+        while later ones decode (a tile decoded ahead of its turn waits, like the others, in the tile cache)."""
         if threads > 1 and len(indices) > 1:
             with ThreadPoolExecutor(threads, thread_name_prefix="tiff-decode") as pool:
                 yield from pool.map(lambda i: self._tile(level, i), indices)
