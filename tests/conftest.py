@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from real_inputs import SVS
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -196,3 +198,34 @@ def app(monkeypatch, tmp_path, tiny_bundle, data_root):
 def tif_paths(data_root) -> list[Path]:
     return sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))
 
+
+# ---------------------------------------------------------------- whole slides (test_slides*.py)
+@pytest.fixture(scope="session")
+def slides_root() -> Path:
+    root = os.environ.get("PATHREVIEW_SLIDES")
+    if not root or not (Path(root) / SVS).is_file():
+        pytest.skip(f"PATHREVIEW_SLIDES is not set to a folder holding {SVS} (../shared/slides)")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def svs(slides_root) -> Path:
+    """The real Aperio slide (CMU-1-Small-Region, 2220 x 2967 px at 0.499 µm/px)."""
+    return slides_root / SVS
+
+
+@pytest.fixture(scope="session")
+def pred():
+    """The shipped bundle, Keras engine (the model of record)."""
+    from model_training.inference.predictor import Predictor
+
+    return Predictor.load(Path(__file__).resolve().parent.parent / "assets" / "pathcnn-v5")
+
+
+@pytest.fixture(scope="session")
+def patches(data_root):
+    """192 real validation patches, stratified (tiles, labels, ids): a 16 x 12 labelled slide's worth."""
+    from model_training.data.sources import open_source
+    from model_training.data.subsets import stratified_subset
+
+    return stratified_subset(open_source(data_root, "valid"), 192, seed=3).load_all()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_slides import SVS
+from real_inputs import SVS
 from test_store_pages import errors, record
 from test_user_text import unescape
 

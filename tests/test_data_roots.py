@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_slides import slides_root  # noqa: F401  (the shared slide folder fixture)
 
 from app.inputs import datasets, roots, slide_files
 

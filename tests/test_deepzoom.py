@@ -14,7 +14,7 @@ from openslide import OpenSlide
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 from starlette.applications import Starlette
-from test_slides import SVS, slides_root  # noqa: F401 (a fixture)
+from real_inputs import SVS
 
 from app.inputs import deepzoom
 from app.inputs.deepzoom_routes import ROUTES

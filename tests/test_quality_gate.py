@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_slides import SVS, slides_root  # noqa: F401 (a fixture)
+from real_inputs import SVS
 
 from model_training.bundle.files import GATE_FILE, BundleError, read_card
 from model_training.data.sources import open_source

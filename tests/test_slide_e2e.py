@@ -21,7 +21,7 @@ from PIL import Image
 
 import pytest
 from test_e2e import LONG, serving
-from test_slides import SVS
+from real_inputs import SVS
 
 from app import store
 from app.store import db, service

@@ -16,8 +16,8 @@ from model_training.slides.grid import tile_grid
 from model_training.slides.outputs import overlay
 from model_training.slides.reader import open_slide
 from model_training.slides.tissue import saturation, tissue_fractions, tissue_mask
+from real_inputs import SVS
 
-SVS = "CMU-1-Small-Region.svs"
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from app.store import Reviewer, ReviewRefused, add_batch, get_case, record_signo
 from app.store import db
 from app.store.__main__ import main as store_cli
 from model_training.slides.batch import BatchJob, run_batch
+from real_inputs import SVS
 
 ROOT = Path(__file__).resolve().parent.parent
-SVS = "CMU-1-Small-Region.svs"
 
 
 @pytest.fixture(scope="module")

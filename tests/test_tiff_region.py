@@ -19,8 +19,8 @@ from model_training.data.subsets import stratified_subset
 from model_training.slides.labelled import mosaic, write_pyramid
 from model_training.slides.reader import READ_BLOCK, SlideError, _on_white, open_slide
 from model_training.slides.tiff_region import MAX_TILE_SIDE
+from real_inputs import SVS
 
-SVS = "CMU-1-Small-Region.svs"
 
 
 @pytest.fixture(scope="module")
