@@ -256,3 +256,19 @@ def test_the_slides_command_loads_no_tensorflow_where_onnx_scores(svs, tmp_path)
     (keras_only / "model_card.json").write_text(json.dumps({k: v for k, v in card.items() if k != "onnx"}))
     assert scores_with_keras(keras_only, "auto")
     assert not scores_with_keras(tmp_path / "missing", "auto")
+
+
+def test_the_short_command_name_is_the_same_command(svs, tmp_path):
+    """``python -m model_training.slides`` (the name lab scripts use) runs the slides command itself."""
+    import subprocess
+    import sys
+
+    outs = {}
+    for name in ("model_training.slides", "model_training.cli.slides"):
+        out = tmp_path / name
+        run = subprocess.run([sys.executable, "-m", name, str(svs), "--out", str(out)], capture_output=True,
+                             text=True, timeout=300, cwd=ROOT)
+        assert run.returncode == 0, run.stderr
+        assert f"{SVS}: " in run.stdout and (out / "cases.csv").is_file()
+        outs[name] = pd.read_csv(out / f"{SVS}.tiles.csv")
+    pd.testing.assert_frame_equal(*outs.values())
