@@ -12,7 +12,7 @@ from model_training.training.augment import augment_batch, dihedral, hed_jitter
 from model_training.training.config import AugmentConfig
 
 
-@pytest.mark.parametrize("arch", ["pathcnn", "pathcnn-small"])
+@pytest.mark.parametrize("arch", ["pathcnn", "pathcnn-small", "pathcnn-fine"])
 def test_contract(arch):
     m = build_model(arch)
     assert isinstance(m, keras.Model) and m.input.dtype == "float32" and tuple(m.input.shape) == (None, 96, 96, 3)
@@ -28,6 +28,14 @@ def test_flops_of_a_known_layer():
     inp = keras.Input((96, 96, 3))
     out = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, padding="same")(inp)))
     assert count_flops(keras.Model(inp, out)) == 2 * 96 * 96 * 8 * 3 * 3 * 3 + 2 * 8
+
+
+def test_the_fine_cnn_keeps_a_residual_stage_at_48_pixels():
+    m = build_model("pathcnn-fine")
+    assert tuple(m.get_layer("s0_add").output.shape[1:3]) == (48, 48)
+    assert tuple(m.get_layer(LAST_CONV).output.shape[1:3]) == tuple(build_model("pathcnn").get_layer(LAST_CONV)
+                                                                     .output.shape[1:3])  # it can join an ensemble
+    assert m.count_params() < 2_000_000 and count_flops(m) < 250e6
 
 
 def test_default_cnn_is_cpu_lean():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 TRANSFER = frozenset({"resnet50", "efficientnetb0", "mobilenetv2"})
-ARCHITECTURES = ("pathcnn", "pathcnn-small", *sorted(TRANSFER))
+ARCHITECTURES = ("pathcnn", "pathcnn-small", "pathcnn-fine", *sorted(TRANSFER))
 STAINS = ("hed", "hsv", "hed+hsv", "none")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "plateau")

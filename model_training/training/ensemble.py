@@ -50,7 +50,7 @@ def build_ensemble(models: list, name: str = "pathcnn_ensemble"):
     shapes = {tuple(m.get_layer(LAST_CONV).output.shape[1:3]) for m in models}
     if len(shapes) != 1:
         raise ValueError(f"members' {LAST_CONV} feature maps differ in size ({sorted(shapes)}); "
-                         "ensemble models of the same architecture")
+                         "ensemble models whose last feature maps have the same size")
     for m in models:
         head = m.get_layer(LOGIT)
         if not isinstance(head, layers.Dense) or head.input.shape[-1] != m.get_layer(LAST_CONV).output.shape[-1]:
