@@ -22,6 +22,7 @@ from model_training.slides.case_set import load_half
 from model_training.slides.cases_csv import read_cases, row_from_summary, write_cases
 from model_training.slides.labelled import build
 from model_training.slides.run import run_slide
+from model_training.slides.tiles_csv import read_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "assets" / "pathcnn-v5"
@@ -191,6 +192,13 @@ def test_fitting_on_a_fixed_case_set_reaches_the_sensitivity_target_and_is_repea
         tiles = pd.read_csv(path)
         assert (tiles.views == 8).sum() == min(8, (tiles.quality == "ok").sum())
         assert (tiles.spread[tiles.views == 1] == 0).all()
+        # the file calls tumour exactly the flagged tiles (what QuPath colours red); the tile threshold's call
+        # is kept beside it, and read back as the pipeline's own decision
+        assert ((tiles.decision == "tumour") == tiles.flagged).all()
+        assert (tiles.tile_call == read_tiles(path).decision).all()
+        summary = json.loads(path.with_name(path.name.replace(".tiles.csv", ".summary.json")).read_text())
+        assert summary["tiles_flagged"] == summary["slide_level"]["tiles_flagged"] == tiles.flagged.sum()
+        assert summary["tiles_above_threshold"] == (tiles.tile_call == "tumour").sum()
     # larger slides made of the test half: the size rule keeps their normal slides' flags down
     largest = first["size_check"][-1]
     assert largest["assessed_tiles_median"] > 2 * first["parameters"]["reference_tiles"]

@@ -131,7 +131,7 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     result, paths = run_slide(pred, svs, tmp_path, SlideSettings(stride=48), progress=False)
     frame = pd.read_csv(paths["csv"])
     assert list(frame.columns) == ["x", "y", "width", "height", "p", "spread", "decision", "needs_review",
-                                   "quality", "ood", "views", "flagged"]
+                                   "quality", "ood", "views", "flagged", "tile_call"]
     assert len(frame) == result.summary["tiles_scored"] > 50
     step = 96 * 0.972 / 0.499 / 2  # 96 px at 0.972 µm/px is 187 level-0 px; stride 48 is half of it
     assert (frame.width == 187).all()
@@ -166,6 +166,10 @@ def test_outputs_and_a_qupath_shaped_geojson(svs, pred, tmp_path):
     s = json.loads(paths["summary"].read_text())
     assert s["model_sha256"] == pred.sha256 and s["tissue_area_mm2"] > 0.1
     assert s["tiles_flagged"] == int((frame.decision == "tumour").sum()) and len(s["top_tiles"]) == 10
+    # the files call tumour only what the slide-level answer flags (none here, below); the tile threshold's calls
+    # stay beside them
+    assert s["tiles_above_threshold"] == int((frame.tile_call == "tumour").sum()) > s["tiles_flagged"] == 0
+    assert ((frame.decision == "not assessed") == (frame.tile_call == "not assessed")).all()
     # skin, not lymph node: the gate keeps most of it from being answered, and the slide is called unlike
     assert (frame.decision == "not assessed").mean() > 0.5
     assert (frame.quality != "ok").sum() == s["quality"]["not_assessed"] == (frame.decision == "not assessed").sum()

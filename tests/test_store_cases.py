@@ -18,6 +18,7 @@ from app.store import Reviewer, ReviewRefused, add_batch, get_case, record_signo
 from app.store import db
 from app.store.__main__ import main as store_cli
 from model_training.slides.batch import BatchJob, run_batch
+from model_training.slides.tiles_csv import read_tiles
 from real_inputs import SVS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,8 +84,11 @@ def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):
     truth = dict(zip(wl.slide, wl.truth))
     assert truth["case-2.tiff"] == 1 and truth["case-0.tiff"] == 0 and pd.isna(truth["case-1.tiff"])
     case = get_case(int(wl.id[0]), url=store_url)
-    scored = pd.read_csv(batch_dir / f"{case['slide']}.tiles.csv")
+    scored = read_tiles(batch_dir / f"{case['slide']}.tiles.csv")
     pd.testing.assert_frame_equal(case["tiles"], scored)  # the tiles as scored, not rescored
+    # the file calls tumour the flagged tiles; the case opens with the tile threshold's calls as its decision
+    raw = pd.read_csv(batch_dir / f"{case['slide']}.tiles.csv")
+    assert (raw.tile_call == case["tiles"].decision).all() and ((raw.decision == "tumour") == raw.flagged).all()
     assert case["summary"]["slide_level"]["slide_score"] == pytest.approx(case["slide_score"])
 
 

@@ -17,6 +17,7 @@ from app.store.items import StoreError
 from app.store.reviews import Reviewer, ReviewRefused, _reviewer, clean_text
 from app.store.schema import utcnow
 from model_training.slides.cases_csv import CASES_FILE, read_cases
+from model_training.slides.tiles_csv import read_tiles
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
     import pandas as pd
@@ -99,9 +100,8 @@ def worklist(*, url: str | None = None) -> pd.DataFrame:
 
 
 def get_case(slide_id: int, *, url: str | None = None) -> dict | None:
-    """A stored case: its row (without the blobs), its ``summary`` and its ``tiles`` frame."""
-    import pandas as pd
-
+    """A stored case: its row (without the blobs), its ``summary`` and its ``tiles`` frame (as scored: see
+    ``model_training.slides.tiles_csv``)."""
     with db.session(url) as s:
         r = s.get(ScoredSlide, int(slide_id))
         if r is None:
@@ -110,7 +110,7 @@ def get_case(slide_id: int, *, url: str | None = None) -> dict | None:
                                            "slide_score", "decision", "threshold", "tiles_scored", "tiles_flagged",
                                            "truth", "created_at")}
         out["summary"] = json.loads(r.summary_json)
-        out["tiles"] = pd.read_csv(io.BytesIO(gzip.decompress(r.tiles_csv_gz)))
+        out["tiles"] = read_tiles(io.BytesIO(gzip.decompress(r.tiles_csv_gz)))
     return out
 
 

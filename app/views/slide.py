@@ -187,8 +187,11 @@ with slide:
     # threshold, or uncertain, stay listed in orange.
     gate = s.get("quality") or {}
     ans = answer(frame, level, gate.get("warning")) if level else None
+    if ans is not None:
+        done.frame["flagged"] = ans.flagged  # the downloads then call tumour the tiles flagged here (tiles_csv)
     red = ans.flagged if ans else (frame.decision == "tumour").to_numpy()
     frame = frame.assign(flag=red)
+    above = s.get("tiles_above_threshold", s.get("tiles_flagged", 0))  # summaries written before the key existed
     flagged = frame[frame.flag | (frame.decision == "tumour") | frame.needs_review]
     with top:
         if gate.get("warning"):
@@ -215,10 +218,10 @@ with slide:
             size_words = (f" (the case slides' {level.tile_flag_p:.3f}, raised for this slide's size)"
                           if ans.flag_p > level.tile_flag_p else "")
             m[1].metric("Flagged", f"{ans.tiles_flagged:,}", help=f"Slide-level flags: P ≥ {ans.flag_p:.4g}{size_words}, "
-                        f"and the top tile of a slide called positive. {s['tiles_flagged']:,} tiles reach the tile "
+                        f"and the top tile of a slide called positive. {above:,} tiles reach the tile "
                         f"threshold ({thr:.3f}); they are listed too, in orange.")
         else:
-            m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{s['tiles_flagged']:,}")
+            m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{above:,}")
         m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
         m[3].metric("Not assessed", f"{gate.get('not_assessed', 0):,}",
                     help="Tiles the quality gate kept from the model: " + (", ".join(

@@ -21,6 +21,7 @@ from model_training.bundle.contract import TILE, TILE_MPP
 from model_training.data.sources import TileSource, open_source
 from model_training.data.spreadsheet import safe_frame
 from model_training.slides.labelled import write_pyramid
+from model_training.slides.tiles_csv import read_tiles
 
 GLASS = 238  # the grey of empty glass on a bright-field scan
 MAX_METASTASIS = 8
@@ -121,7 +122,7 @@ def load_cases(manifest: Path, out_dir: Path) -> list[Case]:
     """Cases of ``manifest`` (from ``build_case_set``) whose tiles the slide pipeline wrote to ``out_dir``."""
     cases = []
     for row in pd.read_csv(manifest).to_dict("records"):
-        tiles = pd.read_csv(Path(out_dir) / f"{row['slide']}.tiles.csv")
+        tiles = read_tiles(Path(out_dir) / f"{row['slide']}.tiles.csv")
         labels = pd.read_csv(Path(row["path"]).with_suffix(".csv"))[["x", "y", "label"]]
         tiles = tiles.merge(labels, on=["x", "y"], how="left").fillna({"label": 0})
         cases.append(Case(row["slide"], int(row["truth"]), tiles))

@@ -15,6 +15,7 @@ from scipy import ndimage
 from model_training.data.atomic import atomic_write
 from model_training.data.spreadsheet import safe_frame
 from model_training.inference.gate import NOT_ASSESSED, OK
+from model_training.slides.tiles_csv import as_written
 
 CSV_COLUMNS = ["x", "y", "width", "height", "p", "spread", "decision", "needs_review", "quality", "ood"]
 POSITIVE_CLASS = {"name": "Tumor", "color": [200, 0, 0]}  # QuPath's built-in tumour class
@@ -170,14 +171,17 @@ def with_colour_bar(img: np.ndarray, bar_height: int = 14) -> Image.Image:
 
 def encode(frame: pd.DataFrame, slide_name: str, thumb: np.ndarray, scale: float, mask: np.ndarray,
            cell: float | None = None) -> dict[str, bytes]:
-    """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents."""
+    """The tiles CSV, the QuPath GeoJSON and the heat-map overlay PNG of a scored slide, as file contents (the
+    files' ``decision`` is the slide's call on each tile where it has a slide-level answer: see ``tiles_csv``)."""
     # fast settings (zlib level 1, run-length matching, the "sub" row filter): the overlay PNG is a preview and
     # tissue hardly compresses. Pillow's encoder tries every row filter and took twice as long, for a file 4%
     # smaller; zlib's default level took longer than scoring the slide.
     img = np.asarray(with_colour_bar(overlay(thumb, scale, frame, 0.5, mask, cell)))
     png = imagecodecs.png_encode(img, level=1, strategy=imagecodecs.PNG.STRATEGY.RLE,
                                  filter=imagecodecs.PNG.FILTER.SUB)
-    return {"csv": safe_frame(frame).to_csv(index=False).encode(), "geojson": json.dumps(geojson(frame, slide_name)).encode(),
+    written = as_written(frame)
+    return {"csv": safe_frame(written).to_csv(index=False).encode(),
+            "geojson": json.dumps(geojson(written, slide_name)).encode(),
             "heatmap": bytes(png)}
 
 

@@ -160,7 +160,7 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
         "tile_level0_px": round(grid.tile0, 3), "stride": stride, "tta": tta, "threshold": acc.threshold,
         "tissue": {**params.as_dict(), "min_tissue": min_tissue}, "tissue_area_mm2": round(ov.tissue_mm2, 3),
         "tiles_scored": n, "tiles_second_look": int((acc.views == 8).sum()) if not tta else 0,
-        "tiles_assessed": int(ok.sum()), "tiles_flagged": int(acc.decision.sum()),
+        "tiles_assessed": int(ok.sum()), "tiles_above_threshold": int(acc.decision.sum()),
         "tiles_needs_review": int(acc.review.sum()),
         "max_p": float(acc.p[ok].max()) if ok.any() else None,
         "quality": slide_quality(acc.quality, acc.ood, acc.stain),
