@@ -197,6 +197,13 @@ def test_cli_resumes_skips_bad_slides_and_rescores_on_new_settings(svs, tmp_path
     assert slides_cli([str(svs), "--out", str(out)]) == 0
     assert "already scored with this model and settings, skipped" in capsys.readouterr().out
     assert summary.stat().st_mtime_ns == first
+    # outputs of an older file layout (no "files" in their settings) are written again, not skipped
+    old_layout = json.loads(summary.read_text())
+    del old_layout["settings"]["files"]
+    summary.write_text(json.dumps(old_layout))
+    assert slides_cli([str(svs), "--out", str(out)]) == 0
+    assert "skipped" not in capsys.readouterr().out and json.loads(summary.read_text())["settings"]["files"] == 2
+    first = summary.stat().st_mtime_ns
     assert slides_cli([str(svs), "--out", str(out), "--stride", "48", "--engine", "keras"]) == 0
     assert summary.stat().st_mtime_ns != first
     assert json.loads(summary.read_text())["stride"] == 48

@@ -22,6 +22,7 @@ from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.outputs import write_all
 from model_training.slides.reader import open_slide
 from model_training.slides.scoring import SlideResult, score_slide
+from model_training.slides.tiles_csv import FILES_VERSION
 from model_training.slides.tissue import TissueParams
 
 
@@ -55,11 +56,13 @@ class SlideSettings:
         return level.second_look if level else 0
 
     def identity(self, pred) -> dict:
-        """What makes two runs on one slide the same run (resume skips a slide only when these match)."""
+        """What makes two runs on one slide the same run (resume skips a slide only when these match), the
+        layout of the files it writes included."""
         level = SlideLevel.from_card(pred.card)
         return {"model_sha256": pred.sha256, "engine": pred.engine.name, "stride": self.stride, "tta": self.tta,
                 "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue},
-                "second_look": self.looks_again(level), "slide_level": level.as_dict() if level else None}
+                "second_look": self.looks_again(level), "slide_level": level.as_dict() if level else None,
+                "files": FILES_VERSION}
 
 
 def already_done(summary_path: Path, wanted: dict) -> bool:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # the app's store imports this module at start; pandas arrive
     import pandas as pd
 
 TILE_CALL = "tile_call"
+# The files' layout, recorded with a run's settings so that a re-run rewrites outputs of an older layout rather
+# than skipping them (1: decision at the tile threshold; 2: decision is the slide's call, tile_call beside it).
+FILES_VERSION = 2
 
 
 def as_written(frame: pd.DataFrame) -> pd.DataFrame:
