@@ -12,10 +12,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
-DOCS = [README] + [p.read_text() for p in sorted((REPO / "docs").glob("*.md"))]
+DOCS = (README, *(p.read_text() for p in sorted((REPO / "docs").glob("*.md"))))
 
 
-def _commands(texts: list[str] = (README,)) -> list[str]:
+def _commands(texts: tuple[str, ...] = (README,)) -> list[str]:
     blocks = [b for text in texts for b in re.findall(r"```bash\n(.*?)```", text, re.S)]
     lines = [line.split("#")[0].strip() for b in blocks for line in b.splitlines()]
     return [line for line in lines if line]

@@ -112,11 +112,11 @@ def score_file(pred, path: Path, settings: SlideSettings = SlideSettings(), *, p
             bar.close()
     summary = {**result.summary, "model": pred.card.get("name"), "model_sha256": pred.sha256,
                "settings": s.identity(pred)}
-    # flagged means one thing in every file: the slide-level answer's flags where there is one
-    summary["tiles_flagged"] = summary["tiles_above_threshold"]
     if level is not None:
         summary["slide_level"] = slide_level_summary(result, level)
-        summary["tiles_flagged"] = summary["slide_level"]["tiles_flagged"]
+    # flagged means one thing in every file: the slide-level answer's flags where there is one
+    summary["tiles_flagged"] = (summary["slide_level"]["tiles_flagged"] if level is not None
+                                else summary["tiles_above_threshold"])
     summary["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     result.summary = summary
     return result
