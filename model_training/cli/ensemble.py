@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import shlex
 import sys
 from pathlib import Path
 
-from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, start_command
 
 PROG = "python -m model_training.cli.ensemble"
 
@@ -22,15 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output bundle directory")
     ap.add_argument("--target-sensitivity", type=float, default=0.95)
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    argv = sys.argv[1:] if argv is None else argv
-    args = ap.parse_args(argv)
-    quiet_cli(args.verbose)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args, command = start_command(ap, argv)
     from model_training.training.ensemble import make_ensemble  # TensorFlow loads here, after quiet_cli
 
     card = make_ensemble([Path(m) for m in args.members], args.data, Path(args.out), val_split=args.val_split,
                          val_limit=args.val_limit, target_sensitivity=args.target_sensitivity,
-                         command=f"{PROG} " + " ".join(shlex.quote(a) for a in argv))
+                         command=command)
     print(json.dumps({"bundle": args.out, "auc_tta": card["validation"]["tta"]["auc"],
                       "members_auc_tta": [m["auc_tta"] for m in card["members"]], "threshold": card["threshold"]},
                      indent=2))

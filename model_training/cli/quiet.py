@@ -6,9 +6,11 @@ libraries' logs as they are, for diagnosing an installation.
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import logging
 import os
+import shlex
 import sys
 import warnings
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import Iterator
 DEBUG_ENV = "PATHREVIEW_DEBUG"
 VERBOSE_HELP = f"show library logs (TensorFlow, XLA, PNG exporter); {DEBUG_ENV}=1 does the same"
 DEBUG_EPILOG = f"Library logs (TensorFlow, XLA, the PNG exporter) are silenced; set {DEBUG_ENV}=1 to see them."
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 # kaleido drives Chromium through choreographer, which logs every browser step and a failed export as
 # several tracebacks; figures.save_figure reports a failed export in one line instead.
@@ -69,3 +72,14 @@ def quiet_cli(verbose: bool = False, tensorflow: bool = True) -> bool:
     except ImportError:
         pass
     return True
+
+
+def start_command(ap: argparse.ArgumentParser, argv: list[str] | None = None) -> tuple[argparse.Namespace, str]:
+    """The start of a command that writes a bundle: parse ``argv`` (default: the process's), quiet the libraries
+    unless ``--verbose``, log the project's steps with their times; returns the arguments and the command line as
+    run, which the bundle's card records."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = ap.parse_args(argv)
+    quiet_cli(args.verbose)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return args, f"{ap.prog} " + " ".join(shlex.quote(a) for a in argv)

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import shlex
 import sys
 from pathlib import Path
 
-from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, start_command
 
 PROG = "python -m model_training.cli.recalibrate"
 
@@ -22,17 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output bundle directory (must differ from --bundle)")
     ap.add_argument("--target-sensitivity", type=float, default=0.95)
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    argv = sys.argv[1:] if argv is None else argv
-    args = ap.parse_args(argv)
-    quiet_cli(args.verbose)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args, command = start_command(ap, argv)
     # TensorFlow loads with this module, so it comes after quiet_cli has muted its start-up lines.
     from model_training.training.recalibrate import RecalibrationError, recalibrate
 
     try:
         card = recalibrate(Path(args.bundle), args.data, Path(args.out), split=args.split, limit=args.limit,
                            target_sensitivity=args.target_sensitivity,
-                           command=f"{PROG} " + " ".join(map(shlex.quote, argv)))
+                           command=command)
     except RecalibrationError as exc:
         raise SystemExit(str(exc)) from None
     v = card["validation"]["tta"]

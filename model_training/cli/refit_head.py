@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import shlex
 import sys
 from pathlib import Path
 
-from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
+from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, start_command
 
 PROG = "python -m model_training.cli.refit_head"
 
@@ -24,10 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use a stratified subset of N training tiles")
     ap.add_argument("--val-limit", type=int, default=None, help="use a stratified subset of N validation tiles")
     ap.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    argv = sys.argv[1:] if argv is None else argv
-    args = ap.parse_args(argv)
-    quiet_cli(args.verbose)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args, command = start_command(ap, argv)
     # TensorFlow loads with this module, so it comes after quiet_cli has muted its start-up lines.
     from model_training.bundle.files import BundleError
     from model_training.training.head_refit import HeadRefitError, HeadRefitSettings, refit_head
@@ -35,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = HeadRefitSettings(c=args.c, hard_negative_weight=args.hard_negative_weight)
     try:
         card = refit_head(Path(args.bundle), args.data, Path(args.out), settings, limit=args.limit,
-                          val_limit=args.val_limit, command=f"{PROG} " + " ".join(map(shlex.quote, argv)))
+                          val_limit=args.val_limit, command=command)
     except (HeadRefitError, BundleError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
