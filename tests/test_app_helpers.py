@@ -91,7 +91,8 @@ class FakePredictor:
     def threshold(self, tta=True):
         return 0.5
 
-    def predict(self, x, tta=False):
+    def predict(self, x, tta=False, look=False):
+        tta = tta or look
         v = dihedral_views(x).mean(axis=(2, 3, 4)) / 255.0 if tta else None
         p = v.mean(axis=1) if tta else x.mean(axis=(1, 2, 3)) / 255.0
         return Prediction(p, p, v, v.std(axis=1) if tta else np.zeros(len(p)), 0.5)

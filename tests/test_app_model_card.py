@@ -47,6 +47,11 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
     # the size rule, and what it does on larger slides made of the held-out ones
     assert any("**Size rule.**" in md.value and f"above {card['slide_level']['parameters']['reference_tiles']}"
                in md.value for md in at.markdown)
+    # the second look's head, with its validation AUC beside the tile head's
+    look = next(md.value for md in at.markdown if md.value.startswith("**Second look.**"))
+    assert f"Validation AUC {card['look_head']['validation']['auc']:.4f}" in look and "C = 100," in look
+    assert f"same call on {card['look_head']['int8_check']['same_decision']:.2%}" in look
+    assert card["look_head"]["command"] in [c.value for c in at.code]
     # when there is no slide answer
     assert any(md.value.startswith("**No answer.**") and "more than 25% of its tissue tiles" in md.value
                for md in at.markdown)

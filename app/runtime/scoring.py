@@ -34,10 +34,12 @@ def throttled(update: Callable[[float], None], every: float = PROGRESS_EVERY) ->
     return maybe
 
 
-def predict(pred, tiles: np.ndarray, *, tta: bool, lock=None, chunk: int = CHUNK,
+def predict(pred, tiles: np.ndarray, *, tta: bool, look: bool = False, lock=None, chunk: int = CHUNK,
             progress: Callable[[float], None] | None = None) -> Prediction:
-    """``pred.predict`` over ``tiles`` in chunks; ``progress`` gets the fraction done after each chunk."""
+    """``pred.predict`` over ``tiles`` in chunks; ``progress`` gets the fraction done after each chunk.
+    ``look``: a slide's second look (8 views, the bundle's look head where it has one)."""
     tiles = np.asarray(tiles)
+    tta = tta or look
     if len(tiles) == 0:
         z = np.zeros(0, np.float32)
         return Prediction(z, z, np.zeros((0, N_VIEWS), np.float32) if tta else None, z, pred.threshold(tta))
@@ -45,7 +47,7 @@ def predict(pred, tiles: np.ndarray, *, tta: bool, lock=None, chunk: int = CHUNK
     parts = []
     for start in range(0, len(tiles), chunk):
         with lock:
-            parts.append(pred.predict(tiles[start:start + chunk], tta=tta))
+            parts.append(pred.predict(tiles[start:start + chunk], tta=tta, look=look))
         if progress is not None:
             progress(min(start + chunk, len(tiles)) / len(tiles))
     if len(parts) == 1:

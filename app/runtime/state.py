@@ -71,8 +71,8 @@ def card_or_none() -> tuple[dict | None, str | None]:
         return None, str(exc)
 
 
-def predict(pred, tiles: np.ndarray, *, tta: bool, progress=None):
-    return scoring.predict(pred, tiles, tta=tta, lock=inference_lock(), progress=progress)
+def predict(pred, tiles: np.ndarray, *, tta: bool = False, look: bool = False, progress=None):
+    return scoring.predict(pred, tiles, tta=tta, look=look, lock=inference_lock(), progress=progress)
 
 
 def explain_all(pred, tile: np.ndarray) -> dict[str, np.ndarray]:

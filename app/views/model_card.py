@@ -116,6 +116,18 @@ if slide_level:
     st.dataframe(pd.DataFrame([{"case set": part, **{f: str(slide_level[part].get(f)) for f in figures}}
                                for part in ("fit_set", "test_set")]), hide_index=True)
     st.caption(f"Labelled case slides built from the validation split: {slide_level['cases'].get('source', '')}.")
+    look = card.get("look_head")
+    if look:
+        v = look.get("validation", {})
+        st.markdown(f"**Second look.** A slide's highest tiles are scored again, 8 views each, by the look head: "
+                    f"{look['method']}; C = {look['settings']['c']:g}, fitted on {look['fitted_on']}. Validation "
+                    f"AUC {num(v.get('auc'), 4)} (the tile head: {num(v.get('tile_head_auc_tta'), 4)}), a lighter "
+                    "penalty than the tile head's that its int8 copy could not carry."
+                    + (f" On the int8 copy's features it makes the same call on {check['same_decision']:.2%} of the "
+                       f"validation tiles (P differs by {check['mean_abs_dp']:.4f} on average)."
+                       if (check := look.get("int8_check")) and "same_decision" in check else ""))
+        st.code(look.get("command") or "python -m model_training.cli.fit_look_head BUNDLE --data PCAM_ROOT",
+                language="bash")
     params = slide_level.get("parameters", {})
     if params.get("reference_tiles"):
         st.markdown(f"**Size rule.** On a slide of N assessed tiles above {params['reference_tiles']} (the case "

@@ -174,6 +174,7 @@ with slide:
         done = score_slide(slide, lambda t, a: state.predict(pred, t, tta=a), target, stride=stride, tta=tta,
                            params=params, min_tissue=min_tissue, ov=ov, resume=slide_files.progress_for(key, ov.grid.n),
                            second_look=level.second_look if level else 0,
+                           look=lambda t: state.predict(pred, t, look=True),
                            progress=lambda d, n: bar.progress(d / n, text=f"Scoring {shown_md}: {d:,}/{n:,} tiles"))
         slide_files.remember(key, done)
         st.rerun()

@@ -16,6 +16,7 @@ from model_training.bundle.files import (INT8_FILE, MODEL_FILE, BundleError, rea
 from model_training.inference.engines import PROBE_TOLERANCE, Int8Engine, KerasEngine, OnnxEngine
 from model_training.inference.explain import explain, explain_all
 from model_training.inference.gate import NOT_ASSESSED, OK, Gate, load_gate
+from model_training.inference.look_head import LookHead
 from model_training.inference.quality import measure
 
 log = logging.getLogger("pathreview")
@@ -154,6 +155,7 @@ class Predictor:
         self._cal = {mode: tuple(float(cal.get(mode, {}).get(key, card.get(key, default)))
                                  for key, default in (("temperature", 1.0), ("bias", 0.0), ("threshold", 0.5)))
                      for mode in ("single", "tta")}
+        self.look_head = LookHead.from_card(card)
         self.engine = engine if engine is not None else KerasEngine(model)
         self._keras_engine = self.engine if isinstance(self.engine, KerasEngine) else None
 
@@ -245,24 +247,38 @@ class Predictor:
         z = np.asarray(logits, np.float64) / self.temperature(tta) + self.bias(tta)
         return sigmoid(z).astype(np.float32)
 
-    def predict(self, tiles: np.ndarray, tta: bool = False, batch: int = 256) -> Prediction:
+    def predict(self, tiles: np.ndarray, tta: bool = False, batch: int = 256, *, look: bool = False) -> Prediction:
         """Calibrated P(tumour) for uint8 tiles; with ``tta`` also the 8 dihedral views and their spread; with
-        the bundle's quality gate, each tile's verdict and ood score (from the tile as given: view 0)."""
+        the bundle's quality gate, each tile's verdict and ood score (from the tile as given: view 0).
+
+        ``look`` (a slide's second look at its highest tiles; implies ``tta``): where the bundle has a look head,
+        it scores the views' pooled features instead of the tile head, with its own calibration and threshold.
+        """
         tiles = np.asarray(tiles)
+        head = self.look_head if look else None
         measuring = _MEASURING.submit(measure, tiles) if self.gate is not None else None
-        score = self.logits_and_features if self.gate is not None else (lambda x, b: (self.logits(x, b), None))
-        if not tta:
+        score = (self.logits_and_features if self.gate is not None or head is not None
+                 else (lambda x, b: (self.logits(x, b), None)))
+        if not (tta or look):
             z, features = score(tiles, batch)
             out = Prediction(self.calibrate(z, False), z, None, np.zeros(len(z), np.float32), self.threshold(False))
         else:
             n = len(tiles)
             views = dihedral_views(tiles).reshape(n * N_VIEWS, TILE, TILE, 3)
             z, features = score(views, batch)
+            if head is not None:
+                if features is None:
+                    raise BundleError(f"{self.bundle}: the {self.engine.name} engine gives no pooled features for "
+                                      "the card's look head; export model.onnx again")
+                z = head.logits(features)
             z = z.reshape(n, N_VIEWS)
             features = None if features is None else features.reshape(n, N_VIEWS, -1)[:, 0]
-            view_p = self.calibrate(z, True)
+            t, b, threshold = (self._cal["tta"] if head is None
+                               else (head.temperature, head.calibration_bias, head.threshold))
+            view_p = sigmoid(np.asarray(z, np.float64) / t + b).astype(np.float32)
             zmean = z.mean(axis=1)
-            out = Prediction(self.calibrate(zmean, True), zmean, view_p, view_p.std(axis=1), self.threshold(True))
+            out = Prediction(sigmoid(np.asarray(zmean, np.float64) / t + b).astype(np.float32), zmean, view_p,
+                             view_p.std(axis=1), threshold)
         if self.gate is not None:
             verdict = self.gate.judge(measuring.result(), features)
             out.quality, out.ood, out.stain = verdict.quality, verdict.ood, verdict.stain

@@ -113,10 +113,12 @@ def _flags(cases: list[Case], flagged: list[np.ndarray], name: str) -> dict:
 
 
 def card_block(level: SlideLevel, fitted: dict, measured: dict, how: dict,
-               sensitivity: float = SENSITIVITY_TARGET) -> dict:
-    """The model card's ``slide_level`` block: method, parameters, threshold and the figures behind them."""
+               sensitivity: float = SENSITIVITY_TARGET, look_head: bool = False) -> dict:
+    """The model card's ``slide_level`` block: method, parameters, threshold and the figures behind them;
+    ``look_head``: the second look was scored by the card's look head."""
+    scorer = "8-view TTA scored by the card's look head" if look_head else "8-view TTA"
     return {"method": f"logistic regression on {', '.join(FEATURES)} of the assessed tiles' logits, after a "
-                      f"second look (8-view TTA) at each slide's {level.second_look} highest tiles; a tile is "
+                      f"second look ({scorer}) at each slide's {level.second_look} highest tiles; a tile is "
                       "flagged at P >= tile_flag_p, and the top tile of a slide called positive always is; on a "
                       "slide of N > reference_tiles assessed tiles the logits are read tail_scale * ln(N / "
                       "reference_tiles) lower, for the score and the flags alike",
@@ -150,9 +152,12 @@ def fit_and_measure(job: BatchJob, data: Path, work: Path, n: int, second_look: 
                   progress=False)
         halves.append(load_cases(manifest, out))
     level = fit(halves[0], second_look, sensitivity)
+    pred = worker_predictor(job)
     how = {"slides_per_half": n, "seed": seed, "source": "valid split, halved by sha256 of the patch id",
-           "engine": worker_predictor(job).engine.name, "tta": job.settings.tta}
-    block = card_block(level, measure(halves[0], level), measure(halves[1], level), how, sensitivity)
+           "engine": pred.engine.name, "tta": job.settings.tta,
+           "look_head": pred.look_head.fingerprint() if pred.look_head is not None else None}
+    block = card_block(level, measure(halves[0], level), measure(halves[1], level), how, sensitivity,
+                       look_head=pred.look_head is not None)
     block["size_check"] = size_check(halves[1], level)  # the test half's slides, laid side by side
     block["command"] = (f"python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR --cases {n} "
                         f"--second-look {second_look} --sensitivity {sensitivity} --seed {seed}"

@@ -62,6 +62,7 @@ class SlideSettings:
         return {"model_sha256": pred.sha256, "engine": pred.engine.name, "stride": self.stride, "tta": self.tta,
                 "mpp_given": self.mpp, "tissue": {**self.tissue.as_dict(), "min_tissue": self.min_tissue},
                 "second_look": self.looks_again(level), "slide_level": level.as_dict() if level else None,
+                "look_head": pred.look_head.fingerprint() if pred.look_head is not None else None,
                 "files": FILES_VERSION}
 
 
@@ -107,7 +108,8 @@ def score_file(pred, path: Path, settings: SlideSettings = SlideSettings(), *, p
         try:
             result = score_slide(slide, lambda t, a: pred.predict(t, tta=a, batch=s.batch * (8 if a else 1)),
                                  target, stride=s.stride, tta=s.tta, params=s.tissue, min_tissue=s.min_tissue,
-                                 batch=s.batch, progress=tick, second_look=s.looks_again(level))
+                                 batch=s.batch, progress=tick, second_look=s.looks_again(level),
+                                 look=lambda t: pred.predict(t, batch=s.batch * 8, look=True))
         finally:
             bar.close()
     summary = {**result.summary, "model": pred.card.get("name"), "model_sha256": pred.sha256,

@@ -120,7 +120,8 @@ def slide_quality(quality: np.ndarray, ood: np.ndarray, stain: np.ndarray) -> di
 def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: int = TILE, tta: bool = False,
                 params: TissueParams = TissueParams(), min_tissue: float = MIN_TISSUE, batch: int = 256,
                 progress: Callable[[int, int], None] | None = None, ov: Overview | None = None,
-                resume: Progress | None = None, second_look: int = 0) -> SlideResult:
+                resume: Progress | None = None, second_look: int = 0,
+                look: Callable | None = None) -> SlideResult:
     """Score every tissue tile; ``predict(tiles, tta)`` returns a ``Prediction`` (the Predictor's or the app's
     locked one); ``progress(done, total)`` is called after each batch.
 
@@ -129,7 +130,8 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
 
     ``second_look`` > 0 (without ``tta``): the slide's highest-scoring assessed tiles, that many, are scored
     again with 8-view TTA, so the tiles a slide-level answer rests on get the better estimate for a few
-    tiles' worth of time.
+    tiles' worth of time: ``look(tiles)`` scores them (the Predictor's ``predict(..., look=True)``, which uses the
+    bundle's look head), or ``predict(tiles, True)`` where it is not given.
     """
     ov = ov or overview(slide, target_mpp, stride, params, min_tissue)
     grid = ov.grid
@@ -146,7 +148,7 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
             if progress is not None:
                 progress(done, n)
         if second_look > 0 and not tta:
-            look_again(slide, grid, target_mpp, predict, acc, second_look)
+            look_again(slide, grid, target_mpp, look or (lambda t: predict(t, True)), acc, second_look)
     finally:
         acc.seconds += time.perf_counter() - t0
     frame = tiles_frame(grid.xs, grid.ys, grid.size0, acc.p, acc.spread, acc.decision, acc.review, acc.quality,
@@ -171,14 +173,14 @@ def score_slide(slide: Slide, predict: Callable, target_mpp: float, *, stride: i
     return SlideResult(frame, ov, summary)
 
 
-def look_again(slide: Slide, grid: Grid, target_mpp: float, predict: Callable, acc: Progress, k: int) -> None:
-    """Score the ``k`` highest assessed single-view tiles again with 8-view TTA; their P, spread and decision
-    become the TTA ones (calibrated, and decided at the threshold, of TTA scoring)."""
+def look_again(slide: Slide, grid: Grid, target_mpp: float, look: Callable, acc: Progress, k: int) -> None:
+    """Score the ``k`` highest assessed single-view tiles again with ``look`` (8-view TTA); their P, spread and
+    decision become the look's (calibrated, and decided at the threshold, of its scoring)."""
     ok = np.flatnonzero(acc.scored & (acc.quality == "ok"))
     if not len(ok) or (acc.views == 8).any():  # none to look at, or looked at already (a resumed run)
         return
     pick = ok[np.argsort(-acc.p[ok], kind="stable")[:k]]
     # one read per tile: the top tiles lie anywhere on the slide, and read_block reads its tiles' bounding box
     tiles = np.concatenate([read_block(slide, grid, np.array([i]), target_mpp) for i in pick])
-    r = predict(tiles, True)
+    r = look(tiles)
     acc.store(pick, r, 8)
