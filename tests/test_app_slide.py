@@ -244,6 +244,11 @@ def test_the_viewer_shows_the_slide_and_its_layers_and_follows_the_opened_tile(a
     hit = tile_at(frame, x + w / 2, y + h / 2)  # where a click in the viewer lands
     assert (int(frame.loc[hit].x), int(frame.loc[hit].y)) == (x, y)
     assert tile_at(frame, -5, -5) is None
+    # a flagged tile is one of the slide's top tiles: its P in the list is the second look's, and it says so
+    opened = frame.loc[hit]
+    assert opened.views == 8
+    assert any(f"slide-map P(tumour) {opened.p:.3f} (second look, 8 views by the look head)" in c.value
+               for c in at.caption)
 
 
 def test_a_recorded_resolution_is_shown_and_overriding_it_is_an_explicit_choice(app):

@@ -137,9 +137,12 @@ def show_opened(frame, i) -> None:
     row = frame.loc[i]
     x, y = int(row.x), int(row.y)
     tile = slide.read_scaled(x, y, int(row.width), int(row.height), target, (TILE, TILE))
+    looked = not tta and int(row.get("views", 1)) == 8  # one of the slide's top tiles, scored again
+    how = "TTA" if tta else ("second look, 8 views" + (" by the look head" if pred.look_head else "")
+                             if looked else "single view")
     detail.render(pred, tile, f"{name} @ x={x}, y={y}", key="slide-detail",
                   context=f"Slide {shown_md}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
-                          f"px; slide-map P(tumour) {row.p:.3f} ({'TTA' if tta else 'single view'}).",
+                          f"px; slide-map P(tumour) {row.p:.3f} ({how}).",
                   source={"source": "slide", "slide": name, "x": x, "y": y, "width": int(row.width),
                           "height": int(row.height)})
 
