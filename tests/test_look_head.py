@@ -81,3 +81,14 @@ def test_the_shipped_card_has_a_look_head_that_the_slide_answer_was_fitted_with(
     assert len(entry["kernel"]) == 192 and entry["validation"]["auc"] > 0.9
     assert entry["int8_check"]["same_decision"] > 0.99  # the engine slides are scored with by default
     assert "look head" in card["slide_level"]["method"]
+
+
+def test_a_card_whose_look_head_is_broken_is_named(fitted, tmp_path):
+    from model_training.bundle.files import BundleError
+
+    card = json.loads((fitted / "model_card.json").read_text())
+    with pytest.raises(BundleError, match="look_head entry is incomplete.*fit_look_head"):
+        LookHead.from_card({CARD_KEY: {k: v for k, v in card[CARD_KEY].items() if k != "calibration"}})
+    short = LookHead.from_card({CARD_KEY: {**card[CARD_KEY], "kernel": card[CARD_KEY]["kernel"][:10]}})
+    with pytest.raises(BundleError, match="has 10 weights but the network gives"):
+        short.logits(np.zeros((2, len(card[CARD_KEY]["kernel"])), np.float32))

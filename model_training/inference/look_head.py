@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model_training.bundle.files import BundleError
+
 CARD_KEY = "look_head"
+REFIT = "fit it again with python -m model_training.cli.fit_look_head BUNDLE --data PCAM_ROOT"
 
 
 @dataclass(frozen=True)
@@ -32,13 +35,24 @@ class LookHead:
         entry = card.get(CARD_KEY)
         if not entry:
             return None
-        cal = entry["calibration"]
-        return cls(np.asarray(entry["kernel"], np.float32), float(entry["bias"]), float(cal["temperature"]),
-                   float(cal["bias"]), float(cal["threshold"]))
+        try:
+            cal = entry["calibration"]
+            head = cls(np.asarray(entry["kernel"], np.float32).reshape(-1), float(entry["bias"]),
+                       float(cal["temperature"]), float(cal["bias"]), float(cal["threshold"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"the model card's {CARD_KEY} entry is incomplete ({type(exc).__name__}: {exc}); "
+                              f"{REFIT}") from None
+        if not (len(head.kernel) and np.isfinite(head.kernel).all() and head.temperature > 0):
+            raise BundleError(f"the model card's {CARD_KEY} entry has no usable kernel or calibration; {REFIT}")
+        return head
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Raw logits of pooled features (..., D) → (...)."""
-        return np.asarray(features, np.float32) @ self.kernel + np.float32(self.bias)
+        features = np.asarray(features, np.float32)
+        if features.shape[-1] != len(self.kernel):
+            raise BundleError(f"the model card's {CARD_KEY} has {len(self.kernel)} weights but the network gives "
+                              f"{features.shape[-1]} pooled features; {REFIT}")
+        return features @ self.kernel + np.float32(self.bias)
 
     def fingerprint(self) -> str:
         """A short digest of the head, so a run scored with another head is told apart."""
