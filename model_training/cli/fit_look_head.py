@@ -21,12 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     args, command = start_command(ap, argv)
     # after quiet_cli: the fit imports TensorFlow (with the training modules), whose start-up lines it mutes
     from model_training.bundle.files import BundleError
-    from model_training.training.look_head import LookHeadError, fit_look_head
+    from model_training.training.head_refit import HeadRefitError
+    from model_training.training.look_head import fit_look_head
 
     try:
         entry = fit_look_head(args.bundle, args.data, c=args.c, engine=args.engine, limit=args.limit,
                               command=command)
-    except (LookHeadError, BundleError, OSError, ValueError) as exc:
+    except (HeadRefitError, BundleError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     v = entry["validation"]

@@ -44,6 +44,17 @@ class HeadRefitSettings:
         return asdict(self)
 
 
+def labelled_splits(data: str, limit: int | None, val_limit: int | None, what: str) -> tuple[tuple, tuple]:
+    """(source, arrays) of ``data``'s train and valid splits (``limit`` / ``val_limit`` tiles, stratified), each
+    held in RAM with tiles of both classes, or a ``HeadRefitError`` naming the split that is not and ``what``
+    needed it."""
+    splits = (load_split(data, "train", limit, 0, False), load_split(data, "valid", val_limit, 0, False))
+    for name, (_, arr) in zip(("train", "valid"), splits):
+        if arr is None or len(set(arr[1].tolist())) < 2:
+            raise HeadRefitError(f"{data}/{name}: {what} needs tiles of both classes held in RAM")
+    return splits
+
+
 def pooled_views(pred: Predictor, x: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Mean logit and mean pooled features over the 8 dihedral views of each tile: (N,), (N, D)."""
     zs, fs = [], []
@@ -100,11 +111,7 @@ def refit_head(bundle: Path, data: str, out: Path, settings: HeadRefitSettings =
     card, model = source.card, source.model
     if LOGIT not in [layer.name for layer in model.layers]:
         raise HeadRefitError(f"{src}: the model has no '{LOGIT}' layer to refit")
-    train_src, train_arr = load_split(data, "train", limit, 0, False)
-    val_src, val_arr = load_split(data, "valid", val_limit, 0, False)
-    for name, arr in (("train", train_arr), ("valid", val_arr)):
-        if arr is None or len(set(arr[1].tolist())) < 2:
-            raise HeadRefitError(f"{data}/{name}: the refit needs tiles of both classes held in RAM")
+    (train_src, train_arr), (val_src, val_arr) = labelled_splits(data, limit, val_limit, "the refit")
     x, y = train_arr[0], train_arr[1]
     z, features = pooled_views(source, x)
     check_head_reads_features(model, z, features)

@@ -18,32 +18,22 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from model_training.bundle.files import BundleError, write_card
-from model_training.data.subsets import load_split
 from model_training.evaluation.metrics import fit_platt, summary, threshold_with_margin
 from model_training.inference.look_head import CARD_KEY
 from model_training.inference.predictor import Predictor
-from model_training.training.head_refit import fit_head, pooled_views
+from model_training.training.head_refit import fit_head, labelled_splits, pooled_views
 
 log = logging.getLogger(__name__)
 
 LOOK_C = 100.0  # inverse L2 strength: nearly unpenalised (EXPERIMENTS.md, "Sixth round")
 
 
-class LookHeadError(ValueError):
-    """The look head cannot be fitted; the message says why."""
-
-
 def fit_look_head(bundle: Path, data: str, *, c: float = LOOK_C, engine: str = "onnx", limit: int | None = None,
                   target_sensitivity: float = 0.95, command: str = "") -> dict:
     """Fit ``bundle``'s look head on ``data``'s training split, calibrate it on the validation split, write it
-    into the bundle's card and return the card's entry."""
+    into the bundle's card and return the card's entry (a ``HeadRefitError`` when a split cannot be used)."""
     pred = Predictor.load(bundle, warm_up=False, engine=engine)
-    splits = {name: load_split(data, name, limit if name == "train" else None, 0, False)
-              for name in ("train", "valid")}
-    for name, (_, arr) in splits.items():
-        if arr is None or len(set(arr[1].tolist())) < 2:
-            raise LookHeadError(f"{data}/{name}: the look head needs tiles of both classes held in RAM")
-    (train_src, (x, y, *_)), (_, (xv, yv, *_)) = splits["train"], splits["valid"]
+    (train_src, (x, y, *_)), (_, (xv, yv, *_)) = labelled_splits(data, limit, None, "the look head")
     z_train, features = pooled_views(pred, x)
     kernel, bias = fit_head(features, y, np.ones(len(y)), c)
     z_tile, features_v = pooled_views(pred, xv)
