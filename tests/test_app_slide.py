@@ -249,6 +249,8 @@ def test_the_viewer_shows_the_slide_and_its_layers_and_follows_the_opened_tile(a
     assert opened.views == 8
     assert any(f"slide-map P(tumour) {opened.p:.3f} (second look, 8 views by the look head)" in c.value
                for c in at.caption)
+    # ... and the tile detail scores it the same way, so the P a reader reviews is the P the list showed
+    assert {m.label: m.value for m in at.metric}["P(tumour), 8-view TTA, look head"] == f"{opened.p:.3f}"
 
 
 def test_a_recorded_resolution_is_shown_and_overriding_it_is_an_explicit_choice(app):

@@ -53,14 +53,14 @@ def tta_scores(res: Prediction, i: int) -> dict:
             "quality": str(res.quality[i]), "ood": float(res.ood[i])}
 
 
-def analyse(pred, tile: np.ndarray, scores: dict | None = None) -> dict:
-    """TTA scores (``scores`` when the page has them) and both CAMs for one tile, memoised per session by
-    (model, pixels)."""
+def analyse(pred, tile: np.ndarray, scores: dict | None = None, look: bool = False) -> dict:
+    """TTA scores (``scores`` when the page has them; with ``look``, the second look's: the bundle's look head
+    on the 8 views) and both CAMs for one tile, memoised per session by (model, pixels, scoring)."""
     cache: OrderedDict = st.session_state.setdefault(CACHE_KEY, OrderedDict())
-    key = (pred.sha256, audit_csv.pixel_sha256(tile))
+    key = (pred.sha256, audit_csv.pixel_sha256(tile), look)
     if key not in cache:
         if scores is None:
-            scores = tta_scores(state.predict(pred, tile[None], tta=True), 0)
+            scores = tta_scores(state.predict(pred, tile[None], tta=True, look=look), 0)
         cache[key] = {**scores, **state.explain_all(pred, tile)}  # + "gradcam" and "gradcam++"
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
@@ -69,10 +69,12 @@ def analyse(pred, tile: np.ndarray, scores: dict | None = None) -> dict:
 
 
 def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", scores: dict | None = None,
-           source: dict | None = None, item_id: int | None = None) -> None:
+           source: dict | None = None, item_id: int | None = None, look: bool = False) -> None:
     """Show the detail view for ``tile`` (uint8 96x96x3); ``key`` keeps widgets of different pages apart.
 
     ``scores`` (from ``tta_scores``) saves scoring the tile again when the page already has its TTA result.
+    ``look``: the tile is one of a slide's top tiles, scored as the slide's second look scored it (the look
+    head where the bundle has one), so its P here is the P the slide's list and answer rest on.
     Reviews are recorded in the store with the tile's provenance: ``source`` holds the ``store.ItemIn``
     fields saying where it came from (default: an upload called ``name``), or ``item_id`` names an item
     already in the store (the review queue).
@@ -81,14 +83,15 @@ def render(pred, tile: np.ndarray, name: str, *, key: str, context: str = "", sc
     if context:
         st.caption(context)
     with st.spinner("Scoring the 8 views and computing Grad-CAM…"):
-        a = analyse(pred, tile, scores)
+        a = analyse(pred, tile, scores, look)
     quality = a.get("quality", "ok")
     decision = call(a["p"], a["threshold"], quality)
     if quality != "ok":
         st.warning(f"**Not assessed: {QUALITY_WORDS.get(quality, quality)}.** The model's score is shown for "
                    "reference only; it makes no tumour or normal call on this tile.", icon=":material/block:")
     m = st.columns(5)
-    m[0].metric("P(tumour), 8-view TTA", f"{a['p']:.3f}")
+    m[0].metric("P(tumour), 8-view TTA" + (", look head" if look and pred.look_head is not None else ""),
+                f"{a['p']:.3f}")
     m[1].metric("Model decision", decision, help=f"tumour when P ≥ threshold {a['threshold']:.3f} on a tile the "
                                                  "quality gate lets the model answer")
     m[2].metric("Quality", quality, help=ood_help(a.get("ood", float("nan"))))

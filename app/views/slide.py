@@ -144,7 +144,7 @@ def show_opened(frame, i) -> None:
                   context=f"Slide {shown_md}, level-0 box x={x}, y={y}, {int(row.width)}×{int(row.height)} "
                           f"px; slide-map P(tumour) {row.p:.3f} ({how}).",
                   source={"source": "slide", "slide": name, "x": x, "y": y, "width": int(row.width),
-                          "height": int(row.height)})
+                          "height": int(row.height)}, look=looked)
 
 
 with slide:
