@@ -56,7 +56,7 @@ train: install
 	$(BIN)/python -m model_training.cli.refit_head --bundle runs/pathcnn-v4 --data $(PATHREVIEW_DATA) --out assets/pathcnn-v5
 	$(BIN)/python -m model_training.cli.fit_gate assets/pathcnn-v5 --data $(PATHREVIEW_DATA) --other-organ $(PATHREVIEW_SLIDES)/CMU-1-Small-Region.svs
 	$(BIN)/python -m model_training.cli.fit_look_head assets/pathcnn-v5 --data $(PATHREVIEW_DATA)
-	$(BIN)/python -m model_training.cli.slide_level --data $(PATHREVIEW_DATA) --work runs/cases --model assets/pathcnn-v5 --cases 200 --write-card
+	$(BIN)/python -m model_training.cli.slide_level --data $(PATHREVIEW_DATA) --work runs/cases --model assets/pathcnn-v5 --cases 500 --write-card
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs

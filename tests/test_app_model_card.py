@@ -43,7 +43,10 @@ def test_model_card_shows_the_int8_copy_and_the_engine_setting_chooses(app, monk
     # the slide-level operating point, with the figures of the case slides it was fitted and tested on
     assert any(f"Threshold **{card['slide_level']['threshold']:.4f}**" in md.value for md in at.markdown)
     slide_table = next(d.value for d in at.dataframe if "case set" in d.value.columns)
-    assert slide_table["auc"].tolist() == [str(card["slide_level"][s]["auc"]) for s in ("fit_set", "test_set")]
+    folds = card["slide_level"]["test_set_by_fold"]
+    assert slide_table["auc"].tolist() == [str(card["slide_level"][s]["auc"]) for s in ("fit_set", "test_set")] + [
+        str(f["auc"]) for f in folds.values()]
+    assert slide_table["case set"].tolist()[2:] == list(folds) and len(folds) == 2
     # the size rule, and what it does on larger slides made of the held-out ones
     assert any("**Size rule.**" in md.value and f"above {card['slide_level']['parameters']['reference_tiles']}"
                in md.value for md in at.markdown)

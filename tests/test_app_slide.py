@@ -94,6 +94,7 @@ def test_the_folder_lists_the_slides_and_a_labelled_slide_scores_like_the_cli(ap
     test = read_card(DEFAULT_BUNDLE)["slide_level"]["test_set"]
     worth = next(c.value for c in at.caption if "held-out labelled case slides" in c.value)
     assert f"called {test['sensitivity']:.0%} of the {test['positive_slides']} with a metastasis" in worth
+    assert f"({test['folds']}-fold cross-validation: each slide answered by a fit that had not seen it)" in worth
     assert f"(95% CI {test['specificity_ci95'][0]:.0%}–{test['specificity_ci95'][1]:.0%})" in worth
     assert any("0.972 µm/px (slide metadata)" in c.value for c in at.caption)
     assert {b.label for b in at.get("download_button")} >= {"GeoJSON for QuPath", "Tiles CSV", "Heat map PNG"}

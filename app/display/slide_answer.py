@@ -18,7 +18,9 @@ def operating_point_caption(card: dict) -> str | None:
     pos = int(test["positive_slides"])
     neg = int(test["slides"]) - pos
     auc = f", slide AUC {test['auc']:.3f}" if isinstance(test.get("auc"), (int, float)) else ""
-    return (f"On {test['slides']} held-out labelled case slides, this operating point called "
+    how = f" ({test['folds']}-fold cross-validation: each slide answered by a fit that had not seen it)" \
+        if test.get("folds") else ""
+    return (f"On {test['slides']} held-out labelled case slides{how}, this operating point called "
             f"{test['sensitivity']:.0%} of the {pos} with a metastasis{_ci(test.get('sensitivity_ci95'))} and cleared "
             f"{test['specificity']:.0%} of the {neg} without{_ci(test.get('specificity_ci95'))}{auc}. "
             "The slide score orders the worklist; it does not sign a case out.")

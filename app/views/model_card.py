@@ -113,9 +113,13 @@ if slide_level:
                 f"({slide_level['threshold_rule']}); tiles flagged at P ≥ {num(slide_level['tile_flag_p'], 3)}.")
     figures = ("auc", "auc_ci95", "sensitivity", "sensitivity_ci95", "specificity", "specificity_ci95",
                "flagged_on_negatives_median", "flagged_metastases_kept")
-    st.dataframe(pd.DataFrame([{"case set": part, **{f: str(slide_level[part].get(f)) for f in figures}}
-                               for part in ("fit_set", "test_set")]), hide_index=True)
-    st.caption(f"Labelled case slides built from the validation split: {slide_level['cases'].get('source', '')}.")
+    parts = {"fit_set": slide_level["fit_set"], "test_set": slide_level["test_set"],
+             **slide_level.get("test_set_by_fold", {})}
+    st.dataframe(pd.DataFrame([{"case set": name, **{f: str(part.get(f)) for f in figures}}
+                               for name, part in parts.items()]), hide_index=True)
+    how = slide_level["cases"].get("validation")
+    st.caption(f"Labelled case slides built from the validation split: {slide_level['cases'].get('source', '')}"
+               f"{f'; {how}' if how else ''}.")
     look = card.get("look_head")
     if look:
         v = look.get("validation", {})

@@ -1,12 +1,12 @@
 """Fit the slide-level answer on labelled case slides built from validation patches, and record it in the card.
 
-``python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR [--cases 200] [--second-look 16]
+``python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR [--cases 500] [--second-look 16]
 [--sensitivity 0.9] [--write-card]``
 
 Builds ``--cases`` slides from each half of the validation split (half normal, half with one metastasis of
 1–8 adjacent tumour patches), scores them with the bundle (with a second look, 8-view TTA, at each slide's
-top tiles), fits on the first half's slides and measures on
-the second's; prints the ``slide_level`` block, and writes it into the bundle's model card with
+top tiles), fits on both halves' slides and measures by 2-fold cross-validation (fitted on each half,
+measured on the other); prints the ``slide_level`` block, and writes it into the bundle's model card with
 ``--write-card``."""
 from __future__ import annotations
 
@@ -30,18 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, required=True, help="folder for the case slides and their scores")
     ap.add_argument("--model", type=Path, default=None, help="bundle (default: PATHREVIEW_MODEL or assets/)")
     ap.add_argument("--engine", choices=ENGINES, default="auto")
-    ap.add_argument("--cases", type=int, default=200, help="case slides per half (default 200)")
+    ap.add_argument("--cases", type=int, default=500, help="case slides per half (default 500)")
     ap.add_argument("--second-look", type=int, default=SECOND_LOOK,
                     help=f"top tiles per slide re-scored with 8-view TTA (default {SECOND_LOOK}; 0: none)")
     ap.add_argument("--sensitivity", type=float, default=SENSITIVITY_TARGET,
-                    help=f"the decision threshold is the highest at which the fit half's sensitivity reaches this "
+                    help=f"the decision threshold is the highest at which the fit set's sensitivity reaches this "
                          f"(default {SENSITIVITY_TARGET})")
     ap.add_argument("--tta", action="store_true", help="score the tiles with 8-view TTA")
     ap.add_argument("--seed", type=int, default=26)
     ap.add_argument("--write-card", action="store_true", help="record the result in the bundle's model card")
     args = ap.parse_args(argv)
     if not 0 < args.sensitivity <= 1:
-        ap.error(f"--sensitivity {args.sensitivity}: a share of the fit half's metastasis slides, in (0, 1]")
+        ap.error(f"--sensitivity {args.sensitivity}: a share of the fit set's metastasis slides, in (0, 1]")
     quiet_cli(False)
     bundle = args.model or default_bundle()
     try:

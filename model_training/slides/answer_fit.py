@@ -1,9 +1,15 @@
 """Fitting and measuring the slide-level answer on labelled case slides (``case_set``) scored by the slide
 pipeline: a logistic regression on the slide features (``answer.FEATURES``), a sensitivity-first decision
 threshold, a tile flag level, and the figures a lab reads (slide AUC, sensitivity and specificity with CIs,
-flagged tiles on normal slides, metastases that keep a flagged tile)."""
+flagged tiles on normal slides, metastases that keep a flagged tile).
+
+The shipped answer is fitted on both halves of the case slides; its held-out figures come from 2-fold
+cross-validation (fitted on each half, measured on the other, pooled): the threshold is placed where the fit
+set's metastasis slides reach the sensitivity target, and the more of them, the less it moves between case sets
+(EXPERIMENTS.md, seventh round), without giving up a held-out measurement."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -86,19 +92,23 @@ def flag_level(cases: list[Case], level: SlideLevel = SlideLevel(), median: int 
     return p
 
 
-def measure(cases: list[Case], level: SlideLevel) -> dict:
+def measure(cases: list[Case], level: SlideLevel | Sequence[SlideLevel]) -> dict:
     """Slide AUC (95% CI), sensitivity/specificity at the threshold (95% CIs), flagged tiles on negative
     slides (median, range) and the share of metastases with a flagged tumour tile; the same two flag figures
-    for the tile decision alone, for comparison."""
+    for the tile decision alone, for comparison. ``level`` may be one per case (cross-validation: each case
+    answered by the fit that did not see it)."""
+    levels = [level] * len(cases) if isinstance(level, SlideLevel) else list(level)
     y = np.array([c.truth for c in cases])
-    answers = [answer(c.tiles, level) for c in cases]
+    answers = [answer(c.tiles, lv) for c, lv in zip(cases, levels)]
     scores = np.array([0.0 if a.slide_score is None else a.slide_score for a in answers])  # nothing assessed
     auc, lo, hi = auc_ci(y, scores, n_boot=2000)
-    pos = scores >= level.threshold
+    # each slide against its own fit's threshold: a positive call is a margin >= 0
+    margin = scores - np.array([lv.threshold for lv in levels])
+    pos = margin >= 0
     out = {"slides": len(cases), "positive_slides": int(y.sum()), "auc": round(auc, 4),
            "auc_ci95": [round(lo, 4), round(hi, 4)],
            "sensitivity": round(float(pos[y == 1].mean()), 4), "specificity": round(float((~pos[y == 0]).mean()), 4),
-           **{k: [round(v, 4) for v in ci] for k, ci in rates_ci(y, scores, level.threshold, seed=0).items()}}
+           **{k: [round(v, 4) for v in ci] for k, ci in rates_ci(y, margin, 0.0, seed=0).items()}}
     out.update(_flags(cases, [a.flagged for a in answers], "flagged"))
     out.update(_flags(cases, [(c.tiles["decision"] == "tumour").to_numpy() for c in cases], "tile_decision"))
     return out
@@ -137,9 +147,10 @@ def card_block(level: SlideLevel, fitted: dict, measured: dict, how: dict,
 def fit_and_measure(job: BatchJob, data: Path, work: Path, n: int, second_look: int = SECOND_LOOK,
                     seed: int = 26, sensitivity: float = SENSITIVITY_TARGET) -> dict:
     """Build ``n`` case slides from each half of ``data``'s validation split (unless there already), score
-    them as ``job`` says (its ``out`` is ignored) with a ``second_look``, fit on half 0 (the threshold where
-    its sensitivity reaches ``sensitivity``) and measure on half 1, also on larger slides made of half 1's
-    (``size_check``); returns the card block."""
+    them as ``job`` says (its ``out`` is ignored) with a ``second_look``, fit on both halves (the threshold
+    where their sensitivity reaches ``sensitivity``), and measure by 2-fold cross-validation: fitted on each
+    half, measured on the other, pooled (``test_set``; each fold apart in ``test_set_by_fold``), and on larger
+    slides made of half 1's (``size_check``, answered by the fit on half 0); returns the card block."""
     settings = replace(job.settings, second_look=second_look)
     halves = []
     for half in (0, 1):
@@ -151,14 +162,20 @@ def fit_and_measure(job: BatchJob, data: Path, work: Path, n: int, second_look: 
         run_batch(pd.read_csv(manifest)["path"].tolist(), replace(job, out=str(out), settings=settings),
                   progress=False)
         halves.append(load_cases(manifest, out))
-    level = fit(halves[0], second_look, sensitivity)
+    folds = [fit(halves[0], second_look, sensitivity), fit(halves[1], second_look, sensitivity)]
+    level = fit(halves[0] + halves[1], second_look, sensitivity)
     pred = worker_predictor(job)
     how = {"slides_per_half": n, "seed": seed, "source": "valid split, halved by sha256 of the patch id",
+           "validation": "fitted on both halves; test_set: 2-fold cross-validation (each half answered by the "
+                         "fit on the other, pooled)",
            "engine": pred.engine.name, "tta": job.settings.tta,
            "look_head": pred.look_head.fingerprint() if pred.look_head is not None else None}
-    block = card_block(level, measure(halves[0], level), measure(halves[1], level), how, sensitivity,
+    held_out = measure(halves[1] + halves[0], [folds[0]] * len(halves[1]) + [folds[1]] * len(halves[0]))
+    block = card_block(level, measure(halves[0] + halves[1], level), {**held_out, "folds": 2}, how, sensitivity,
                        look_head=pred.look_head is not None)
-    block["size_check"] = size_check(halves[1], level)  # the test half's slides, laid side by side
+    block["test_set_by_fold"] = {"fit on half 0, measured on half 1": measure(halves[1], folds[0]),
+                                 "fit on half 1, measured on half 0": measure(halves[0], folds[1])}
+    block["size_check"] = size_check(halves[1], folds[0])  # half 1's slides laid side by side, held out
     block["command"] = (f"python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR --cases {n} "
                         f"--second-look {second_look} --sensitivity {sensitivity} --seed {seed}"
                         f"{' --tta' if job.settings.tta else ''} --write-card")
