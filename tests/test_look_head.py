@@ -55,7 +55,7 @@ def test_the_recorded_int8_check_is_what_the_int8_engine_gives(fitted, patches):
     dp = np.abs(int8_p - float_p)
     # these tiles are among the validation tiles the check scored: their differences lie within its maximum
     assert 0 < dp.max() <= check["max_abs_dp"] + 1e-4  # float round-off between batchings
-    assert abs(dp.mean() - check["mean_abs_dp"]) < 3 * check["mean_abs_dp"]
+    assert dp.mean() < 4 * check["mean_abs_dp"]  # a subset's mean, near the recorded one
 
 
 def test_only_the_look_uses_it(fitted, tiny_bundle, patches):
