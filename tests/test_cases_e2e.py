@@ -62,11 +62,12 @@ def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path)
         pg.get_by_label("Comment").fill("tumour cells in a cluster")
         pg.get_by_role("button", name="Sign out as dr. case").click()
         pg.get_by_text("1 new · 0 in review · 1 signed out").wait_for()
+        pg.get_by_text("Status: signed out, latest call metastasis by dr. case: “tumour cells in a cluster”").wait_for()
         pg.screenshot(path=str(shots / "cases.png"))
         rows = store.signouts_frame(url=cases["url"])
         assert rows[["slide", "reviewer", "call"]].values.tolist() == [[first, "dr. case", "metastasis"]]
 
         pg.get_by_role("button", name="Open in the Slide page").click()
-        pg.get_by_text(f"{MARK} tiles/s").wait_for()  # the stored scores, not a new scoring run
+        pg.get_by_text(f"{MARK:,}", exact=True).wait_for()  # the stored scores, not a new scoring run
         assert f"{first} ·" in pg.locator("body").inner_text()
         pg.close()

@@ -34,17 +34,20 @@ view = wl[wl.status.isin(show)]
 st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score.round(3),
                            "model": view.decision.map(store.CALL_NAMES).fillna(NO_ANSWER),
                            "flagged tiles": view.tiles_flagged,
-                           "tiles": view.tiles_scored, "status": view.status, "sign-out": view.call.map(store.CALL_NAMES),
-                           "by": view.reviewer}),
+                           "tiles": view.tiles_scored, "status": view.status, "sign-out": view.call.map(store.CALL_NAMES).fillna("—"),
+                           "by": view.reviewer.fillna("—")}),
              hide_index=True, key="cases-table")
 counts = wl.status.value_counts()
 st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
 if view.empty:
     st.stop()
 
-labels = {int(r.id): f"{r.slide} · score {score_text(r.slide_score)} · {r.status}" for r in view.itertuples()}
+# No status in the labels: the picker keeps the label it showed when the case was picked, so a status in it would
+# go stale after a sign-out. The status is shown under the case instead.
+labels = {int(r.id): f"{r.slide} · score {score_text(r.slide_score)}" for r in view.itertuples()}
 case_id = st.selectbox("Case", list(labels), format_func=labels.get, key="cases-pick")
 case = store.get_case(case_id)
+row = view[view.id == case_id].iloc[0]
 m = st.columns(4)
 m[0].metric("Slide score", score_text(case["slide_score"]),
             help=f"P(metastasis); the operating point is {case['threshold']:.3f} (model card, slide_level).")
@@ -52,6 +55,11 @@ m[1].metric("Model", store.CALL_NAMES.get(case["decision"], NO_ANSWER))
 m[2].metric("Flagged tiles", f"{case['tiles_flagged']:,}")
 m[3].metric("Tiles scored", f"{case['tiles_scored']:,}")
 st.caption(f"Scored with {md(case['model'] or '?')} ({case['engine']}) · slide sha256 `{case['sha256'][:16]}…`")
+if row.status == "new":
+    st.markdown("Status: **new**, not signed out yet.")
+else:
+    said = f": “{md(row.comment, 300)}”" if row.comment else ""
+    st.markdown(f"Status: **{row.status}**, latest call {store.CALL_NAMES[row.call]} by {md(row.reviewer)}{said}")
 withheld = (case["summary"].get("slide_level") or {}).get("withheld")
 if case["decision"] is None and withheld:
     st.warning(f"No slide answer: {md(withheld.rstrip('.'), 600)}.", icon=":material/report:")

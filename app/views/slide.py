@@ -231,7 +231,8 @@ with slide:
                     help="Tiles the quality gate kept from the model: " + (", ".join(
                         f"{n} {QUALITY_WORDS.get(r, r)}" for r, n in gate.get("reasons", {}).items()) or "none"))
         m[4].metric("Highest P(tumour)", f"{s['max_p']:.3f}" if s["max_p"] is not None else "—")
-        m[5].metric("Scoring", f"{s['timings']['tiles_per_s'] or 0:.0f} tiles/s")
+        m[5].metric("Tiles per second", f"{s['timings']['tiles_per_s'] or 0:,.0f}",
+                    help="Tiles read and scored per second on this slide (the tissue mask not counted).")
         order = st.radio("Flagged tiles in order of", ["probability", "uncertainty"], horizontal=True,
                          key="slide-sort", help="Uncertainty: the spread of the 8 views with TTA, else closeness to "
                                                 "the threshold. The viewer's n / p and the list below follow it.")
