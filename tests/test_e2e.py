@@ -220,6 +220,25 @@ def test_a_zip_of_tiles_uploads_in_the_browser(page, server, data_root, tmp_path
     assert all(p.name in texts for p in tifs)
 
 
+def test_the_tile_picker_names_a_tile_of_the_new_drop(page, server, data_root):
+    """After the dropped files are cleared and others dropped, the picker names one of the new tiles: a keyed
+    Streamlit select box would otherwise keep showing the label it had for the previous drop."""
+    tifs = sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))[:4]
+    picker = page.locator('[class*="st-key-analyze-pick"] input')
+    open_page(page, server)
+    page.locator(DROP_INPUT).set_input_files([str(p) for p in tifs[:2]])
+    page.get_by_text("2 tile(s) scored").wait_for()
+    page.get_by_text("Tile detail ·").wait_for()
+    assert picker.input_value().split(" · ")[0] in {p.name for p in tifs[:2]}
+    page.get_by_role("button", name="Clear the 2 dropped file(s)").click()
+    page.get_by_text("Drop tiles above to score them.").wait_for()
+    page.locator(DROP_INPUT).set_input_files([str(p) for p in tifs[2:]])
+    page.get_by_text("2 tile(s) scored").wait_for()
+    shown = page.get_by_text("Tile detail ·").inner_text().split("· ", 1)[1].strip()
+    assert shown in {p.name for p in tifs[2:]}
+    assert picker.input_value().split(" · ")[0] == shown
+
+
 def drag_and_drop(page, paths: list[Path], target: str = ".tile-drop") -> None:
     """Drag files and folders from the desktop onto ``target``, as the operating system would hand them over."""
     box = page.locator(target).bounding_box()

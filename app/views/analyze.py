@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app.display.text import md
+from app.display.widget_keys import keyed_to
 from app.inputs import drop_zone, example_tiles
 from app.inputs.archives import MAX_ARCHIVE_MB
 from app.inputs.uploads import MAX_FILE_MB, MAX_FILES, decode_uploads, results_table, table_csv
@@ -112,7 +113,7 @@ if dropped is not None:  # the example tiles are for trying the app, not for the
 
 st.divider()
 order = table.sort_values("P(tumour)", ascending=False, kind="stable").index.tolist()
-choice = st.selectbox("Open a tile (highest P first)", order, key="analyze-pick",
+choice = st.selectbox("Open a tile (highest P first)", order, key=keyed_to("analyze-pick", signature),
                       format_func=lambda i: f"{table.at[i, 'file']} · P={table.at[i, 'P(tumour)']:.3f}")
 if choice is not None:
     record = batch.records[int(choice)]

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from app.display.text import md
+from app.display.widget_keys import keyed_to
 from app.inputs.regions import MAX_SIDE, STRIDES, RegionError, check_region, clicked_tile, heatmap_figure, score_region
 from app.inputs.uploads import UPLOAD_TYPES
 from app.review import detail
@@ -93,7 +94,8 @@ def remember_click() -> None:
         st.session_state[CLICKED] = (score_sig, idx)
 
 
-rank = st.selectbox("Open one of the top tiles", list(range(len(top))), key="region-pick", format_func=tile_label,
+rank = st.selectbox("Open one of the top tiles", list(range(len(top))), key=keyed_to("region-pick", score_sig),
+                    format_func=tile_label,
                     on_change=forget_click)
 clicked = st.session_state.get(CLICKED)
 chosen = clicked[1] if clicked and clicked[0] == score_sig and clicked[1] < scores.n else int(top[rank])
