@@ -70,4 +70,19 @@ def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path)
         pg.get_by_role("button", name="Open in the Slide page").click()
         pg.get_by_text(f"{MARK:,}", exact=True).wait_for()  # the stored scores, not a new scoring run
         assert f"{first} ·" in pg.locator("body").inner_text()
+
+        # the other case, opened from the worklist: the way back picks it again, not the top of the list
+        second = store.worklist(url=cases["url"]).slide.iloc[1]
+        pg.get_by_role("link", name="Back to this case in the worklist, to sign it out").click()
+        pg.get_by_text("Status: signed out").wait_for()
+        assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{first} · score")
+        pg.locator(".st-key-cases-pick").get_by_role("combobox").click()
+        pg.get_by_role("option").filter(has_text=f"{second} · score").click()
+        pg.get_by_text("Status: new, not signed out yet.").wait_for()
+        pg.get_by_role("button", name="Open in the Slide page").click()
+        pg.get_by_text(f"{MARK:,}", exact=True).wait_for()
+        assert f"{second} ·" in pg.locator("body").inner_text()
+        pg.get_by_role("link", name="Back to this case in the worklist, to sign it out").click()
+        pg.get_by_text("Status: new, not signed out yet.").wait_for()
+        assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{second} · score")
         pg.close()

@@ -138,9 +138,9 @@ def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_d
     rows = table.set_index("reader")
     assert list(rows.index) == ["dr. slides", "model (slide decision)"]
     reader = rows.loc["dr. slides"]
-    assert (reader.cases, reader.deferred, reader.with_truth) == (3, 0, 3)
+    assert (reader.cases, reader.deferred, reader["cases with known truth"]) == (3, 0, 3)
     assert reader["sensitivity [95% CI]"].startswith("1.000 [") and reader["specificity [95% CI]"].startswith("1.000 [")
-    assert rows.loc["model (slide decision)"].with_truth == 3
+    assert rows.loc["model (slide decision)"]["cases with known truth"] == 3
 
 
 def test_the_app_never_imports_dask():

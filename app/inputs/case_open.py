@@ -18,6 +18,7 @@ from model_training.slides.outputs import CSV_COLUMNS
 from model_training.slides.scoring import Overview, SlideResult
 
 OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
+OPEN_PATH = "case_open_path"  # and its slide file, resolved
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
 
 
@@ -47,8 +48,16 @@ def open_case(case: dict) -> str | None:
         if field in tissue:
             st.session_state[key] = float(tissue[field])
     st.session_state[OPEN_CASE] = int(case["id"])
+    st.session_state[OPEN_PATH] = str(Path(case["path"]).resolve())
     st.switch_page("views/slide.py")
     return None
+
+
+def opened(path: Path) -> int | None:
+    """The id of the case last opened from the Cases page when it is the slide at ``path``, else None."""
+    if st.session_state.get(OPEN_PATH) != str(Path(path).resolve()):
+        return None
+    return st.session_state.get(OPEN_CASE)
 
 
 def stored_result(path: Path, ov: Overview, model_sha256: str) -> SlideResult | None:

@@ -35,8 +35,9 @@ if not cases.empty:
                               "sensitivity [95% CI]": sl.apply(ci, axis=1, k="sensitivity", lo="sens_low",
                                                                hi="sens_high"),
                               "specificity [95% CI]": sl.apply(ci, axis=1, k="specificity", lo="spec_low",
-                                                               hi="spec_high")})
-                 [["reader", "cases", "deferred", "kappa with the model [95% CI]", "with_truth",
+                                                               hi="spec_high"),
+                              "cases with known truth": sl.with_truth})
+                 [["reader", "cases", "deferred", "kappa with the model [95% CI]", "cases with known truth",
                    "sensitivity [95% CI]", "specificity [95% CI]"]], hide_index=True, key="agree-slides")
     st.caption("Each pathologist's latest sign-out per case against the model's slide decision, and against the "
                "truth on cases where it is known (Wilson 95% CIs); *defer* is no call. The model's row: its "

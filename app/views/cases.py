@@ -31,12 +31,13 @@ if wl.empty:
 show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in review", "signed out"],
                       key="cases-status")
 view = wl[wl.status.isin(show)]
-st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score.round(3),
+st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score,
                            "model": view.decision.map(store.CALL_NAMES).fillna(NO_ANSWER),
                            "flagged tiles": view.tiles_flagged,
                            "tiles": view.tiles_scored, "status": view.status, "sign-out": view.call.map(store.CALL_NAMES).fillna("—"),
                            "by": view.reviewer.fillna("—")}),
-             hide_index=True, key="cases-table")
+             hide_index=True, key="cases-table",
+             column_config={"slide score": st.column_config.NumberColumn(format="%.3f")})
 counts = wl.status.value_counts()
 st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
 if view.empty:
@@ -45,7 +46,10 @@ if view.empty:
 # No status in the labels: the picker keeps the label it showed when the case was picked, so a status in it would
 # go stale after a sign-out. The status is shown under the case instead.
 labels = {int(r.id): f"{r.slide} · score {score_text(r.slide_score)}" for r in view.itertuples()}
-case_id = st.selectbox("Case", list(labels), format_func=labels.get, key="cases-pick")
+# coming back from the Slide page, the case opened there is the one picked
+ids, back = list(labels), st.session_state.get(case_open.OPEN_CASE)
+case_id = st.selectbox("Case", ids, index=ids.index(back) if back in ids else 0, format_func=labels.get,
+                       key="cases-pick")
 case = store.get_case(case_id)
 row = view[view.id == case_id].iloc[0]
 m = st.columns(4)

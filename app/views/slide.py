@@ -216,6 +216,9 @@ with slide:
             why = ("the slide is unlike the slides the model learned from (above), so the model neither calls it "
                    "nor flags its tiles" if gate.get("warning") else ans.withheld)
             st.info(f"No slide answer: {why}.", icon=":material/block:")
+        if case_open.opened(path) is not None:
+            st.page_link("views/cases.py", label="Back to this case in the worklist, to sign it out",
+                         icon=":material/assignment_turned_in:")
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
         if ans is not None:
