@@ -33,8 +33,8 @@ show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in 
 view = wl[wl.status.isin(show)]
 st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score,
                            "model": view.decision.map(store.CALL_NAMES).fillna(NO_ANSWER),
-                           "flagged tiles": view.tiles_flagged,
-                           "tiles": view.tiles_scored, "status": view.status, "sign-out": view.call.map(store.CALL_NAMES).fillna("—"),
+                           "flagged tiles": view.tiles_flagged, "tiles": view.tiles_scored, "status": view.status,
+                           "sign-out": view.call.map(store.CALL_NAMES).fillna("—"),
                            "by": view.reviewer.fillna("—")}),
              hide_index=True, key="cases-table",
              column_config={"slide score": st.column_config.NumberColumn(format="%.3f")})
@@ -62,7 +62,7 @@ st.caption(f"Scored with {md(case['model'] or '?')} ({case['engine']}) · slide 
 if row.status == "new":
     st.markdown("Status: **new**, not signed out yet.")
 else:
-    said = f": “{md(row.comment, 300)}”" if row.comment else ""
+    said = f": “{md(row.comment, 300)}”" if isinstance(row.comment, str) and row.comment else ""
     st.markdown(f"Status: **{row.status}**, latest call {store.CALL_NAMES[row.call]} by {md(row.reviewer)}{said}")
 withheld = (case["summary"].get("slide_level") or {}).get("withheld")
 if case["decision"] is None and withheld:
