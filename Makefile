@@ -49,9 +49,9 @@ bench: compile
 
 # Reproduces the shipped model (assets/pathcnn-v5): the network (20 epochs of about 3.5 minutes on an idle 2-core
 # machine), its last layer refitted with hard negatives weighted up (6 minutes), its int8 copy with activation
-# ranges from training tiles (half a minute), the quality gate, the look head
-# for the slides' second look (5 minutes), and the slide-level answer fitted on 1,000 case slides built from the
-# validation split (about 6 minutes).
+# ranges from training tiles (half a minute), the quality gate, the look head for the slides' second look
+# (5 minutes), and the slide-level answer fitted on 1,000 case slides built from the validation split (about 6
+# minutes).
 train: install
 	$(BIN)/python -m model_training.cli.train --data $(PATHREVIEW_DATA) --epochs 20 --patience 20 --seed 7 --out runs/pathcnn-v4
 	$(BIN)/python -m model_training.cli.refit_head --bundle runs/pathcnn-v4 --data $(PATHREVIEW_DATA) --out assets/pathcnn-v5
