@@ -143,6 +143,21 @@ def test_a_copy_that_disagrees_is_not_written(tmp_path, valid_tiles):
     assert (copy / "model_card.json").read_text() == before
 
 
+def test_the_agreement_bar_counts_decisions():
+    """At most 1% of 400 is 4 changed decisions: 4 are kept, 5 are not (as a fraction, 1 - 0.99 is a hair above
+    0.01, and 4 were refused); the AUC bar applies on its own."""
+    from model_training.export.int8 import disagreement
+
+    def check(changed: int, int8_auc: float = 0.90) -> dict:
+        return {"tiles": 400, "decisions_changed": changed, "same_decision": 1 - changed / 400,
+                "float": {"auc": 0.90}, "int8": {"auc": int8_auc}}
+
+    assert disagreement(check(4)) is None
+    assert disagreement(check(5, int8_auc=0.899)) == ("the int8 copy changes 5 of 400 decisions (1.2%; at most "
+                                                      "1.0%) and its AUC differs by -0.0010 (at most -0.005)")
+    assert disagreement(check(0, int8_auc=0.894)) is not None and disagreement(check(0, int8_auc=0.896)) is None
+
+
 def test_cli_names_a_bundle_without_model_onnx(tmp_path, data_root):
     copy = _copy(tmp_path, int8=False)
     card = json.loads((copy / "model_card.json").read_text())
