@@ -47,14 +47,21 @@ def test_a_head_that_does_not_read_the_features_is_refused():
 
 @pytest.mark.slow
 def test_refit_head_writes_a_bundle_with_a_new_head_on_the_same_backbone(tiny_bundle, data_root, valid_tiles,
-                                                                            tmp_path, capsys):
+                                                                            tmp_path, capsys, monkeypatch):
     from model_training.bundle.contract import LOGIT
     from model_training.bundle.files import sha256
     from model_training.cli.refit_head import main
     from model_training.data.subsets import load_split
+    from model_training.export.int8 import calibration_tiles
     from model_training.inference.predictor import Predictor
+    from model_training.training import finish
     from model_training.training.head_refit import pooled_views
 
+    # Record what the int8 copy is made from; whether a briefly trained model's copy meets the agreement bar
+    # is test_quantize's business.
+    quantized = []
+    monkeypatch.setattr(finish, "quantize_if_supported",
+                        lambda bundle, card, calibration, tiles, labels, source: quantized.append((calibration, source)))
     out = tmp_path / "refit"
     assert main(["--bundle", str(tiny_bundle), "--data", str(data_root), "--limit", "600", "--val-limit", "300",
                  "--out", str(out)]) == 0
@@ -64,6 +71,10 @@ def test_refit_head_writes_a_bundle_with_a_new_head_on_the_same_backbone(tiny_bu
     assert new["training"] == old["training"] and new["head_refit"]["source_sha256"] == old["sha256"]
     assert new["head_refit"]["command"].startswith("python -m model_training.cli.refit_head --bundle ")
     assert new["validation"]["tta"]["n"] == 300 and new["validation"]["tta"]["at_threshold"]["sensitivity"] >= 0.95
+    # the int8 copy took its ranges from the training tiles, the quantize command's draw, not from validation
+    (ranges, source), = quantized
+    assert source == f"512 tiles of Kaggle layout {data_root / 'train'}"
+    assert np.array_equal(ranges, calibration_tiles(load_split(str(data_root), "train", 600, 0, True)[0])[0])
 
     a, b = Predictor.load(tiny_bundle), Predictor.load(out)
     x = valid_tiles[0][:16]

@@ -2,10 +2,12 @@
 
 On a CPU with int8 dot-product instructions (VNNI, AMX) ONNX Runtime scores the int8 graph about 2.5x faster
 than the float32 one: 200 tiles x 8 TTA views in about 0.6 s instead of 1.5 s on 2 cores. The app scores with
-it when the bundle carries one (``Predictor.load(..., engine="auto")``); ``model.keras`` stays the model of
-record, and every CLI scores with Keras unless told otherwise.
+it when the bundle carries one (``Predictor.load(..., engine="auto")``), as do the scoring commands (``score``,
+``slides``, ``slide_level``; ``--engine`` keeps the choice); ``model.keras`` stays the model of record.
 
     python -m model_training.cli.quantize assets/pathcnn-v5 --data PCAM_ROOT
+
+Training and the head refit make it too, from the same draw of training tiles (``calibration_tiles``).
 
 How: ONNX Runtime's static quantization (QDQ) of the ``logit`` and ``features`` part of model.onnx, int8
 weights per output channel, uint8 activations whose ranges come from real training tiles. The convolutional body
@@ -32,7 +34,7 @@ import numpy as np
 
 from model_training.bundle.contract import FEATURES, INPUT
 from model_training.bundle.files import INT8_FILE, sha256, write_card
-from model_training.data.sources import open_source
+from model_training.data.sources import TileSource, open_source
 from model_training.data.subsets import stratified_subset
 from model_training.evaluation.metrics import at_threshold
 from model_training.inference.engines import PROBE_SEED, PROBE_TILES, Int8Engine, OnnxEngine, probe_tiles
@@ -159,12 +161,19 @@ def quantize_if_supported(bundle: Path, card: dict, calibration: np.ndarray, til
         return None
 
 
+def calibration_tiles(train: TileSource, n: int = CALIBRATION_TILES) -> tuple[np.ndarray, str]:
+    """The tiles whose activations set the int8 ranges (labels unused), and where they came from: a fixed
+    stratified draw from the training tiles, so training, the head refit and the quantize command make the same
+    copy of the same model."""
+    calibration = stratified_subset(train, n, seed=0).load_all()[0]
+    return calibration, f"{len(calibration)} tiles of {train.description}"
+
+
 def data_tiles(data: Path, n_calibration: int, n_check: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Calibration tiles from the dataset's training split (labels unused) and labelled validation tiles."""
-    train = open_source(data, "train")
-    calibration = stratified_subset(train, n_calibration, seed=0).load_all()[0]
+    calibration, source = calibration_tiles(open_source(data, "train"), n_calibration)
     tiles, labels, _ = stratified_subset(open_source(data, "valid"), n_check, seed=0).load_all()
-    return calibration, tiles, labels, f"{len(calibration)} tiles of the training split of {Path(data).name}"
+    return calibration, tiles, labels, source
 
 
 def quantize_bundle(bundle: Path, data: Path, n_calibration: int = CALIBRATION_TILES,

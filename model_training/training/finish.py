@@ -98,8 +98,12 @@ def gate_from_validation(pred: Predictor, out: Path, val_x: np.ndarray, val_y: n
 
 
 def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_ids: list[str],
-                    meta: dict, target_sensitivity: float = 0.95, n_boot: int = 1000) -> dict:
-    """Save model + card + predictions + figures into ``out``; return the card."""
+                    meta: dict, target_sensitivity: float = 0.95, n_boot: int = 1000,
+                    int8_calibration: tuple[np.ndarray, str] | None = None) -> dict:
+    """Save model + card + predictions + figures into ``out``; return the card.
+
+    ``int8_calibration`` (tiles, where they came from) sets the int8 copy's activation ranges; callers that hold
+    training tiles pass ``export.int8.calibration_tiles`` of them, others leave it to a spread of ``val_x``."""
     import keras
 
     out = Path(out)
@@ -142,11 +146,12 @@ def finalize_bundle(model, out: Path, val_x: np.ndarray, val_y: np.ndarray, val_
     onnx_info = export_if_supported(out, pred, val_x[:256])  # the model in memory: no reload from disk
     if onnx_info is not None:
         card["onnx"] = onnx_info
-        # The int8 copy the app scores with; its activation ranges need unlabelled tiles only, so a spread
-        # of validation tiles serves here (the CLI, model_training.cli.quantize, takes training tiles).
-        calibration = val_x[np.linspace(0, len(val_x) - 1, min(len(val_x), CALIBRATION_TILES)).astype(int)]
-        int8_info = quantize_if_supported(out, card, calibration, val_x, val_y,
-                                          f"{len(calibration)} validation tiles (ranges only, labels unused)")
+        # The int8 copy the app scores with; its activation ranges need unlabelled tiles only, so without
+        # training tiles a spread of the validation tiles (a site's own, when recalibrating) serves.
+        if int8_calibration is None:
+            spread = val_x[np.linspace(0, len(val_x) - 1, min(len(val_x), CALIBRATION_TILES)).astype(int)]
+            int8_calibration = (spread, f"{len(spread)} validation tiles (ranges only, labels unused)")
+        int8_info = quantize_if_supported(out, card, int8_calibration[0], val_x, val_y, int8_calibration[1])
         if int8_info is not None:
             card["onnx_int8"] = int8_info
     card["quality_gate"] = gate_from_validation(pred, out, val_x, val_y)

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from model_training.bundle.contract import LOGIT
 from model_training.data.subsets import load_split
+from model_training.export.int8 import calibration_tiles
 from model_training.inference.predictor import N_VIEWS, Predictor, dihedral_views
 from model_training.training.recalibrate import write_derived
 
@@ -128,4 +129,5 @@ def refit_head(bundle: Path, data: str, out: Path, settings: HeadRefitSettings =
                              "fitted_on": f"{train_src.description}: {len(y)} tiles, pooled features averaged "
                                           f"over the 8 dihedral views",
                              "hard_negatives": hard}}
-    return write_derived(model, card, src, out, val_src, val_arr, record, target_sensitivity)
+    return write_derived(model, card, src, out, val_src, val_arr, record, target_sensitivity,
+                         int8_calibration=calibration_tiles(train_src))

@@ -16,6 +16,7 @@ from model_training.bundle.files import HISTORY_FILE, VAL_PRED_FILE, write_card
 from model_training.data.sources import TileSource
 from model_training.data.spreadsheet import safe_frame
 from model_training.data.subsets import load_split, stratified_subset
+from model_training.export.int8 import calibration_tiles
 from model_training.training import pipeline
 from model_training.training.architectures import build_model, count_flops, set_trainable_top
 from model_training.training.config import TrainConfig
@@ -141,7 +142,8 @@ def train_one(cfg: TrainConfig, train=None, val=None) -> dict:
                          "augmentation": aug.to_dict() if aug else None, "class_weight": class_weight,
                          "weights_kept": weights_note,
                          "seed": cfg.seed, "weights": cfg.weights}}
-    card = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, cfg.target_sensitivity)
+    card = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, cfg.target_sensitivity,
+                           int8_calibration=calibration_tiles(train_src))
     record_subset_auc(out, card, val_src)
     v = card["validation"]["tta"]
     log.info("validation (8-view TTA): AUC %.4f [%.4f, %.4f], NLL %.4f, sensitivity %.3f / specificity %.3f "

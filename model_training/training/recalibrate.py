@@ -12,6 +12,8 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from model_training.bundle.files import HISTORY_FILE
 from model_training.data.sources import TileSource
 from model_training.data.subsets import load_split
@@ -47,14 +49,16 @@ def recalibrate(bundle: Path, data: str, out: Path, *, split: str = "valid", lim
 
 
 def write_derived(model, card: dict, src: Path, out: Path, val_src: TileSource, val_arr: tuple, record: dict,
-                  target_sensitivity: float = 0.95) -> dict:
+                  target_sensitivity: float = 0.95, int8_calibration: tuple[np.ndarray, str] | None = None) -> dict:
     """Write ``model``, made from the bundle ``src`` (whose card is ``card``), as a new bundle at ``out``: the
     training record and history kept, ``record`` (what was done to it) added, calibration, threshold, exports,
-    gate and figures fitted again on ``val_arr``; returns the new card."""
+    gate and figures fitted again on ``val_arr`` (the int8 ranges on ``int8_calibration`` where given); returns
+    the new card."""
     out.mkdir(parents=True, exist_ok=True)
     if (src / HISTORY_FILE).exists():
         shutil.copy2(src / HISTORY_FILE, out / HISTORY_FILE)
     meta = {"name": out.name, **{k: card[k] for k in KEPT if k in card}, **record}
-    new = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, target_sensitivity)
+    new = finalize_bundle(model, out, val_arr[0], val_arr[1], val_arr[2], meta, target_sensitivity,
+                          int8_calibration=int8_calibration)
     record_subset_auc(out, new, val_src)
     return new
