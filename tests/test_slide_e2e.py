@@ -58,7 +58,7 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         tiles = []  # every deep-zoom tile response the browser got
         pg.on("response", lambda r: tiles.append(r) if "/slide_files/" in r.url else None)
         pg.goto(f"{url}/slide")
-        pg.get_by_text("flagged or uncertain tiles").wait_for()
+        pg.get_by_text("to look at: ").wait_for()
         viewer = pg.locator(".pr-viewer")
         viewer.evaluate("e => e.scrollIntoView({block: 'center'})")  # the whole viewer on screen
         pg.wait_for_function("() => document.querySelector('.pr-viewer')?.prViewer?.heat "
@@ -77,6 +77,11 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         assert [b[4] for b in boxes] == sorted((b[4] for b in boxes))  # red ones first
         assert {(b[0], b[1]) for b in boxes}.isdisjoint(zip(csv.x[csv.decision == "not assessed"],
                                                             csv.y[csv.decision == "not assessed"]))
+        # the viewer and the list below it count the same tiles, and call flagged only the red ones
+        red = sum(b[4] == "f" for b in boxes)
+        assert pg.locator(".pr-status").inner_text().startswith(f"{len(boxes)} to look at, {red} flagged: n / p")
+        assert f"{len(boxes)} tiles to look at: {red} flagged (red), {len(boxes) - red} worth a look" in \
+            pg.locator("body").inner_text()
 
         # full resolution on that tile, the heat map opaque, outline and boxes hidden: the tiles arrive whole and
         # the heat map's colour at the tile's centre is the CSV's P(tumour) on the colour scale
@@ -144,7 +149,7 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         up.goto(f"{url}/slide")
         up.get_by_text("Upload", exact=True).click()
         up.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(slide_folder / SVS))
-        up.get_by_text("flagged or uncertain tiles").wait_for()
+        up.get_by_text("to look at: ").wait_for()
         assert f"{SVS} · 2,220×2,967 px" in up.locator("body").inner_text()
         up.locator(".pr-osd canvas").first.wait_for()  # the upload opens in the viewer too, under its own id
         ids = {pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.base"),

@@ -56,3 +56,12 @@ def tile_at(frame: pd.DataFrame, x: float, y: float) -> int | None:
         return None
     d = (hit.x + hit.width / 2 - x) ** 2 + (hit.y + hit.height / 2 - y) ** 2
     return int(d.idxmin())
+
+
+def to_look_at_words(n: int, flagged: int, shown: int) -> str:
+    """The caption of the slide's list of tiles to look at: how many, how many of them are flagged, how many are
+    shown. Flagged (red) are the slide answer's few tiles; the rest are worth a look without being flagged."""
+    rest = n - flagged
+    words = (f"{n:,} tile{'s' * (n != 1)} to look at: {flagged:,} flagged (red), {rest:,} worth a look (orange: at "
+             "the tile threshold, or uncertain)")
+    return words + (f"; the first {shown} are shown." if shown < n else ".")

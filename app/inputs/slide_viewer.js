@@ -1,7 +1,7 @@
 // The Slide page's deep-zoom viewer (app/inputs/slide_viewer.py): OpenSeadragon over the app's own tile routes.
 // The viewer is made once per slide and kept across page reruns; new data only changes its layers, so a rerun
 // (a review recorded, a tile opened) never reloads the slide. A click sends the level-0 point; n / p (or the
-// buttons) step through the flagged tiles in the page's order, centring each at once, and tell the page.
+// buttons) step through the tiles to look at in the page's order, centring each at once, and tell the page.
 const LIBRARY = "/dz/static/openseadragon.min.js";
 let library = null;
 
@@ -111,7 +111,7 @@ function layers(st) {
     drawBoxes(st);
   }
   st.opacity.disabled = !d.heat;
-  if (d.selected !== st.dataSelected) {  // the page opened another flagged tile (its list, a key, a click)
+  if (d.selected !== st.dataSelected) {  // the page opened another tile (its list, a key, a click)
     st.dataSelected = d.selected;
     if (d.selected >= 0 && d.selected !== st.selected) select(st, d.selected, false);
     else if (d.selected >= 0) {
@@ -184,8 +184,10 @@ export default function (component) {
   }
   st.data = data;
   st.setTrigger = setTriggerValue;
-  st.status.textContent = data.boxes.length ? `${data.boxes.length} flagged tiles: n / p to step through them`
-    : (data.heat ? "No flagged tiles" : "Scoring…");
+  const flagged = data.boxes.filter((b) => b[4] === "f").length;
+  st.status.textContent = data.boxes.length
+    ? `${data.boxes.length} to look at, ${flagged} flagged: n / p to step through them`
+    : (data.heat ? "No tile flagged or worth a look" : "Scoring…");
   loadLibrary().then(() => {
     if (!st.viewer || st.base !== data.base) build(root, st);
     else layers(st);

@@ -20,7 +20,7 @@ next / previous flagged tile">
     <label>Heat map <input class="pr-opacity" type="range" min="0" max="1" step="0.05" value="0.5"
       aria-label="Heat-map opacity"></label>
     <label><input class="pr-tissue" type="checkbox" checked> Tissue outline</label>
-    <label><input class="pr-boxes" type="checkbox" checked> Flagged boxes</label>
+    <label><input class="pr-boxes" type="checkbox" checked> Tile boxes</label>
     <button type="button" class="pr-prev" title="Previous flagged tile (p)">◀ Previous</button>
     <button type="button" class="pr-next" title="Next flagged tile (n)">Next ▶</button>
     <span class="pr-status" aria-live="polite"></span>

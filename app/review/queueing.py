@@ -124,7 +124,8 @@ def slide_button(slide, slide_id: str, frame: pd.DataFrame, pred, target_mpp: fl
     fresh = frame[[(int(x), int(y)) not in queued for x, y in zip(frame["x"], frame["y"])]]
     pick = review_order(fresh, threshold)  # a tile the gate withheld is queued as "not assessed" too
     if not _offer(len(pick), "slide-queue",
-                  help="Tiles at or above the threshold, or flagged for review, become review items on the Review "
+                  help="The tiles to look at (at or above the tile threshold, or uncertain), and those the quality "
+                       "gate kept from the model whose P reaches the threshold, become review items on the Review "
                        "queue page, with the slide and their position."):
         return
     items = []

@@ -1,4 +1,4 @@
-"""Page: open a whole slide in the deep-zoom viewer, see its tissue and heat map, review the flagged tiles."""
+"""Page: open a whole slide in the deep-zoom viewer, see its tissue and heat map, review the tiles worth a look."""
 import streamlit as st
 
 from app.display import slide_layers
@@ -27,7 +27,7 @@ GALLERY = 24
 st.title("Slide")
 st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every tissue tile at the model's "
             "resolution and shows where it sees tumour. Zoom from the whole slide to full resolution, click any "
-            "tile or step through the flagged ones (keys n / p), and record your review of each.")
+            "tile or step through those worth a look (keys n / p), and record your review of each.")
 pred = state.predictor()
 level = SlideLevel.from_card(pred.card)
 target = model_mpp(pred.card)
@@ -236,7 +236,7 @@ with slide:
         m[4].metric("Highest P(tumour)", f"{s['max_p']:.3f}" if s["max_p"] is not None else "—")
         m[5].metric("Tiles per second", f"{s['timings']['tiles_per_s'] or 0:,.0f}",
                     help="Tiles read and scored per second on this slide (the tissue mask not counted).")
-        order = st.radio("Flagged tiles in order of", ["probability", "uncertainty"], horizontal=True,
+        order = st.radio("Tiles to look at, in order of", ["probability", "uncertainty"], horizontal=True,
                          key="slide-sort", help="Uncertainty: the spread of the 8 views with TTA, else closeness to "
                                                 "the threshold. The viewer's n / p and the list below follow it.")
     if order == "probability":
@@ -261,8 +261,8 @@ with slide:
         st.session_state[TILE_OPEN] = (key, boxed[int(view.step["index"])], "viewer")
         st.rerun()
     st.caption("Scroll to zoom, drag to pan, click a tile to open it below; n / p (with the viewer focused) or "
-               "Next / Previous centre the next or previous flagged tile. Red: flagged, orange: worth a look (at the "
-               "tile threshold, or uncertain).")
+               "Next / Previous centre the next or previous tile to look at. Red: flagged, orange: worth a look (at "
+               "the tile threshold, or uncertain).")
 
     # the opened tile shows where the reader opened it: below the viewer, or below the list
     opened_from = opened[2] if opened and opened[0] == key and len(opened) > 2 else "viewer"
@@ -278,18 +278,18 @@ with slide:
     d[2].download_button("Heat map PNG", out["heatmap"], f"{shown}.heatmap.png", "image/png", key="slide-dl-png",
                          on_click="ignore")
 
-    st.subheader("Flagged tiles")
+    st.subheader("Tiles to look at")
     queueing.slide_button(slide, name, frame, pred, target, thr)
     if flagged.empty:
         st.info("No tile reached the threshold or needs review on this slide.", icon=":material/check_circle:")
     else:
         gallery = flagged.head(GALLERY)
-        st.caption(f"{len(flagged):,} flagged or uncertain tiles; the first {len(gallery)} are shown.")
+        st.caption(slide_layers.to_look_at_words(len(flagged), int(flagged.flag.sum()), len(gallery)))
         cols = st.columns(6)
         for k, (i, row) in enumerate(gallery.iterrows()):
             tile = slide.read_scaled(int(row.x), int(row.y), int(row.width), int(row.height), target, (TILE, TILE))
             col = cols[k % 6]
-            col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}", width=96)
+            col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}{' · flagged' * bool(row.flag)}", width=96)
             if col.button("Open", key=f"slide-open-{i}", type="primary" if i == opened_i else "secondary"):
                 st.session_state[TILE_OPEN] = (key, int(i), "list")
                 st.rerun()
