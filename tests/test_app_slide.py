@@ -87,6 +87,13 @@ def test_the_folder_lists_the_slides_and_a_labelled_slide_scores_like_the_cli(ap
     # the slide-level answer, as the command gives it: a slide half of tumour patches, its flags
     answer = result.summary["slide_level"]
     assert answer["decision"] == "metastasis" and metric(at, "Flagged") == str(answer["tiles_flagged"])
+    # the tiles to look at: the flagged ones, and those worth a look (at the tile threshold, or uncertain)
+    tiles = result.frame
+    flags = tiles["flagged"].to_numpy(bool)
+    look = flags | (tiles["decision"] == "tumour").to_numpy() | tiles["needs_review"].to_numpy(bool)
+    assert metric(at, "Worth a look") == str(int((look & ~flags).sum())) != "0"
+    assert any(c.value.startswith(f"{int(look.sum())} tiles to look at: {int(flags.sum())} flagged (red), "
+                                  f"{int((look & ~flags).sum())} worth a look") for c in at.caption)
     said = next(w.value for w in at.warning if w.value.startswith("Slide answer: **metastasis suspected** · "))
     # the page shows the score to 3 decimals
     assert float(said.split("slide score ")[1].split(" ")[0]) == pytest.approx(answer["slide_score"], abs=0.0005)

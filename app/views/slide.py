@@ -229,7 +229,10 @@ with slide:
                         f"threshold ({thr:.3f}); they are listed too, in orange.")
         else:
             m[1].metric(f"Flagged (P ≥ {thr:.3f})", f"{above:,}")
-        m[2].metric("Needs review", f"{s['tiles_needs_review']:,}")
+        m[2].metric("Worth a look", f"{len(flagged) - int(flagged.flag.sum()):,}",
+                    help=f"Not flagged, but at or above the tile threshold ({thr:.3f}) or uncertain: orange in the "
+                         f"viewer and the list. {s['tiles_needs_review']:,} of the slide's tiles need review (P near "
+                         "the threshold, or their 8 views disagree).")
         m[3].metric("Not assessed", f"{gate.get('not_assessed', 0):,}",
                     help="Tiles the quality gate kept from the model: " + (", ".join(
                         f"{n} {QUALITY_WORDS.get(r, r)}" for r, n in gate.get("reasons", {}).items()) or "none"))
