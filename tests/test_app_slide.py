@@ -273,3 +273,16 @@ def test_a_recorded_resolution_is_shown_and_overriding_it_is_an_explicit_choice(
     assert at.number_input(key="slide-mpp-given").value == pytest.approx(0.499, abs=1e-3)
     assert int(metric(at, "Tiles scored")) == scored  # the recorded value, until the reader changes it
 
+
+
+def test_every_tile_to_look_at_can_be_shown_in_the_list(app):
+    at = app("node.tiff")
+    said = next(c.value for c in at.caption if " tiles to look at: " in c.value)
+    n = int(said.split(" tiles to look at")[0])
+    assert n > 24 and said.endswith("; the first 24 are shown.")  # half of this slide's tiles are tumour
+    opens = lambda: sum(b.key.startswith("slide-open-") for b in at.button if b.key)  # noqa: E731
+    assert opens() == 24
+    at.button(key="slide-gallery-more").click().run()  # the slide has 48 tiles: all of the list is shown now
+    assert not at.exception and opens() == n
+    assert not [b for b in at.button if b.key == "slide-gallery-more"]
+    assert any(c.value.startswith(f"{n} tiles to look at: ") and c.value.endswith(").") for c in at.caption)

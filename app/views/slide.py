@@ -22,7 +22,8 @@ TILE_OPEN = "slide_tile"  # (slide key, frame index, where it was opened: "viewe
 UPLOADED = "slide_upload"  # (upload file id, where the server keeps it)
 VIEW_IDS = "slide_view_ids"  # {slide path: the opaque id its tiles are served under, issued to this session}
 ATTACHED = "slide_view_layers"  # {id: (slide key, heat overlay name, tissue overlay name)}
-GALLERY = 24
+GALLERY = 24  # tiles of the list shown at first, and added by each "Show more"
+SHOWN = "slide_gallery_shown"  # {slide key: how many of its list are shown}
 
 st.title("Slide")
 st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every tissue tile at the model's "
@@ -284,9 +285,9 @@ with slide:
     st.subheader("Tiles to look at")
     queueing.slide_button(slide, name, frame, pred, target, thr)
     if flagged.empty:
-        st.info("No tile reached the threshold or needs review on this slide.", icon=":material/check_circle:")
+        st.info("No tile flagged or worth a look on this slide.", icon=":material/check_circle:")
     else:
-        gallery = flagged.head(GALLERY)
+        gallery = flagged.head(st.session_state.setdefault(SHOWN, {}).get(key, GALLERY))
         st.caption(slide_layers.to_look_at_words(len(flagged), int(flagged.flag.sum()), len(gallery)))
         cols = st.columns(6)
         for k, (i, row) in enumerate(gallery.iterrows()):
@@ -295,6 +296,11 @@ with slide:
             col.image(tile, caption=f"x={row.x} y={row.y} · P={row.p:.3f}{' · flagged' * bool(row.flag)}", width=96)
             if col.button("Open", key=f"slide-open-{i}", type="primary" if i == opened_i else "secondary"):
                 st.session_state[TILE_OPEN] = (key, int(i), "list")
+                st.rerun()
+        if len(gallery) < len(flagged):
+            more = min(GALLERY, len(flagged) - len(gallery))
+            if st.button(f"Show {more} more", key="slide-gallery-more", icon=":material/expand_more:"):
+                st.session_state[SHOWN][key] = len(gallery) + more
                 st.rerun()
     if opened_from == "list":
         show_opened(frame, opened_i)
