@@ -15,6 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from test_batch import small_cases
 
 from app.store import Reviewer, ReviewRefused, add_batch, get_case, record_signout, signouts_frame, worklist
+from app.display.text import md
+from app.inputs import case_open
 from app.store import db
 from app.store.__main__ import main as store_cli
 from model_training.slides.batch import BatchJob, run_batch
@@ -172,3 +174,28 @@ def test_the_slides_command_adds_its_batch_to_the_worklist(data_root, tmp_path, 
     assert "error: the slides were not added to the Cases worklist: The review store at" in err
     assert "cannot be reached" in err and "secret" not in err
     assert (tmp_path / "out2" / "cases.csv").is_file() and (tmp_path / "out2" / "case-0.tiff.summary.json").is_file()
+
+
+def test_next_case_to_sign_out_walks_the_worklist_past_signed_out_cases(batch_dir, app_session, caplog):
+    at = app_session()
+    add_batch(batch_dir, url=app_session.url)
+    ids = worklist(url=app_session.url).id.tolist()
+    assert len(ids) == 3
+    record_signout(ids[1], Reviewer("dr. next"), "no_metastasis", url=app_session.url)
+    at.session_state[case_open.OPEN_CASE] = ids[2]  # back from the Slide page, where the last case was open
+    at.switch_page("views/cases.py").run()
+    assert at.selectbox(key="cases-pick").value == ids[2]
+    at.button(key="cases-next").click().run()  # from the last, the top of the list again
+    assert not at.exception and at.selectbox(key="cases-pick").value == ids[0]
+    # the picker was moved without Streamlit's warning on a widget given both a default and a state value
+    assert "Session State API" not in caplog.text
+    at.button(key="cases-next").click().run()  # the second is signed out: the third is next
+    assert at.selectbox(key="cases-pick").value == ids[2]
+    for case_id in (ids[0], ids[2]):
+        record_signout(case_id, Reviewer("dr. next"), "defer", url=app_session.url)
+    at.run()  # deferred cases are in review, still to sign out
+    assert at.button(key="cases-next").label == f"Next case to sign out: {md(worklist(url=app_session.url).slide[0])}"
+    record_signout(ids[0], Reviewer("dr. next"), "metastasis", url=app_session.url)
+    at.run()
+    assert not [b for b in at.button if b.key == "cases-next"]
+    assert any(c.value == "Every other case listed here is signed out." for c in at.caption)

@@ -9,6 +9,24 @@ from app.inputs import case_open
 from app.review import reviewer
 
 NO_ANSWER = "no answer"
+PICK = "cases-pick"
+
+
+def next_to_sign_out(view: pd.DataFrame, case_id: int) -> pd.Series | None:
+    """The first case after ``case_id`` in the worklist's order (from the top again after the last) that is not
+    signed out yet, or None when every other case is."""
+    ids = view.id.tolist()
+    start = ids.index(case_id) if case_id in ids else -1
+    for k in range(1, len(ids)):
+        row = view.iloc[(start + k) % len(ids)]
+        if row.status != "signed out":
+            return row
+    return None
+
+
+def pick(case_id: int) -> None:
+    """Make ``case_id`` the picked case (a button's callback: it runs before the picker is drawn again)."""
+    st.session_state[PICK] = case_id
 
 
 def score_text(score: float | None) -> str:
@@ -46,10 +64,10 @@ if view.empty:
 # No status in the labels: the picker keeps the label it showed when the case was picked, so a status in it would
 # go stale after a sign-out. The status is shown under the case instead.
 labels = {int(r.id): f"{r.slide} · score {score_text(r.slide_score)}" for r in view.itertuples()}
-# coming back from the Slide page, the case opened there is the one picked
+# coming back from the Slide page (the picker is drawn afresh), the case opened there is the one picked
 ids, back = list(labels), st.session_state.get(case_open.OPEN_CASE)
-case_id = st.selectbox("Case", ids, index=ids.index(back) if back in ids else 0, format_func=labels.get,
-                       key="cases-pick")
+first = ids.index(back) if back in ids and PICK not in st.session_state else 0
+case_id = st.selectbox("Case", ids, index=first, format_func=labels.get, key=PICK)
 case = store.get_case(case_id)
 row = view[view.id == case_id].iloc[0]
 m = st.columns(4)
@@ -67,10 +85,17 @@ else:
 withheld = (case["summary"].get("slide_level") or {}).get("withheld")
 if case["decision"] is None and withheld:
     st.warning(f"No slide answer: {md(withheld.rstrip('.'), 600)}.", icon=":material/report:")
-if st.button("Open in the Slide page", key="cases-open", type="primary"):
+b = st.columns([1, 3])
+if b[0].button("Open in the Slide page", key="cases-open", type="primary"):
     problem = case_open.open_case(case)
     if problem:
         st.error(md(problem, 600), icon=":material/block:")
+following = next_to_sign_out(view, case_id)
+if following is not None:
+    b[1].button(f"Next case to sign out: {md(following.slide, 120)}", key="cases-next", icon=":material/skip_next:",
+                on_click=pick, args=(int(following.id),))
+else:
+    b[1].caption("Every other case listed here is signed out.")
 
 st.subheader("Sign out")
 who = reviewer.reviewer()
