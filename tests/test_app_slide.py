@@ -120,6 +120,8 @@ def test_a_slide_larger_than_the_case_slides_says_how_it_was_read_and_what_was_m
     called = round(four["with_size_rule"]["metastases_called"] * four["metastasis_slides"])
     assert f"and {called} of {four['metastasis_slides']} with a 1–8-tile metastasis were called" in text
     assert "larger than any measured" not in text
+    # a slide a little larger than the case slides says by how much, not "1×"
+    assert f"{ref + ref // 5:,} assessed tiles, 1.2× the {ref} of" in size_caption(card, ref + ref // 5, 0.2)
     # a whole lymph node is far beyond the check: the caption says so
     huge = size_caption(card, 400 * ref, level.size_shift(400 * ref))
     assert "larger than any measured: treat its answer as an ordering, not a call" in huge

@@ -35,7 +35,8 @@ def size_caption(card: dict, tiles_assessed: int, shift: float) -> str | None:
     if ref <= 0 or shift <= 0 or tiles_assessed <= ref:
         return None
     ratio = tiles_assessed / ref
-    text = (f"This slide has {tiles_assessed:,} assessed tiles, {ratio:.0f}× the {ref} of the case slides the answer "
+    times = f"{ratio:.1f}".removesuffix(".0") if ratio < 10 else f"{ratio:.0f}"  # 1.2×, not 1×
+    text = (f"This slide has {tiles_assessed:,} assessed tiles, {times}× the {ref} of the case slides the answer "
             f"was fitted on, so its tiles are read {shift:.1f} logits lower (the size rule: a larger slide's highest "
             "normal tiles score higher by chance).")
     if rows:

@@ -58,7 +58,8 @@ def metastasis(rng: np.random.Generator, tissue: np.ndarray, size: int) -> np.nd
     return out
 
 
-def _dihedral(tile: np.ndarray, k: int) -> np.ndarray:
+def dihedral(tile: np.ndarray, k: int) -> np.ndarray:
+    """``tile`` turned by the ``k``-th of the 8 dihedral views (rotations by 90°, then the same mirrored)."""
     t = np.rot90(tile, k % 4)
     return np.ascontiguousarray(t[:, ::-1] if k >= 4 else t)
 
@@ -76,7 +77,7 @@ def build_case(tiles: np.ndarray, labels: np.ndarray, ids: list[str], out: Path,
     rows = []
     for r, c in np.argwhere(tissue):
         i = next(pick_pos) if tumour[r, c] else next(pick_neg)
-        img[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE] = _dihedral(tiles[i], int(rng.integers(8)))
+        img[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE] = dihedral(tiles[i], int(rng.integers(8)))
         rows.append({"x": c * TILE, "y": r * TILE, "width": TILE, "height": TILE, "id": ids[i],
                      "label": int(tumour[r, c])})
     write_pyramid(img, out, TILE_MPP, levels=2)
