@@ -288,3 +288,27 @@ def test_every_tile_to_look_at_can_be_shown_in_the_list(app):
     assert not at.exception and opens() == n
     assert not [b for b in at.button if b.key == "slide-gallery-more"]
     assert any(c.value.startswith(f"{n} tiles to look at: ") and c.value.endswith(").") for c in at.caption)
+
+
+def test_a_queued_slide_tile_opens_in_its_slide_and_a_namesake_does_not(app):
+    at = app("node.tiff")
+    at.button(key="slide-queue").click().run()
+    at.switch_page("views/queue.py").run()
+    assert not at.exception
+    item = store.get_item(int(at.selectbox(key="queue-pick").value), url=app.url)
+    at.button(key="queue-open-slide").click().run()  # the Slide page, the slide scored, that tile open
+    assert not at.exception and at.selectbox(key="slide-name").value == "node.tiff"
+    title = unescape(next(s.value for s in at.subheader if s.value.startswith("Tile detail")))
+    assert f"node.tiff @ x={item['x']}, y={item['y']}" in title
+
+    # an uploaded slide's tile, queued under the name of another file in the folder, is not opened in that file
+    other = np.full((96, 96, 3), 200, np.uint8)
+    store.add_items([store.ItemIn.from_tile(other, source="slide", name="node.tiff @ x=1, y=1", slide="node.tiff",
+                                            x=1, y=1, width=96, height=96, model_sha256=item["model_sha256"], p=0.9,
+                                            spread=0.0, threshold=0.2, needs_review=True, quality="ok", ood=None)],
+                    url=app.url)
+    at.switch_page("views/queue.py").run()
+    namesake = int(store.queue("dr. slide", url=app.url).query("name == 'node.tiff @ x=1, y=1'").item_id.iloc[0])
+    at.selectbox(key="queue-pick").select(namesake).run()
+    assert not [b for b in at.button if b.key == "queue-open-slide"]
+    assert any(c.value.startswith("Its slide cannot be opened here") for c in at.caption)

@@ -1,4 +1,5 @@
-"""Opening a stored case in the Slide page with the tiles the batch run scored, so nothing is scored again.
+"""Opening a stored case in the Slide page with the tiles the batch run scored, so nothing is scored again; and
+opening a slide there at one tile (a queued slide tile, seen in its slide).
 
 The Cases page calls ``open_case``: it points the Slide page's own controls at the case (the slide folder,
 the slide, the stride, TTA and tissue settings it was scored with) and remembers the case. The Slide page
@@ -13,12 +14,15 @@ import streamlit as st
 
 from app import store
 from app.inputs.roots import inside
-from app.inputs.slide_files import slides_root
+from app.inputs.slide_files import SlideAccessError, resolve_in, slides_root
+from model_training.bundle.contract import TILE
 from model_training.slides.outputs import CSV_COLUMNS
+from model_training.slides.reader import SlideError, open_slide
 from model_training.slides.scoring import Overview, SlideResult
 
 OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
 OPEN_PATH = "case_open_path"  # and its slide file, resolved
+OPEN_AT = "case_open_at"  # (slide file resolved, x, y, width, height): a tile to open once the slide is scored
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
 
 
@@ -73,3 +77,45 @@ def stored_result(path: Path, ov: Overview, model_sha256: str) -> SlideResult | 
         return None  # another grid (settings changed since): score as usual
     frame = tiles[CSV_COLUMNS + [c for c in tiles.columns if c not in CSV_COLUMNS]]
     return SlideResult(frame.reset_index(drop=True), ov, case["summary"])
+
+
+def folder_slide_of(item: dict, target_mpp: float) -> str | None:
+    """The slide-folder name of a queued slide tile's slide when the file there still holds the queued pixels at
+    the item's box, else None: an uploaded slide may share a name with another file in the folder."""
+    root = slides_root()
+    if root is None or item.get("source") != "slide" or not item.get("slide"):
+        return None
+    try:
+        path = resolve_in(root, item["slide"])
+        with open_slide(path, target_mpp=target_mpp) as slide:
+            tile = slide.read_scaled(int(item["x"]), int(item["y"]), int(item["width"]), int(item["height"]),
+                                     target_mpp, (TILE, TILE))
+    except (SlideAccessError, SlideError, OSError):
+        return None
+    return str(item["slide"]) if store.pixel_sha256(tile) == item.get("pixel_sha256") else None
+
+
+def open_tile(name: str, x: int, y: int, width: int, height: int) -> str | None:
+    """Open the slide ``name`` (as the slide folder lists it) in the Slide page with the tile at level-0 box
+    (x, y, width, height) opened once it is scored; returns why not when the slide cannot be opened."""
+    root = slides_root()
+    try:
+        path = resolve_in(root, name) if root is not None else None
+    except SlideAccessError as exc:
+        return str(exc)
+    if path is None or not path.is_file():
+        return (f"{name}: is not in the slide folder ({root or 'PATHREVIEW_SLIDES is not set'}); the app opens "
+                "slides only from there")
+    st.session_state.update({"slide-source": FOLDER, "slide-name": name})
+    st.session_state[OPEN_AT] = (str(path.resolve()), int(x), int(y), int(width), int(height))
+    st.switch_page("views/slide.py")
+    return None
+
+
+def tile_request(path: Path) -> tuple[int, int, int, int] | None:
+    """The box of the tile to open on the slide at ``path``, once (the request is then forgotten)."""
+    want = st.session_state.get(OPEN_AT)
+    if not want or want[0] != str(Path(path).resolve()):
+        return None
+    del st.session_state[OPEN_AT]
+    return want[1:]

@@ -4,8 +4,10 @@ import streamlit as st
 from app import store
 from app.display.quality import call_with_reason
 from app.display.text import md
+from app.inputs import case_open
 from app.review import detail, queueing, reviewer
 from app.runtime import state
+from model_training.slides.run import model_mpp
 
 SOURCES = {"all sources": None, "uploads": "upload", "validation set": "dataset", "slides": "slide"}
 STATUS = {"pending": "Pending for me", "done": "Done by me", "others": "Reviewed by others", "all": "All"}
@@ -64,8 +66,17 @@ where = {"upload": f"Uploaded as {md(item['upload_name'])}",
          "slide": f"{md(item['slide'])} at level-0 x={item['x']}, y={item['y']} ({item['width']}×{item['height']})"}
 mine = store.my_review(int(chosen), who)
 others = int(items.loc[items["item_id"] == chosen, "reviews"].iloc[0]) - (mine is not None)
-st.divider()
 pred = state.predictor()
+if item["source"] == "slide":
+    name = case_open.folder_slide_of(item, model_mpp(pred.card))
+    if name is None:
+        st.caption("Its slide cannot be opened here: it is not in the slide folder, or the file there of that name "
+                   "does not hold this tile.")
+    elif st.button("Open in the Slide page at this tile", key="queue-open-slide", icon=":material/open_in_new:"):
+        problem = case_open.open_tile(name, item["x"], item["y"], item["width"], item["height"])
+        if problem:
+            st.error(md(problem, 600), icon=":material/block:")
+st.divider()
 detail.render(pred, tile, item["name"], key="queue", item_id=int(chosen),
               context=f"{where[item['source']]} · queued with P(tumour) {item['p']:.3f} at threshold "
                       f"{item['threshold']:.3f} · {others} other reader(s) reviewed it"

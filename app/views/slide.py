@@ -249,6 +249,10 @@ with slide:
         flagged = flagged.assign(u=flagged.spread - (flagged.p - thr).abs()).sort_values("u", ascending=False)
     boxed = [int(i) for i in flagged.index[:slide_layers.MAX_BOXES]]
     place = {i: k for k, i in enumerate(boxed)}
+    if (box := case_open.tile_request(path)) is not None:  # a queued tile, opened from the Review queue
+        hit = slide_layers.tile_at(frame, box[0] + box[2] / 2, box[1] + box[3] / 2)
+        if hit is not None:
+            st.session_state[TILE_OPEN] = (key, hit, "viewer")
     opened = st.session_state.get(TILE_OPEN)
     opened_i = opened[1] if opened and opened[0] == key else None
     heat_name, tissue_name = view_layers(sid, key, ov, frame)
