@@ -1,9 +1,10 @@
 """The Slide page's deep-zoom viewer: OpenSeadragon in a Streamlit component, fed by ``deepzoom_routes``.
 
 Layers: the slide's Deep Zoom tiles, the heat map (opacity slider), the tissue outline and boxes around the
-flagged (red) and needs-review (orange) tiles; a navigator and a scale bar in µm. Scroll zooms, drag pans. The
-viewer reports a click as a level-0 point and a step through the flagged tiles (keys n / p) as the box's index,
-so the page opens that tile's detail; the page's own choice (its flagged-tile list) centres the viewer on it.
+tiles to look at: the flagged ones (red) and those worth a look (orange); a navigator and a scale bar in µm.
+Scroll zooms, drag pans. The viewer reports a click as a level-0 point and a step through the tiles to look at
+(keys n / p) as the box's index, so the page opens that tile's detail; the page's own choice (its list) centres
+the viewer on it.
 OpenSeadragon is vendored (``viewer/vendor/openseadragon``, BSD-3-Clause) and served by the app itself.
 """
 from __future__ import annotations
@@ -15,14 +16,14 @@ import streamlit as st
 from app.inputs.deepzoom_routes import PREFIX
 
 _HTML = """<div class="pr-viewer" tabindex="0" aria-label="Slide viewer: scroll to zoom, drag to pan, n / p for the
-next / previous flagged tile">
+next / previous tile to look at">
   <div class="pr-bar">
     <label>Heat map <input class="pr-opacity" type="range" min="0" max="1" step="0.05" value="0.5"
       aria-label="Heat-map opacity"></label>
     <label><input class="pr-tissue" type="checkbox" checked> Tissue outline</label>
     <label><input class="pr-boxes" type="checkbox" checked> Tile boxes</label>
-    <button type="button" class="pr-prev" title="Previous flagged tile (p)">◀ Previous</button>
-    <button type="button" class="pr-next" title="Next flagged tile (n)">Next ▶</button>
+    <button type="button" class="pr-prev" title="Previous tile to look at (p)">◀ Previous</button>
+    <button type="button" class="pr-next" title="Next tile to look at (n)">Next ▶</button>
     <span class="pr-status" aria-live="polite"></span>
   </div>
   <div class="pr-osd"></div>

@@ -1,4 +1,4 @@
-"""Page: open a whole slide in the deep-zoom viewer, see its tissue and heat map, review the tiles worth a look."""
+"""Page: open a whole slide in the deep-zoom viewer, see its tissue and heat map, review the tiles to look at."""
 import streamlit as st
 
 from app.display import slide_layers
@@ -28,7 +28,7 @@ SHOWN = "slide_gallery_shown"  # {slide key: how many of its list are shown}
 st.title("Slide")
 st.markdown("Open a whole-slide image: PathReview finds the tissue, scores every tissue tile at the model's "
             "resolution and shows where it sees tumour. Zoom from the whole slide to full resolution, click any "
-            "tile or step through those worth a look (keys n / p), and record your review of each.")
+            "tile or step through the tiles to look at (keys n / p), and record your review of each.")
 pred = state.predictor()
 level = SlideLevel.from_card(pred.card)
 target = model_mpp(pred.card)
