@@ -117,7 +117,7 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
         assert max(abs(box["x"] - x0), abs(box["y"] - y0), abs(box["x"] + box["width"] - x1),
                    abs(box["y"] + box["height"] - y1)) <= 2, (box, (x0, y0, x1, y1))
 
-        # a click on the tile opens its detail; n steps to the next flagged tile and centres it
+        # a click on the tile opens its detail; n steps to the next tile to look at and centres it
         field = pg.get_by_label("Reviewer name (required to record reviews)", exact=True)
         field.fill("dr. slide")
         field.press("Enter")
@@ -135,6 +135,9 @@ def test_open_a_slide_see_the_heat_map_open_a_flagged_tile_and_review_it(slide_f
             const c = s.slide.viewportToImageCoordinates(s.viewer.viewport.getCenter(true)); return [c.x, c.y]; }""")
         assert abs(seen[0] - (nx + nw / 2)) < nw / 4 and abs(seen[1] - (ny + nh / 2)) < nh / 4, (seen, boxes[1])
         assert pg.evaluate("() => document.querySelector('.pr-viewer').prViewer.data.selected") == 1
+        said = {"f": "flagged", "r": "worth a look"}[boxes[1][4]]
+        assert pg.locator(".pr-status").inner_text() == (f"{len(boxes)} to look at, {red} flagged · tile 2, {said}: "
+                                                         "n / p for the next / previous")
         title = pg.get_by_text("Tile detail ·")
         title.wait_for()
         where = title.inner_text().split("@ ")[1]  # "x=1122, y=935"

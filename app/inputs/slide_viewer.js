@@ -46,7 +46,7 @@ function centre(st, index) {
 }
 
 // Boxes are page elements that the viewer moves on every frame of a zoom or pan: only those in and around the
-// view are drawn (at most MAX_DRAWN), again once the view settles, so thousands of flagged tiles cost no frames.
+// view are drawn (at most MAX_DRAWN), again once the view settles, so thousands of boxed tiles cost no frames.
 const MAX_DRAWN = 300;
 
 function drawBoxes(st) {
@@ -75,12 +75,21 @@ function redrawSoon(st) {
   st.redraw = setTimeout(() => drawBoxes(st), 120);
 }
 
+// What the bar says: how many tiles there are to look at and how many are flagged, and which one is open.
+function statusText(boxes, index, heat) {
+  if (!boxes.length) return heat ? "No tile flagged or worth a look" : "Scoring…";
+  const head = `${boxes.length} to look at, ${boxes.filter((b) => b[4] === "f").length} flagged`;
+  if (index < 0 || index >= boxes.length) return `${head}: n / p to step through them`;
+  const what = boxes[index][4] === "f" ? "flagged" : "worth a look";
+  return `${head} · tile ${index + 1}, ${what}: n / p for the next / previous`;
+}
+
 function select(st, index, tell) {
   const n = st.data.boxes.length;
   if (!n) return;
   st.selected = Math.max(0, Math.min(n - 1, index));
   st.boxEls.forEach((el) => el.classList.toggle("pr-sel", Number(el.dataset.index) === st.selected));
-  st.status.textContent = `Flagged tile ${st.selected + 1} of ${n}`;
+  st.status.textContent = statusText(st.data.boxes, st.selected, st.data.heat);
   centre(st, st.selected);
   if (tell) st.setTrigger("step", { index: st.selected });
 }
@@ -184,10 +193,7 @@ export default function (component) {
   }
   st.data = data;
   st.setTrigger = setTriggerValue;
-  const flagged = data.boxes.filter((b) => b[4] === "f").length;
-  st.status.textContent = data.boxes.length
-    ? `${data.boxes.length} to look at, ${flagged} flagged: n / p to step through them`
-    : (data.heat ? "No tile flagged or worth a look" : "Scoring…");
+  st.status.textContent = statusText(data.boxes, data.selected, data.heat);
   loadLibrary().then(() => {
     if (!st.viewer || st.base !== data.base) build(root, st);
     else layers(st);
