@@ -199,3 +199,27 @@ def test_next_case_to_sign_out_walks_the_worklist_past_signed_out_cases(batch_di
     at.run()
     assert not [b for b in at.button if b.key == "cases-next"]
     assert any(c.value == "Every other case listed here is signed out." for c in at.caption)
+
+
+def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_named_on_the_cases_page(
+        batch_dir, app_session, monkeypatch):
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
+    at = app_session()
+    add_batch(batch_dir, url=app_session.url)
+    first = worklist(url=app_session.url).iloc[0]
+    at.switch_page("views/cases.py").run()
+    at.text_input(key="reviewer").input("dr. there").run()
+    at.button(key="cases-open").click().run()  # the Slide page, the case as the batch scored it
+    assert not at.exception and at.selectbox(key="slide-name").value == first.slide
+    # the name typed on the Cases page is still the reviewer after the page switch
+    assert at.text_input(key="reviewer").value == "dr. there"
+    assert not [w for w in at.warning if "Enter your name" in w.value]
+    at.switch_page("views/slide.py").run()  # AppTest's later runs stay on the page it was last told
+    at.radio(key="slide-case-call").set_value("no_metastasis")
+    at.text_area(key="slide-case-comment").input("reactive nodes")
+    at.button(key="FormSubmitter:slide-case-signout-Sign out as dr. there").click().run()
+    rows = signouts_frame(url=app_session.url)
+    assert rows[["slide", "reviewer", "call"]].values.tolist() == [[first.slide, "dr. there", "no_metastasis"]]
+    case = worklist(url=app_session.url).set_index("id").loc[first.id]
+    assert (case.status, case.comment) == ("signed out", "reactive nodes")
+    assert at.expander[0].label == "Sign out this case (signed out)"

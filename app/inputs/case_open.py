@@ -64,6 +64,13 @@ def opened(path: Path) -> int | None:
     return st.session_state.get(OPEN_CASE)
 
 
+def case_status(case_id: int) -> str:
+    """The case's status as the worklist gives it: new, in review or signed out."""
+    wl = store.worklist()
+    row = wl[wl.id == case_id]
+    return str(row.status.iloc[0]) if len(row) else "new"
+
+
 def stored_result(path: Path, ov: Overview, model_sha256: str) -> SlideResult | None:
     """The opened case's stored result for this slide, when it was scored by this model on this grid."""
     case_id = st.session_state.get(OPEN_CASE)

@@ -12,6 +12,7 @@ from app.display.text import md
 from app.store import Reviewer
 
 NAME_KEY = "reviewer"
+KEPT_KEY = "reviewer_kept"  # the typed name outside the widget: a page switch drops the widget's own state
 MAX_TYPED_NAME = 64  # a reader's name labels tables and the kappa map: longer ones are shortened
 UNVERIFIED = ("Identities are not verified: no sign-in provider is configured, so reviews carry the name "
               "typed here.")
@@ -88,12 +89,17 @@ def sidebar() -> Reviewer | None:
         if st.button("Sign in", key="login", type="primary"):
             st.login()
         return None
-    if NAME_KEY not in st.session_state and st.query_params.get(NAME_PARAM):
-        # a reload starts a new session: the typed name comes back from the page address
-        st.session_state[NAME_KEY] = st.query_params[NAME_PARAM][:MAX_TYPED_NAME]
+    if NAME_KEY not in st.session_state:
+        if st.session_state.get(KEPT_KEY):
+            # st.switch_page (a case or a queued tile opened in the Slide page) drops the widget's state
+            st.session_state[NAME_KEY] = st.session_state[KEPT_KEY]
+        elif st.query_params.get(NAME_PARAM):
+            # a reload starts a new session: the typed name comes back from the page address
+            st.session_state[NAME_KEY] = st.query_params[NAME_PARAM][:MAX_TYPED_NAME]
     st.text_input("Reviewer name (required to record reviews)", key=NAME_KEY, placeholder="name or initials",
                   help=f"Stored with each review you record; up to {MAX_TYPED_NAME} characters. It is kept in "
                        "the page address, so a reload keeps it.", on_change=_name_to_address)
+    st.session_state[KEPT_KEY] = st.session_state.get(NAME_KEY) or ""
     if _typed() and st.query_params.get(NAME_PARAM) != _typed()[:MAX_TYPED_NAME]:
         _name_to_address()  # moving to another page leaves the address without it
     who = current()

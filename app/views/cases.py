@@ -6,7 +6,7 @@ import streamlit as st
 from app import store
 from app.display.text import md
 from app.inputs import case_open
-from app.review import reviewer
+from app.review import reviewer, signout
 
 NO_ANSWER = "no answer"
 PICK = "cases-pick"
@@ -98,20 +98,4 @@ else:
     b[1].caption("Every other case listed here is signed out.")
 
 st.subheader("Sign out")
-who = reviewer.reviewer()
-if who is None:
-    st.warning("Enter your name in the sidebar (or sign in) to sign out a case.", icon=":material/person:")
-    st.stop()
-with st.form("cases-signout", clear_on_submit=True):
-    call = st.radio("Slide-level call", list(store.CALLS), format_func=store.CALL_NAMES.get, horizontal=True,
-                    key="cases-call")
-    comment = st.text_area("Comment", key="cases-comment")
-    sent = st.form_submit_button(f"Sign out as {who.name}")
-if sent:
-    try:
-        store.record_signout(case_id, who, call, comment)
-    except store.ReviewRefused as exc:
-        st.error(md(exc, 600))
-    else:
-        st.toast(f"{case['slide']}: {store.CALL_NAMES[call]}, recorded.")
-        st.rerun()
+signout.signout_form(case_id, case["slide"], "cases")

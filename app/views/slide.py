@@ -7,7 +7,7 @@ from app.display.slide_answer import operating_point_caption, size_caption
 from app.display.text import md
 from app.inputs import case_open, deepzoom, slide_files
 from app.inputs.slide_viewer import slide_viewer
-from app.review import detail, queueing
+from app.review import detail, queueing, signout
 from app.runtime import state
 from model_training.bundle.contract import TILE
 from model_training.slides.answer import POSITIVE, SlideLevel, answer
@@ -217,9 +217,11 @@ with slide:
             why = ("the slide is unlike the slides the model learned from (above), so the model neither calls it "
                    "nor flags its tiles" if gate.get("warning") else ans.withheld)
             st.info(f"No slide answer: {why}.", icon=":material/block:")
-        if case_open.opened(path) is not None:
-            st.page_link("views/cases.py", label="Back to this case in the worklist, to sign it out",
+        if (case_id := case_open.opened(path)) is not None:
+            st.page_link("views/cases.py", label="Back to this case in the worklist",
                          icon=":material/assignment_turned_in:")
+            with st.expander(f"Sign out this case ({case_open.case_status(case_id)})"):
+                signout.signout_form(case_id, shown, "slide-case")
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
         if ans is not None:

@@ -1,0 +1,32 @@
+"""The slide-level sign-out form (metastasis / no metastasis / defer, with a comment), recorded under the
+reviewer's identity in the append-only sign-out table; the Cases page and the Slide page (for a case opened from
+the worklist) show the same form."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import store
+from app.display.text import md
+from app.review import reviewer
+
+
+def signout_form(case_id: int, slide: str, key: str) -> None:
+    """The form for case ``case_id`` (its slide file's name ``slide``); widget keys start with ``key``. Without a
+    reviewer it says how to become one; a recorded sign-out reruns the page so its status follows."""
+    who = reviewer.reviewer()
+    if who is None:
+        st.warning("Enter your name in the sidebar (or sign in) to sign out a case.", icon=":material/person:")
+        return
+    with st.form(f"{key}-signout", clear_on_submit=True):
+        call = st.radio("Slide-level call", list(store.CALLS), format_func=store.CALL_NAMES.get, horizontal=True,
+                        key=f"{key}-call")
+        comment = st.text_area("Comment", key=f"{key}-comment")
+        sent = st.form_submit_button(f"Sign out as {who.name}")
+    if sent:
+        try:
+            store.record_signout(case_id, who, call, comment)
+        except store.ReviewRefused as exc:
+            st.error(md(exc, 600))
+        else:
+            st.toast(f"{md(slide)}: {store.CALL_NAMES[call]}, recorded.")
+            st.rerun()
