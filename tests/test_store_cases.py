@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 from test_batch import small_cases
 
-from app.store import Reviewer, ReviewRefused, add_batch, get_case, record_signout, signouts_frame, worklist
+from app.store import (Reviewer, ReviewRefused, add_batch, case_status, get_case, record_signout, signouts_frame,
+                       worklist)
 from app.display.text import md
 from app.inputs import case_open
 from app.store import db
@@ -97,12 +98,15 @@ def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):
 def test_sign_outs_set_the_status_and_cannot_be_changed(batch_dir, store_url):
     add_batch(batch_dir, url=store_url)
     first = int(worklist(url=store_url).id[0])
+    assert case_status(first, url=store_url) == "new"
     ann = Reviewer("Dr Ann")
     record_signout(first, ann, "defer", "needs IHC", url=store_url)
     assert worklist(url=store_url).set_index("id").loc[first, "status"] == "in review"
+    assert case_status(first, url=store_url) == "in review"  # one case's status, by the worklist's rule
     record_signout(first, ann, "metastasis", "IHC positive", url=store_url)
     row = worklist(url=store_url).set_index("id").loc[first]
     assert (row.status, row.call, row.reviewer, row.comment) == ("signed out", "metastasis", "Dr Ann", "IHC positive")
+    assert case_status(first, url=store_url) == "signed out"
     signed = Reviewer("ann@example.org", verified=True, subject="https://idp|123")
     record_signout(first, signed, "no_metastasis", url=store_url)
     frame = signouts_frame(url=store_url)

@@ -36,24 +36,31 @@ def slide_name(case: dict) -> str | None:
     return str(path.relative_to(root))
 
 
+def _not_in_folder(name: str) -> str:
+    return (f"{name}: is not in the slide folder ({slides_root() or 'PATHREVIEW_SLIDES is not set'}); the app opens "
+            "slides only from there")
+
+
+def _show_in_slide_page(name: str, state: dict) -> None:
+    """Point the Slide page's controls at the folder slide ``name``, with ``state`` besides, and switch to it."""
+    st.session_state.update({"slide-source": FOLDER, "slide-name": name, **state})
+    st.switch_page("views/slide.py")
+
+
 def open_case(case: dict) -> str | None:
     """Set the Slide page up for ``case`` and switch to it; returns why not when the slide cannot be opened."""
     name = slide_name(case)
     if name is None:
-        root = slides_root()
-        return (f"{case['slide']}: is not in the slide folder ({root or 'PATHREVIEW_SLIDES is not set'}); the app "
-                "opens slides only from there")
+        return _not_in_folder(case["slide"])
     settings = case["summary"].get("settings") or {}
     tissue = settings.get("tissue") or {}
-    st.session_state.update({"slide-source": FOLDER, "slide-name": name, "slide-stride": settings.get("stride", 96),
-                             "slide-tta": bool(settings.get("tta", False))})
+    state = {"slide-stride": settings.get("stride", 96), "slide-tta": bool(settings.get("tta", False)),
+             OPEN_CASE: int(case["id"]), OPEN_PATH: str(Path(case["path"]).resolve())}
     for key, field in (("slide-minsat", "min_saturation"), ("slide-maxsat", "max_saturation"),
                        ("slide-mintissue", "min_tissue")):
         if field in tissue:
-            st.session_state[key] = float(tissue[field])
-    st.session_state[OPEN_CASE] = int(case["id"])
-    st.session_state[OPEN_PATH] = str(Path(case["path"]).resolve())
-    st.switch_page("views/slide.py")
+            state[key] = float(tissue[field])
+    _show_in_slide_page(name, state)
     return None
 
 
@@ -62,13 +69,6 @@ def opened(path: Path) -> int | None:
     if st.session_state.get(OPEN_PATH) != str(Path(path).resolve()):
         return None
     return st.session_state.get(OPEN_CASE)
-
-
-def case_status(case_id: int) -> str:
-    """The case's status as the worklist gives it: new, in review or signed out."""
-    wl = store.worklist()
-    row = wl[wl.id == case_id]
-    return str(row.status.iloc[0]) if len(row) else "new"
 
 
 def stored_result(path: Path, ov: Overview, model_sha256: str) -> SlideResult | None:
@@ -111,11 +111,8 @@ def open_tile(name: str, x: int, y: int, width: int, height: int) -> str | None:
     except SlideAccessError as exc:
         return str(exc)
     if path is None or not path.is_file():
-        return (f"{name}: is not in the slide folder ({root or 'PATHREVIEW_SLIDES is not set'}); the app opens "
-                "slides only from there")
-    st.session_state.update({"slide-source": FOLDER, "slide-name": name})
-    st.session_state[OPEN_AT] = (str(path.resolve()), int(x), int(y), int(width), int(height))
-    st.switch_page("views/slide.py")
+        return _not_in_folder(name)
+    _show_in_slide_page(name, {OPEN_AT: (str(path.resolve()), int(x), int(y), int(width), int(height))})
     return None
 
 

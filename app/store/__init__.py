@@ -11,7 +11,7 @@ Pages call these functions and never write SQL:
   ``get_item(item_id)`` and ``reviews_frame(...)`` read it; ``export_csv(frame)`` writes the CSV export.
 """
 from app.store.case_schema import CALLS
-from app.store.cases import CALL_NAMES, add_batch, get_case, record_signout, signouts_frame, worklist
+from app.store.cases import CALL_NAMES, add_batch, case_status, get_case, record_signout, signouts_frame, worklist
 from app.store.db import DB_ENV, database_url, engine, safe_url, session
 from app.store.export import COLUMNS as EXPORT_COLUMNS
 from app.store.export import export_csv, export_frame
@@ -21,7 +21,7 @@ from app.store.queries import STATUSES, progress, queue, reviews_frame
 from app.store.reviews import Reviewer, ReviewRefused, Seen, my_review, record_review
 from app.store.service import Status, open_store
 
-__all__ = ["CALLS", "CALL_NAMES", "add_batch", "get_case", "record_signout", "signouts_frame", "worklist", "DB_ENV", "EXPORT_COLUMNS", "STATUSES", "ItemIn", "ReviewRefused", "Reviewer", "Seen", "Status",
+__all__ = ["CALLS", "CALL_NAMES", "add_batch", "case_status", "get_case", "record_signout", "signouts_frame", "worklist", "DB_ENV", "EXPORT_COLUMNS", "STATUSES", "ItemIn", "ReviewRefused", "Reviewer", "Seen", "Status",
            "StoreError", "add_item", "add_items", "database_url", "engine", "export_csv", "export_frame",
            "find_item", "get_item", "my_review", "open_store", "pixel_sha256", "png_bytes", "progress", "queue",
            "queued_from", "record_review", "reviews_frame", "safe_url", "session", "tile_from_png"]

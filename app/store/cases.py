@@ -63,6 +63,19 @@ def add_batch(out_dir: str | Path, truth: dict[str, int] | None = None, *, url: 
     return res
 
 
+def status_of(call: str | None) -> str:
+    """A case's status from its latest sign-out's call: new (none), in review (deferred), signed out."""
+    return "new" if call is None else ("in review" if call == "defer" else "signed out")
+
+
+def case_status(slide_id: int, *, url: str | None = None) -> str:
+    """One case's status, from its latest sign-out alone (the worklist's rule, without building the worklist)."""
+    with db.session(url) as s:
+        call = s.scalar(select(SlideSignOut.call).where(SlideSignOut.slide_id == int(slide_id))
+                        .order_by(SlideSignOut.id.desc()).limit(1))
+    return status_of(call)
+
+
 def _latest_signouts(s):
     last = select(SlideSignOut.slide_id, func.max(SlideSignOut.id).label("id")).group_by(SlideSignOut.slide_id)
     return last.subquery()
@@ -89,8 +102,7 @@ def worklist(*, url: str | None = None) -> pd.DataFrame:
     rows = []
     for r in slides:
         so = signed.get(r.id)
-        status = "new" if so is None else ("in review" if so.call == "defer" else "signed out")
-        rows.append({**r._asdict(), "status": status, "call": so.call if so else None,
+        rows.append({**r._asdict(), "status": status_of(so.call if so else None), "call": so.call if so else None,
                      "reviewer": so.reviewer if so else None, "comment": so.comment if so else None})
     frame = pd.DataFrame(rows, columns=cols)
     order = frame.assign(answered=frame.decision.notna())

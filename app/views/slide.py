@@ -1,6 +1,7 @@
 """Page: open a whole slide in the deep-zoom viewer, see its tissue and heat map, review the tiles to look at."""
 import streamlit as st
 
+from app import store
 from app.display import slide_layers
 from app.display.quality import QUALITY_WORDS
 from app.display.slide_answer import operating_point_caption, size_caption
@@ -220,7 +221,7 @@ with slide:
         if (case_id := case_open.opened(path)) is not None:
             st.page_link("views/cases.py", label="Back to this case in the worklist",
                          icon=":material/assignment_turned_in:")
-            with st.expander(f"Sign out this case ({case_open.case_status(case_id)})"):
+            with st.expander(f"Sign out this case ({store.case_status(case_id)})"):
                 signout.signout_form(case_id, shown, "slide-case")
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
