@@ -58,6 +58,12 @@ def metastasis(rng: np.random.Generator, tissue: np.ndarray, size: int) -> np.nd
     return out
 
 
+def glass(rng: np.random.Generator, side: int) -> np.ndarray:
+    """An empty slide of ``side`` × ``side`` grid cells: the grey of glass with a little noise, as scanned."""
+    img = np.full((side * TILE, side * TILE, 3), GLASS, np.uint8)
+    return np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+
+
 def dihedral(tile: np.ndarray, k: int) -> np.ndarray:
     """``tile`` turned by the ``k``-th of the 8 dihedral views (rotations by 90°, then the same mirrored)."""
     t = np.rot90(tile, k % 4)
@@ -72,8 +78,7 @@ def build_case(tiles: np.ndarray, labels: np.ndarray, ids: list[str], out: Path,
     neg, pos = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
     pick_neg = iter(rng.choice(neg, int((tissue & ~tumour).sum()), replace=False))
     pick_pos = iter(rng.choice(pos, int(tumour.sum()), replace=False))
-    img = np.full((side * TILE, side * TILE, 3), GLASS, np.uint8)
-    img = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    img = glass(rng, side)
     rows = []
     for r, c in np.argwhere(tissue):
         i = next(pick_pos) if tumour[r, c] else next(pick_neg)

@@ -19,7 +19,7 @@ from model_training.bundle.contract import TILE, TILE_MPP
 from model_training.data.decode import read_tile
 from model_training.data.spreadsheet import safe_frame
 from model_training.evaluation.examples import EXAMPLES_DIR, LABELS_FILE
-from model_training.slides.case_set import GLASS, blob, dihedral, metastasis
+from model_training.slides.case_set import blob, dihedral, glass, metastasis
 from model_training.slides.labelled import write_pyramid
 
 NORMAL, TUMOUR = "clear TN", "clear TP"  # labels.csv's ``chosen_as`` for the tiles the model calls clearly
@@ -36,8 +36,7 @@ def build_demo_slide(out: Path, examples: Path = EXAMPLES_DIR, cells: int = 90, 
     rng = np.random.default_rng(seed)
     tissue = blob(rng, side, side, cells)
     tumour = metastasis(rng, tissue, tumour_tiles)
-    img = np.full((side * TILE, side * TILE, 3), GLASS, np.uint8)
-    img = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+    img = glass(rng, side)
     rows = []
     for r, c in np.argwhere(tissue):
         pool = tiles[TUMOUR] if tumour[r, c] else tiles[NORMAL]
