@@ -13,14 +13,21 @@ import pandas as pd
 import pytest
 from sqlalchemy.exc import DBAPIError
 from test_batch import small_cases
+from test_user_text import unescape
 
-from app.store import (Reviewer, ReviewRefused, add_batch, case_status, get_case, record_signout, signouts_frame,
-                       worklist)
+from app import store
+from app.store import (Reviewer, ReviewRefused, add_batch, case_of_file, case_status, get_case, record_signout,
+                       signouts_frame, worklist)
 from app.display.text import md
 from app.inputs import case_open
 from app.store import db
 from app.store.__main__ import main as store_cli
+from model_training.bundle.contract import TILE
+from model_training.bundle.files import DEFAULT_BUNDLE, read_card
+from model_training.slides import scoring
 from model_training.slides.batch import BatchJob, run_batch
+from model_training.slides.reader import open_slide
+from model_training.slides.run import model_mpp
 from model_training.slides.tiles_csv import read_tiles
 from real_inputs import SVS
 
@@ -93,6 +100,10 @@ def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):
     raw = pd.read_csv(batch_dir / f"{case['slide']}.tiles.csv")
     assert (raw.tile_call == case["tiles"].decision).all() and ((raw.decision == "tumour") == raw.flagged).all()
     assert case["summary"]["slide_level"]["slide_score"] == pytest.approx(case["slide_score"])
+    # a slide file finds its case: by where it is (not its name alone), for the model that scored it
+    assert case_of_file(case["path"], case["model_sha256"], url=store_url) == case["id"]
+    assert case_of_file(case["path"], "0" * 64, url=store_url) is None
+    assert case_of_file(batch_dir / Path(case["path"]).name, case["model_sha256"], url=store_url) is None
 
 
 def test_sign_outs_set_the_status_and_cannot_be_changed(batch_dir, store_url):
@@ -206,7 +217,7 @@ def test_next_case_to_sign_out_walks_the_worklist_past_signed_out_cases(batch_di
 
 
 def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_named_on_the_cases_page(
-        batch_dir, app_session, monkeypatch):
+        batch_dir, app_session, monkeypatch, caplog):
     monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
     at = app_session()
     add_batch(batch_dir, url=app_session.url)
@@ -215,6 +226,9 @@ def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_nam
     at.text_input(key="reviewer").input("dr. there").run()
     at.button(key="cases-open").click().run()  # the Slide page, the case as the batch scored it
     assert not at.exception and at.selectbox(key="slide-name").value == first.slide
+    # the page's controls were set to the case's settings without Streamlit's warning on a widget given both a
+    # default and a state value
+    assert "Session State API" not in caplog.text
     # the name typed on the Cases page is still the reviewer after the page switch
     assert at.text_input(key="reviewer").value == "dr. there"
     assert not [w for w in at.warning if "Enter your name" in w.value]
@@ -227,3 +241,32 @@ def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_nam
     case = worklist(url=app_session.url).set_index("id").loc[first.id]
     assert (case.status, case.comment) == ("signed out", "reactive nodes")
     assert at.expander[0].label == "Sign out this case (signed out)"
+
+
+def test_a_queued_tile_of_a_stored_case_opens_that_case_without_scoring_the_slide_again(
+        batch_dir, app_session, monkeypatch):
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
+    at = app_session(name="dr. queue")
+    add_batch(batch_dir, url=app_session.url)
+    case = get_case(int(worklist(url=app_session.url).id.iloc[0]), url=app_session.url)
+    name = Path(case["path"]).name
+    top = case["tiles"].sort_values("p").iloc[-1]
+    x, y, w, h = (int(top[c]) for c in ("x", "y", "width", "height"))
+    mpp = model_mpp(read_card(DEFAULT_BUNDLE))
+    with open_slide(case["path"], target_mpp=mpp) as slide:
+        tile = slide.read_scaled(x, y, w, h, mpp, (TILE, TILE))
+    item_id = store.add_items([store.ItemIn.from_tile(
+        tile, source="slide", name=f"{name} @ x={x}, y={y}", slide=name, x=x, y=y, width=w, height=h,
+        model_sha256=case["model_sha256"], p=float(top.p), spread=0.0, threshold=0.2, needs_review=True,
+        quality="ok", ood=None)], url=app_session.url)[0]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the slide was scored again")
+    monkeypatch.setattr(scoring, "score_slide", refuse)
+    at.switch_page("views/queue.py").run()
+    at.selectbox(key="queue-pick").select(item_id).run()
+    at.button(key="queue-open-slide").click().run()  # the Slide page: the case's stored tiles, that tile open
+    assert not at.exception and at.selectbox(key="slide-name").value == name
+    title = unescape(next(s.value for s in at.subheader if s.value.startswith("Tile detail")))
+    assert f"{name} @ x={x}, y={y}" in title
+    assert at.expander[0].label == "Sign out this case (new)"  # opened as the case it is

@@ -1,10 +1,11 @@
 """Opening a stored case in the Slide page with the tiles the batch run scored, so nothing is scored again; and
 opening a slide there at one tile (a queued slide tile, seen in its slide).
 
-The Cases page calls ``open_case``: it points the Slide page's own controls at the case (the slide folder,
-the slide, the stride, TTA and tissue settings it was scored with) and remembers the case. The Slide page
-then asks ``stored_result`` before it scores: when the remembered case is this slide, this model and this
-grid, the stored tiles are the result.
+The Cases page calls ``open_case``: it points the Slide page's own controls at the case (the slide folder, the
+slide, the stride, TTA and tissue settings it was scored with) and remembers the case. The Slide page then asks
+``stored_result`` before it scores: when the remembered case is this slide, this model and this grid, the
+stored tiles are the result. The Review queue calls ``open_tile``, which opens a slide that is a stored case
+the same way.
 """
 from __future__ import annotations
 
@@ -47,11 +48,8 @@ def _show_in_slide_page(name: str, state: dict) -> None:
     st.switch_page("views/slide.py")
 
 
-def open_case(case: dict) -> str | None:
-    """Set the Slide page up for ``case`` and switch to it; returns why not when the slide cannot be opened."""
-    name = slide_name(case)
-    if name is None:
-        return _not_in_folder(case["slide"])
+def _case_state(case: dict) -> dict:
+    """The Slide page's state for showing ``case`` as the batch scored it: its settings, and the case remembered."""
     settings = case["summary"].get("settings") or {}
     tissue = settings.get("tissue") or {}
     state = {"slide-stride": settings.get("stride", 96), "slide-tta": bool(settings.get("tta", False)),
@@ -60,7 +58,15 @@ def open_case(case: dict) -> str | None:
                        ("slide-mintissue", "min_tissue")):
         if field in tissue:
             state[key] = float(tissue[field])
-    _show_in_slide_page(name, state)
+    return state
+
+
+def open_case(case: dict) -> str | None:
+    """Set the Slide page up for ``case`` and switch to it; returns why not when the slide cannot be opened."""
+    name = slide_name(case)
+    if name is None:
+        return _not_in_folder(case["slide"])
+    _show_in_slide_page(name, _case_state(case))
     return None
 
 
@@ -102,9 +108,10 @@ def folder_slide_of(item: dict, target_mpp: float) -> str | None:
     return str(item["slide"]) if store.pixel_sha256(tile) == item.get("pixel_sha256") else None
 
 
-def open_tile(name: str, x: int, y: int, width: int, height: int) -> str | None:
+def open_tile(name: str, x: int, y: int, width: int, height: int, model_sha256: str) -> str | None:
     """Open the slide ``name`` (as the slide folder lists it) in the Slide page with the tile at level-0 box
-    (x, y, width, height) opened once it is scored; returns why not when the slide cannot be opened."""
+    (x, y, width, height) opened once it is scored; returns why not when the slide cannot be opened. A slide a
+    batch run scored with this model opens as its case, with the stored tiles: a large slide is not scored again."""
     root = slides_root()
     try:
         path = resolve_in(root, name) if root is not None else None
@@ -112,7 +119,10 @@ def open_tile(name: str, x: int, y: int, width: int, height: int) -> str | None:
         return str(exc)
     if path is None or not path.is_file():
         return _not_in_folder(name)
-    _show_in_slide_page(name, {OPEN_AT: (str(path.resolve()), int(x), int(y), int(width), int(height))})
+    case_id = store.case_of_file(path, model_sha256)
+    case = store.get_case(case_id) if case_id is not None else None
+    state = _case_state(case) if case is not None else {}
+    _show_in_slide_page(name, {**state, OPEN_AT: (str(path.resolve()), int(x), int(y), int(width), int(height))})
     return None
 
 

@@ -126,6 +126,17 @@ def get_case(slide_id: int, *, url: str | None = None) -> dict | None:
     return out
 
 
+def case_of_file(path: str | Path, model_sha256: str, *, url: str | None = None) -> int | None:
+    """The id of the newest stored case of the slide file at ``path`` scored by this model, or None."""
+    path = Path(path).resolve()
+    with db.session(url) as s:
+        rows = s.execute(select(ScoredSlide.id, ScoredSlide.path)
+                         .where(ScoredSlide.model_sha256 == model_sha256,
+                                ScoredSlide.path.endswith(path.name, autoescape=True))
+                         .order_by(ScoredSlide.id.desc())).all()
+    return next((r.id for r in rows if Path(r.path).resolve() == path), None)
+
+
 def record_signout(slide_id: int, reviewer: Reviewer | str, call: str, comment: str = "", *,
                    url: str | None = None) -> int:
     """Record a slide-level sign-out (metastasis / no_metastasis / defer) of a stored case; its id."""

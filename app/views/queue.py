@@ -73,7 +73,7 @@ if item["source"] == "slide":
         st.caption("Its slide cannot be opened here: it is not in the slide folder, or the file there of that name "
                    "does not hold this tile.")
     elif st.button("Open in the Slide page at this tile", key="queue-open-slide", icon=":material/open_in_new:"):
-        problem = case_open.open_tile(name, item["x"], item["y"], item["width"], item["height"])
+        problem = case_open.open_tile(name, item["x"], item["y"], item["width"], item["height"], pred.sha256)
         if problem:
             st.error(md(problem, 600), icon=":material/block:")
 st.divider()

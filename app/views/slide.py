@@ -42,12 +42,17 @@ with st.sidebar:
     stride = st.radio("Stride", STRIDES, horizontal=True, key="slide-stride", format_func=lambda s: f"{s} px",
                       help="48 px overlaps the tiles: a finer map, four times the tiles to score.")
     tta = st.checkbox("8-view TTA (8× slower)", key="slide-tta")
+    # The defaults go in the session state, not the widgets: an opened case sets these keys to the settings it
+    # was scored with, and a widget given both a default and a state value draws Streamlit's warning.
+    for key, default in (("slide-minsat", TissueParams.min_saturation), ("slide-maxsat", TissueParams.max_saturation),
+                         ("slide-mintissue", MIN_TISSUE)):
+        st.session_state.setdefault(key, default)
     with st.expander("Tissue detection"):
-        min_sat = st.slider("Minimum saturation", 0.0, 0.3, TissueParams.min_saturation, 0.01, key="slide-minsat",
+        min_sat = st.slider("Minimum saturation", 0.0, 0.3, step=0.01, key="slide-minsat",
                             help="Pixels paler than this are never tissue.")
-        max_sat = st.slider("Threshold cap", 0.05, 0.5, TissueParams.max_saturation, 0.01, key="slide-maxsat",
+        max_sat = st.slider("Threshold cap", 0.05, 0.5, step=0.01, key="slide-maxsat",
                             help="Otsu's threshold on saturation, never above this (lower keeps paler tissue).")
-        min_tissue = st.slider("Tissue per tile", 0.05, 1.0, MIN_TISSUE, 0.05, key="slide-mintissue",
+        min_tissue = st.slider("Tissue per tile", 0.05, 1.0, step=0.05, key="slide-mintissue",
                                help="A tile is scored when at least this fraction of it is tissue.")
 
 if use == FOLDER:
