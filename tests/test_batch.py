@@ -1,5 +1,6 @@
 """Batch scoring: the same cases.csv and outputs from one process and from a Dask LocalCluster, a killed
-worker's slide scored again, a broken slide named while the rest are scored, a re-run skipping finished slides.
+worker's slide scored again, a broken slide named while the rest are scored, a re-run skipping finished slides,
+and an existing cluster of separately started processes (``--scheduler``).
 
 Real inputs: small case slides built here from real validation patches, scored with the shipped bundle's int8
 copy on 2 worker processes."""
@@ -9,14 +10,19 @@ from pathlib import Path
 
 import json
 import multiprocessing as mp
+import os
 import shutil
+import socket
+import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 from batch_tasks import die_once
+from dask.distributed import Client
 
+from model_training.cli.slides import main as slides_cli
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
@@ -188,3 +194,46 @@ def test_the_progress_counts_tiles_while_a_slide_is_scored(slides, tmp_path, wor
         else:
             assert live == []
     assert counts.tiles == sum(int(r["tiles_scored"] or 0) for r in rows)
+
+
+def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one_process_does(
+        slides, tmp_path, monkeypatch):
+    """``--scheduler``: a Dask scheduler and two workers started as processes of their own in another folder (as
+    dask-jobqueue starts them on a Slurm site) score the slides the command names relative to where it runs."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    node = tmp_path / "node"
+    node.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = (node / "cluster.log").open("wb")
+    cluster = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                 "--port", str(port), "--dashboard-address", ":0"],
+                                cwd=node, env=env, stdout=log, stderr=log)]
+    try:
+        cluster.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers",
+                                         "2", "--nthreads", "1", "--no-dashboard"],
+                                        cwd=node, env=env, stdout=log, stderr=log))
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        monkeypatch.chdir(slides[0].parent)
+        monkeypatch.delenv("PATHREVIEW_DB_URL", raising=False)
+        code = slides_cli([p.name for p in slides] + ["--out", "out", "--scheduler", address, "--model", str(BUNDLE),
+                                                      "--engine", "onnx-int8"])
+    finally:
+        for proc in cluster[::-1]:
+            proc.terminate()
+            proc.wait(30)
+        log.close()
+    assert code == 1  # the broken slide
+    table = read_cases(slides[0].parent / "out" / CASES_FILE)
+    assert table.path.tolist() == [str(p.absolute()) for p in slides]  # where the app and workers find them
+    assert table.status.str.startswith("failed: ").tolist() == [False, False, True, False]
+    assert table.worker.nunique() == 2
+    serial = run_batch(slides, _job(tmp_path / "serial"), progress=False)
+    for p in (slides[0], slides[1], slides[3]):
+        name = f"{p.name}.tiles.csv"
+        assert (slides[0].parent / "out" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
+    assert [serial[i]["slide_score"] for i in (0, 1, 3)] == pytest.approx(table.slide_score[[0, 1, 3]].tolist())
+    assert not list(node.glob("*.tiles.csv")) and not (node / "out").exists()  # nothing written where it runs

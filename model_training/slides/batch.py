@@ -51,6 +51,12 @@ class BatchJob:
     force: bool = False
     threads: int | None = None  # scoring threads per process (None: all cores)
 
+    def __post_init__(self) -> None:
+        # absolute, as the slide paths are in run_batch: an existing cluster's workers start in folders of their
+        # own, and the app reads cases.csv's paths from its own
+        object.__setattr__(self, "bundle", str(Path(self.bundle).absolute()))
+        object.__setattr__(self, "out", str(Path(self.out).absolute()))
+
 
 def worker_predictor(job: BatchJob) -> Predictor:
     """The process's Predictor for ``job``'s bundle and engine, loaded on first use and then kept."""
@@ -142,7 +148,7 @@ def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, schedul
     ``cases.csv`` in ``job.out`` and return its rows in the order of ``paths``. ``progress``: a bar of slides
     and tiles where stderr is a terminal (or a ``BatchProgress`` to count on). ``task`` is the Dask task (for
     tests)."""
-    paths = [Path(p) for p in paths]
+    paths = [Path(p).absolute() for p in paths]  # not resolved: a link keeps its name as the slide's name
     counts = progress if isinstance(progress, BatchProgress) else BatchProgress(len(paths), show=progress)
     try:
         if workers <= 1 and scheduler is None:
