@@ -5,6 +5,7 @@ patches and scored by the batch code with the shipped bundle."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,7 +181,10 @@ def test_the_slides_command_adds_its_batch_to_the_worklist(data_root, tmp_path, 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     monkeypatch.delenv(db.DB_ENV, raising=False)
     assert slides_cli([*map(str, paths), "--out", str(tmp_path / "out"), "--db", url]) == 0
-    assert "Cases worklist: 2 case(s) added, 0 already there" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Cases worklist: 2 case(s) added, 0 already there" in out
+    # each slide's line gives its answer in words, as the app does
+    assert re.search(r"^case-1\.tiff: \d+ tiles, slide score \d\.\d{3} \((no )?metastasis\), ", out, re.M)
     assert sorted(worklist(url=url).slide) == ["case-0.tiff", "case-1.tiff"]
     # from the environment, a PostgreSQL server that is not there
     monkeypatch.setenv(db.DB_ENV, "postgresql://dr:secret@127.0.0.1:9/pathreview")

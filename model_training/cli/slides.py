@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {row['slide']}: {row['status'][len('failed: '):]}", file=sys.stderr)
         else:
             score = "none" if row["slide_score"] is None else f"{row['slide_score']:.3f}"
-            score += f" ({row['decision']})" if row["decision"] else " (no slide answer)"
+            score += f" ({row['decision'].replace('_', ' ')})" if row["decision"] else " (no slide answer)"
             print(f"{row['slide']}: {row['tiles_scored']} tiles, slide score {score}, {row['tiles_flagged']} "
                   f"tile(s) flagged, {row['tiles_not_assessed']} not assessed, {row['total_s']} s")
             if row["quality_warning"]:
