@@ -1,6 +1,7 @@
 """End to end on the Cases page: a real ``streamlit run`` server, Debian's Chromium, case slides built from real
 validation patches and scored by a batch run. A pathologist signs a case out and sees the worklist update,
-then opens a case in the Slide page, which shows the tiles as the batch run scored them (no rescoring)."""
+then opens a case in the Slide page, which shows the tiles as the batch run scored them (no rescoring), signs
+the other out there, and downloads the record of both sign-outs."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from test_batch import small_cases
 from test_e2e import LONG, serving
@@ -92,4 +94,12 @@ def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path)
         pg.get_by_text("Status: signed out, latest call no metastasis by dr. case: “reactive sinus histiocytes”").wait_for()
         assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{second} · score")
         pg.get_by_text("0 new · 0 in review · 2 signed out").wait_for()
+        # the lab's record: both sign-outs, each with its reviewer, its case's file and the model's answer
+        with pg.expect_download() as dl:
+            pg.get_by_role("button", name="Sign-outs (CSV)").click()
+        record = pd.read_csv(dl.value.path())
+        assert record[["slide", "reviewer", "call"]].values.tolist() == [[first, "dr. case", "metastasis"],
+                                                                         [second, "dr. case", "no_metastasis"]]
+        assert record.comment.tolist() == ["tumour cells in a cluster", "reactive sinus histiocytes"]
+        assert record.slide_sha256.str.len().eq(64).all() and record.current.all()
         pg.close()

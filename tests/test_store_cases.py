@@ -18,7 +18,7 @@ from test_user_text import unescape
 
 from app import store
 from app.store import (Reviewer, ReviewRefused, add_batch, case_of_file, case_status, get_case, record_signout,
-                       signouts_frame, worklist)
+                       signout_history, signouts_frame, worklist)
 from app.display.text import md
 from app.inputs import case_open
 from app.store import db
@@ -141,6 +141,36 @@ def test_the_add_cases_command(batch_dir, store_url, tmp_path, capsys):
     assert "3 case(s) added" in capsys.readouterr().out
     assert store_cli(["--db", store_url, "add-cases", str(tmp_path)]) == 1
     assert f"{tmp_path}: no cases.csv" in capsys.readouterr().err
+
+
+def test_every_sign_out_is_exported_with_its_case_and_the_command_writes_it(batch_dir, store_url, tmp_path,
+                                                                             capsys):
+    add_batch(batch_dir, {"case-2.tiff": 1}, url=store_url)
+    wl = worklist(url=store_url)
+    top, other = int(wl.id[0]), int(wl.id[1])
+    record_signout(top, Reviewer("Dr Ann"), "defer", "=HYPERLINK(\"http://x\")", url=store_url)
+    record_signout(other, Reviewer("ann@example.org", verified=True, subject="https://idp|123"), "no_metastasis",
+                   url=store_url)
+    record_signout(top, Reviewer("Dr Ann"), "metastasis", "IHC positive", url=store_url)
+    history = signout_history(url=store_url)
+    assert history.call.tolist() == ["defer", "no_metastasis", "metastasis"]  # all of them, oldest first
+    assert history.current.tolist() == [False, True, True]  # the deferral was followed by a call
+    assert history.reviewer_verified.tolist() == [False, True, False]
+    case = get_case(top, url=store_url)
+    last = history.iloc[-1]
+    assert (last.slide, last.slide_sha256, last.model_sha256, last.path) == (
+        case["slide"], case["sha256"], case["model_sha256"], case["path"])
+    assert last.slide_score == pytest.approx(case["slide_score"]) and last.model_decision == case["decision"]
+    out = tmp_path / "signouts.csv"
+    assert store_cli(["--db", store_url, "export-signouts", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table.columns[-1] == "notice" and "Research use only" in table.notice[0]
+    assert table.comment[0] == "'=HYPERLINK(\"http://x\")"  # a spreadsheet shows it as text, never runs it
+    assert table.signout_id.tolist() == history.signout_id.tolist()
+    assert [t == 1 if s == "case-2.tiff" else pd.isna(t) for s, t in zip(table.slide, table.truth)] == [True] * 3
+    missing = tmp_path / "no-such-folder" / "x.csv"
+    assert store_cli(["--db", store_url, "export-signouts", "--out", str(missing)]) == 1
+    assert f"{missing}: No such file or directory" in capsys.readouterr().err
 
 
 def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_dir, app_session):

@@ -1,5 +1,5 @@
 """``python -m app.store``: migrate the review store, import an old audit CSV, add a batch run's scored slides
-(cases), export the reviews."""
+(cases), export the reviews or the slide-level sign-outs."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ from app.store.importer import import_audit
 from app.store.items import StoreError
 from app.store.queries import reviews_frame
 from app.store.service import open_store
+from app.store.signout_export import signout_history, signouts_csv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser("export", help="write the current reviews as CSV")
     exp.add_argument("--out", default="-", help="output file (default: standard output)")
     exp.add_argument("--all", action="store_true", help="include superseded reviews")
+    sig = sub.add_parser("export-signouts", help="write every slide-level sign-out, with its case, as CSV")
+    sig.add_argument("--out", default="-", help="output file (default: standard output)")
     args = ap.parse_args(argv)
 
     status = open_store(args.db)
@@ -62,13 +65,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not added: {line}", file=sys.stderr)
         print(f"{res['added']} case(s) added, {res['already']} already there, into {status.url}.")
     else:
-        data = export_csv(reviews_frame(current_only=not args.all, url=args.db))
-        if args.out == "-":
-            sys.stdout.write(data.decode("utf-8"))
-        else:
-            with open(args.out, "wb") as fh:
-                fh.write(data)
+        data = (signouts_csv(signout_history(url=args.db)) if args.command == "export-signouts"
+                else export_csv(reviews_frame(current_only=not args.all, url=args.db)))
+        try:
+            _write(data, args.out)
+        except OSError as exc:
+            print(f"{args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     return 0
+
+
+def _write(data: bytes, out: str) -> None:
+    """CSV bytes to the file ``out``, or to standard output for ``-``."""
+    if out == "-":
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        with open(out, "wb") as fh:
+            fh.write(data)
 
 
 def read_truth(path: str) -> dict[str, int]:

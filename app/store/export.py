@@ -23,7 +23,7 @@ def _safe(value: object) -> str:
     return spreadsheet_safe("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value))
 
 
-def _utc(t) -> str:
+def utc_text(t) -> str:
     """ISO time in UTC; SQLite hands back the stored UTC times without their zone."""
     import pandas as pd
 
@@ -36,7 +36,7 @@ def export_frame(reviews: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     df = pd.DataFrame({
-        "timestamp": [_utc(t) for t in reviews.get("created_at", [])],
+        "timestamp": [utc_text(t) for t in reviews.get("created_at", [])],
         "reviewer": reviews.get("reviewer", []), "file": reviews.get("name", []),
         "pixel_sha256": reviews.get("pixel_sha256", []), "model_sha256": reviews.get("model_sha256", []),
         "threshold": [f"{v:.6f}" for v in reviews.get("threshold", [])],

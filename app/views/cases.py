@@ -57,7 +57,13 @@ st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score,
              hide_index=True, key="cases-table",
              column_config={"slide score": st.column_config.NumberColumn(format="%.3f")})
 counts = wl.status.value_counts()
-st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
+c = st.columns([3, 1])
+c[0].caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
+c[1].download_button("Sign-outs (CSV)", lambda: store.signouts_csv(store.signout_history()),
+                     file_name="pathreview_signouts.csv", mime="text/csv", key="cases-export", on_click="ignore",
+                     icon=":material/download:", disabled=counts.get("new", 0) == len(wl),
+                     help="Every sign-out recorded, deferrals and changed calls included, with its case: the slide "
+                          "file and its sha256, the model and what it answered.")
 if view.empty:
     st.stop()
 
