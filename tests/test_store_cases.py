@@ -276,6 +276,25 @@ def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_nam
     assert (case.status, case.comment) == ("signed out", "reactive nodes")
     assert at.expander[0].label == "Sign out this case (signed out)"
 
+    # on to the next case from the Slide page itself, as the batch scored it
+    second = worklist(url=app_session.url).iloc[1]
+    monkeypatch.setattr(scoring, "score_slide", refuse_scoring)
+    at.button(key="slide-next-case").click().run()
+    assert not at.exception and at.selectbox(key="slide-name").value == second.slide
+    assert at.expander[0].label == "Sign out this case (new)"
+    at.radio(key="slide-case-call").set_value("defer")
+    at.button(key="FormSubmitter:slide-case-signout-Sign out as dr. there").click().run()
+    third = worklist(url=app_session.url).iloc[2]  # deferred is still to sign out: the next is the third
+    assert at.button(key="slide-next-case").label == f"Next case to sign out: {md(third.slide)}"
+    record_signout(int(third.id), Reviewer("dr. else"), "no_metastasis", url=app_session.url)
+    at.run()  # the third signed out elsewhere: only the open case is left
+    assert not [b for b in at.button if b.key == "slide-next-case"]
+    assert any(c.value == "Every other case in the worklist is signed out." for c in at.caption)
+
+
+def refuse_scoring(*args, **kwargs):
+    raise AssertionError("the slide was scored again")
+
 
 def test_a_queued_tile_of_a_stored_case_opens_that_case_without_scoring_the_slide_again(
         batch_dir, app_session, monkeypatch):
@@ -293,10 +312,7 @@ def test_a_queued_tile_of_a_stored_case_opens_that_case_without_scoring_the_slid
         tile, source="slide", name=f"{name} @ x={x}, y={y}", slide=name, x=x, y=y, width=w, height=h,
         model_sha256=case["model_sha256"], p=float(top.p), spread=0.0, threshold=0.2, needs_review=True,
         quality="ok", ood=None)], url=app_session.url)[0]
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the slide was scored again")
-    monkeypatch.setattr(scoring, "score_slide", refuse)
+    monkeypatch.setattr(scoring, "score_slide", refuse_scoring)
     at.switch_page("views/queue.py").run()
     at.selectbox(key="queue-pick").select(item_id).run()
     at.button(key="queue-open-slide").click().run()  # the Slide page: the case's stored tiles, that tile open

@@ -24,6 +24,7 @@ from model_training.slides.scoring import Overview, SlideResult
 OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
 OPEN_PATH = "case_open_path"  # and its slide file, resolved
 OPEN_AT = "case_open_at"  # (slide file resolved, x, y, width, height): a tile to open once the slide is scored
+OPEN_PROBLEM = "case_open_problem"  # why the case asked for on the Slide page could not be opened
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
 
 
@@ -46,6 +47,18 @@ def _show_in_slide_page(name: str, state: dict) -> None:
     """Point the Slide page's controls at the folder slide ``name``, with ``state`` besides, and switch to it."""
     st.session_state.update({"slide-source": FOLDER, "slide-name": name, **state})
     st.switch_page("views/slide.py")
+
+
+def open_case_here(case_id: int) -> None:
+    """The Slide page's button callback for opening another case there: its controls are pointed at the case
+    before they are drawn again (they cannot be changed once drawn). A case whose slide is not in the slide
+    folder leaves why under ``OPEN_PROBLEM`` instead."""
+    case = store.get_case(case_id)
+    name = slide_name(case) if case is not None else None
+    if name is None:
+        st.session_state[OPEN_PROBLEM] = _not_in_folder(case["slide"] if case is not None else f"case #{case_id}")
+        return
+    st.session_state.update({"slide-source": FOLDER, "slide-name": name, **_case_state(case)})
 
 
 def _case_state(case: dict) -> dict:

@@ -1,13 +1,30 @@
 """The slide-level sign-out form (metastasis / no metastasis / defer, with a comment), recorded under the
-reviewer's identity in the append-only sign-out table; the Cases page and the Slide page (for a case opened from
-the worklist) show the same form."""
+reviewer's identity in the append-only sign-out table, and the next case to sign out; the Cases page and the
+Slide page (for a case opened from the worklist) show the same form."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from app import store
 from app.display.text import md
 from app.review import reviewer
+
+if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
+    import pandas as pd
+
+
+def next_to_sign_out(view: pd.DataFrame, case_id: int) -> pd.Series | None:
+    """The first case after ``case_id`` in the worklist ``view``'s order (from the top again after the last) that
+    is not signed out yet, or None when every other case is."""
+    ids = view.id.tolist()
+    start = ids.index(case_id) if case_id in ids else -1
+    for k in range(1, len(ids)):
+        row = view.iloc[(start + k) % len(ids)]
+        if row.status != "signed out":
+            return row
+    return None
 
 
 def signout_form(case_id: int, slide: str, key: str) -> None:

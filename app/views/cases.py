@@ -12,18 +12,6 @@ NO_ANSWER = "no answer"
 PICK = "cases-pick"
 
 
-def next_to_sign_out(view: pd.DataFrame, case_id: int) -> pd.Series | None:
-    """The first case after ``case_id`` in the worklist's order (from the top again after the last) that is not
-    signed out yet, or None when every other case is."""
-    ids = view.id.tolist()
-    start = ids.index(case_id) if case_id in ids else -1
-    for k in range(1, len(ids)):
-        row = view.iloc[(start + k) % len(ids)]
-        if row.status != "signed out":
-            return row
-    return None
-
-
 def pick(case_id: int) -> None:
     """Make ``case_id`` the picked case (a button's callback: it runs before the picker is drawn again)."""
     st.session_state[PICK] = case_id
@@ -96,7 +84,7 @@ if b[0].button("Open in the Slide page", key="cases-open", type="primary"):
     problem = case_open.open_case(case)
     if problem:
         st.error(md(problem, 600), icon=":material/block:")
-following = next_to_sign_out(view, case_id)
+following = signout.next_to_sign_out(view, case_id)
 if following is not None:
     b[1].button(f"Next case to sign out: {md(following.slide, 120)}", key="cases-next", icon=":material/skip_next:",
                 on_click=pick, args=(int(following.id),))
