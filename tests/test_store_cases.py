@@ -275,6 +275,9 @@ def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_nam
     case = worklist(url=app_session.url).set_index("id").loc[first.id]
     assert (case.status, case.comment) == ("signed out", "reactive nodes")
     assert at.expander[0].label == "Sign out this case (signed out)"
+    said = [unescape(m.value) for m in at.expander[0].markdown if m.value.startswith("- ")]
+    assert len(said) == 1 and re.fullmatch(r"- no metastasis by dr\. there, 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC: "
+                                           r"“reactive nodes”", said[0])
 
     # on to the next case from the Slide page itself, as the batch scored it
     second = worklist(url=app_session.url).iloc[1]

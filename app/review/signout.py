@@ -30,6 +30,13 @@ def next_to_sign_out(view: pd.DataFrame, case_id: int) -> pd.Series | None:
 def signout_form(case_id: int, slide: str, key: str) -> None:
     """The form for case ``case_id`` (its slide file's name ``slide``); widget keys start with ``key``. Without a
     reviewer it says how to become one; a recorded sign-out reruns the page so its status follows."""
+    earlier = store.signout_history(case_id)
+    if len(earlier):
+        st.markdown("\n".join(
+            f"- {store.CALL_NAMES[r.call]} by {md(r.reviewer)}{' (signed in)' * bool(r.reviewer_verified)}, "
+            f"{r.signed_out_at.replace('T', ' ').replace('+00:00', ' UTC')}"
+            + (f": “{md(r.comment, 300)}”" if r.comment else "") for r in earlier.itertuples()),
+            help="Every sign-out of this case so far, oldest first; the latest sets its status.")
     who = reviewer.reviewer()
     if who is None:
         st.warning("Enter your name in the sidebar (or sign in) to sign out a case.", icon=":material/person:")

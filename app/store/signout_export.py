@@ -22,14 +22,18 @@ COLUMNS = ["signout_id", "signed_out_at", "case_id", "slide", "call", "comment",
            "path", "model", "model_sha256", "engine", "tiles_scored", "tiles_flagged", "scored_at"]
 
 
-def signout_history(*, url: str | None = None) -> pd.DataFrame:
-    """Every sign-out, oldest first, in ``COLUMNS``; ``current`` marks each case's latest, which sets its status.
-    ``slide_score`` and ``model_decision`` are what the worklist showed when the call was made."""
+def signout_history(case_id: int | None = None, *, url: str | None = None) -> pd.DataFrame:
+    """Every sign-out (of case ``case_id`` alone, when given), oldest first, in ``COLUMNS``; ``current`` marks each
+    case's latest, which sets its status. ``slide_score`` and ``model_decision`` are what the worklist showed when
+    the call was made."""
     import pandas as pd
 
+    query = (select(SlideSignOut, ScoredSlide).join(ScoredSlide, ScoredSlide.id == SlideSignOut.slide_id)
+             .order_by(SlideSignOut.id))
+    if case_id is not None:
+        query = query.where(SlideSignOut.slide_id == int(case_id))
     with db.session(url) as s:
-        rows = s.execute(select(SlideSignOut, ScoredSlide).join(ScoredSlide, ScoredSlide.id == SlideSignOut.slide_id)
-                         .order_by(SlideSignOut.id)).all()
+        rows = s.execute(query).all()
         latest = {so.slide_id: so.id for so, _ in rows}
         records = [{
             "signout_id": so.id, "signed_out_at": utc_text(so.created_at), "case_id": case.id, "slide": case.slide,
