@@ -24,7 +24,7 @@ from model_training.slides.scoring import Overview, SlideResult
 OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
 OPEN_PATH = "case_open_path"  # and its slide file, resolved
 OPEN_AT = "case_open_at"  # (slide file resolved, x, y, width, height): a tile to open once the slide is scored
-OPEN_PROBLEM = "case_open_problem"  # why the case asked for on the Slide page could not be opened
+OPEN_SAID = "case_open_said"  # (what to tell, whether it is an error) after a case was asked for on the Slide page
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
 
 
@@ -50,13 +50,14 @@ def _show_in_slide_page(name: str, state: dict) -> None:
 
 
 def open_case_here(case_id: int) -> None:
-    """The Slide page's button callback for opening another case there: its controls are pointed at the case
-    before they are drawn again (they cannot be changed once drawn). A case whose slide is not in the slide
-    folder leaves why under ``OPEN_PROBLEM`` instead."""
+    """Point the Slide page's controls at the case ``case_id`` from a button's callback there: before they are
+    drawn again (they cannot be changed once drawn). A case whose slide is not in the slide folder leaves why
+    under ``OPEN_SAID`` instead."""
     case = store.get_case(case_id)
     name = slide_name(case) if case is not None else None
     if name is None:
-        st.session_state[OPEN_PROBLEM] = _not_in_folder(case["slide"] if case is not None else f"case #{case_id}")
+        st.session_state[OPEN_SAID] = (_not_in_folder(case["slide"] if case is not None else f"case #{case_id}"),
+                                       True)
         return
     st.session_state.update({"slide-source": FOLDER, "slide-name": name, **_case_state(case)})
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import store
 from app.display.text import md
+from app.inputs import case_open
 from app.review import reviewer
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
@@ -25,6 +26,16 @@ def next_to_sign_out(view: pd.DataFrame, case_id: int) -> pd.Series | None:
         if row.status != "signed out":
             return row
     return None
+
+
+def open_next_case(case_id: int) -> None:
+    """The Slide page's "Next case to sign out" callback: open the case after ``case_id`` that is not signed out
+    yet, found when asked (the worklist is not read on every rerun of the page), or say that none is left."""
+    following = next_to_sign_out(store.worklist(), case_id)
+    if following is None:
+        st.session_state[case_open.OPEN_SAID] = ("Every other case in the worklist is signed out.", False)
+    else:
+        case_open.open_case_here(int(following.id))
 
 
 def signout_form(case_id: int, slide: str, key: str) -> None:

@@ -228,14 +228,12 @@ with slide:
                          icon=":material/assignment_turned_in:")
             with st.expander(f"Sign out this case ({store.case_status(case_id)})"):
                 signout.signout_form(case_id, shown, "slide-case")
-            following = signout.next_to_sign_out(store.worklist(), case_id)
-            if following is not None:
-                st.button(f"Next case to sign out: {md(following.slide, 120)}", key="slide-next-case",
-                          icon=":material/skip_next:", on_click=case_open.open_case_here, args=(int(following.id),))
-            else:
-                st.caption("Every other case in the worklist is signed out.")
-            if problem := st.session_state.pop(case_open.OPEN_PROBLEM, None):
-                st.error(md(problem, 600), icon=":material/block:")
+            st.button("Next case to sign out", key="slide-next-case", icon=":material/skip_next:",
+                      on_click=signout.open_next_case, args=(case_id,),
+                      help="Opens the next case down the worklist that is not signed out yet (deferred ones "
+                           "included), from the top again after the last.")
+            if said := st.session_state.pop(case_open.OPEN_SAID, None):
+                (st.error if said[1] else st.info)(md(said[0], 600), icon=":material/info:")
         m = st.columns(6)
         m[0].metric("Tiles scored", f"{s['tiles_scored']:,}")
         if ans is not None:
