@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.cli.fit_look_head import main
 from model_training.inference.look_head import CARD_KEY, LookHead
 from model_training.inference.predictor import N_VIEWS, Predictor, dihedral_views, sigmoid
@@ -44,14 +45,13 @@ def test_the_command_fits_a_head_on_the_pooled_features_and_records_it(fitted, t
     assert CARD_KEY not in json.loads((tiny_bundle / "model_card.json").read_text())
 
 
-def test_the_recorded_int8_check_is_what_the_int8_engine_gives(fitted, patches):
-    """The card's int8 figures come from the int8 copy's features through the same head the app looks with."""
-    card = json.loads((fitted / "model_card.json").read_text())
-    if not card.get("onnx_int8"):
-        pytest.skip("the tiny bundle has no int8 copy on this CPU")
+def test_the_recorded_int8_check_is_what_the_int8_engine_gives(patches):
+    """The card's int8 figures come from the int8 copy's features through the same head the app looks with. The
+    shipped bundle's: the tiny one's int8 copy is made only where its check passes, which varies by CPU."""
+    card = json.loads((DEFAULT_BUNDLE / "model_card.json").read_text())
     check, tiles = card[CARD_KEY]["int8_check"], patches[0]
-    float_p = Predictor.load(fitted, engine="onnx").predict(tiles, look=True).p
-    int8_p = Predictor.load(fitted, engine="onnx-int8").predict(tiles, look=True).p
+    float_p = Predictor.load(DEFAULT_BUNDLE, engine="onnx").predict(tiles, look=True).p
+    int8_p = Predictor.load(DEFAULT_BUNDLE, engine="onnx-int8").predict(tiles, look=True).p
     dp = np.abs(int8_p - float_p)
     # these tiles are among the validation tiles the check scored: their differences lie within its maximum
     assert 0 < dp.max() <= check["max_abs_dp"] + 1e-4  # float round-off between batchings
