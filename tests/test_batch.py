@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -237,3 +238,17 @@ def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one
         assert (slides[0].parent / "out" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
     assert [serial[i]["slide_score"] for i in (0, 1, 3)] == pytest.approx(table.slide_score[[0, 1, 3]].tolist())
     assert not list(node.glob("*.tiles.csv")) and not (node / "out").exists()  # nothing written where it runs
+
+
+def test_a_scheduler_that_does_not_answer_is_named_and_nothing_is_written(slides, tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nothing listens there
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        for address in (f"tcp://127.0.0.1:{port}", "head-node"):
+            code = slides_cli([str(slides[0]), "--out", str(tmp_path / "out"), "--scheduler", address])
+            assert code == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"error: the Dask scheduler at {address} cannot be reached: ")
+            assert "Traceback" not in err
+    assert not (tmp_path / "out" / CASES_FILE).exists()

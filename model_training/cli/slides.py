@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     except (BundleError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = run_batch(slides, job, workers=args.workers, scheduler=args.scheduler)
+    try:
+        rows = run_batch(slides, job, workers=args.workers, scheduler=args.scheduler)
+    except ConnectionError as exc:  # --scheduler names no scheduler that answers: nothing was scored
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for row in rows:
         if row["status"] == "skipped":
             print(f"{row['slide']}: already scored with this model and settings, skipped")

@@ -63,11 +63,14 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
                 counts: BatchProgress, retries: int) -> list[dict]:
     """The rows of ``task(job, path)`` for each path, in order; a task that still fails after ``retries``
     (or whose workers keep dying) becomes a ``failed`` row naming the reason. ``counts`` follows the slides and
-    their tiles as the workers score them."""
+    their tiles as the workers score them. ``ConnectionError`` when no scheduler answers at ``scheduler``."""
     with ExitStack() as stack:
         if scheduler is None:
             scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
-        client = stack.enter_context(Client(scheduler))
+        try:
+            client = stack.enter_context(Client(scheduler))
+        except (OSError, ValueError, TypeError) as exc:  # an address that does not answer, or is not one
+            raise ConnectionError(f"the Dask scheduler at {scheduler} cannot be reached: {exc}") from exc
         topic = f"tiles-{uuid.uuid4().hex}"  # this batch's own: a shared cluster may run others
         client.subscribe_topic(topic, lambda event: counts.scoring(*event[1]))
         futures = {client.submit(reporting_task, task, job, str(p), i, topic, key=f"slide-{i}-{p.name}", pure=False,
