@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import dask
 import numpy as np
@@ -197,10 +198,10 @@ def test_the_progress_counts_tiles_while_a_slide_is_scored(slides, tmp_path, wor
     assert counts.tiles == sum(int(r["tiles_scored"] or 0) for r in rows)
 
 
-def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one_process_does(
-        slides, tmp_path, monkeypatch):
+def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one_process_does(slides, tmp_path):
     """``--scheduler``: a Dask scheduler and two workers started as processes of their own in another folder (as
-    dask-jobqueue starts them on a Slurm site) score the slides the command names relative to where it runs."""
+    dask-jobqueue starts them on a Slurm site) score the slides the command names relative to where it runs. The
+    command, started before the workers, says it waits for them."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -208,26 +209,37 @@ def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one
     node = tmp_path / "node"
     node.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = (node / "cluster.log").open("wb")
-    cluster = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                 "--port", str(port), "--dashboard-address", ":0"],
-                                cwd=node, env=env, stdout=log, stderr=log)]
+    env.pop("PATHREVIEW_DB_URL", None)
+    log, said = (node / "cluster.log").open("wb"), tmp_path / "command.err"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--dashboard-address", ":0"],
+                              cwd=node, env=env, stdout=log, stderr=log)]
     try:
-        cluster.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers",
-                                         "2", "--nthreads", "1", "--no-dashboard"],
-                                        cwd=node, env=env, stdout=log, stderr=log))
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
-        monkeypatch.chdir(slides[0].parent)
-        monkeypatch.delenv("PATHREVIEW_DB_URL", raising=False)
-        code = slides_cli([p.name for p in slides] + ["--out", "out", "--scheduler", address, "--model", str(BUNDLE),
-                                                      "--engine", "onnx-int8"])
+        with Client(address, timeout=60):
+            pass  # the scheduler is up
+        with said.open("wb") as err:
+            command = subprocess.Popen([sys.executable, "-m", "model_training.slides", *(p.name for p in slides),
+                                        "--out", "out", "--scheduler", address, "--model", str(BUNDLE), "--engine",
+                                        "onnx-int8"], cwd=slides[0].parent, env=env, stdout=subprocess.DEVNULL,
+                                       stderr=err)
+            procs.append(command)
+            waiting = f"the Dask scheduler at {address} has no workers yet: the slides wait for them"
+            for _ in range(600):
+                if waiting in said.read_text() or command.poll() is not None:
+                    break
+                time.sleep(0.1)
+            assert waiting in said.read_text() and command.poll() is None
+            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                           "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                                          cwd=node, env=env, stdout=log, stderr=log))
+            code = command.wait(300)
     finally:
-        for proc in cluster[::-1]:
-            proc.terminate()
-            proc.wait(30)
+        for proc in procs[::-1]:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
         log.close()
-    assert code == 1  # the broken slide
+    assert code == 1, said.read_text()  # the broken slide
     table = read_cases(slides[0].parent / "out" / CASES_FILE)
     assert table.path.tolist() == [str(p.absolute()) for p in slides]  # where the app and workers find them
     assert table.status.str.startswith("failed: ").tolist() == [False, False, True, False]

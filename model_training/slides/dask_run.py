@@ -71,6 +71,8 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
             client = stack.enter_context(Client(scheduler))
         except (OSError, ValueError, TypeError) as exc:  # an address that does not answer, or is not one
             raise ConnectionError(f"the Dask scheduler at {scheduler} cannot be reached: {exc}") from exc
+        if not client.scheduler_info().get("workers"):  # e.g. a Slurm site's worker jobs still in the queue
+            counts.say(f"the Dask scheduler at {scheduler} has no workers yet: the slides wait for them")
         topic = f"tiles-{uuid.uuid4().hex}"  # this batch's own: a shared cluster may run others
         client.subscribe_topic(topic, lambda event: counts.scoring(*event[1]))
         futures = {client.submit(reporting_task, task, job, str(p), i, topic, key=f"slide-{i}-{p.name}", pure=False,

@@ -59,6 +59,11 @@ class BatchProgress:
             self.bar.update(1)
             self._show()
 
+    def say(self, line: str) -> None:
+        """``line`` on stderr, above the bar (and where there is no bar: a log keeps it too)."""
+        with self._lock:
+            tqdm.write(line, file=sys.stderr)
+
     def close(self) -> None:
         self.bar.close()
 
