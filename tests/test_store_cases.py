@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy.exc import DBAPIError
+from streamlit.testing.v1 import AppTest
 from test_batch import small_cases
 from test_user_text import unescape
 
@@ -325,3 +326,34 @@ def test_a_queued_tile_of_a_stored_case_opens_that_case_without_scoring_the_slid
     title = unescape(next(s.value for s in at.subheader if s.value.startswith("Tile detail")))
     assert f"{name} @ x={x}, y={y}" in title
     assert at.expander[0].label == "Sign out this case (new)"  # opened as the case it is
+
+
+def test_the_slide_page_address_names_the_case_on_view_and_a_bookmark_opens_it(batch_dir, app_session, monkeypatch):
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
+    at = app_session(name="dr. link")
+    add_batch(batch_dir, url=app_session.url)
+    wl = worklist(url=app_session.url)
+    at.switch_page("views/cases.py").run()
+    at.button(key="cases-open").click().run()  # the top case, opened from the worklist
+    assert at.query_params["case"] in (str(wl.id[0]), [str(wl.id[0])])
+    at.switch_page("views/slide.py").run()
+    at.selectbox(key="slide-name").select("case-1.tiff" if wl.slide[0] != "case-1.tiff" else "case-0.tiff").run()
+    assert "case" not in at.query_params  # another slide on view: the address names no case
+
+    # a bookmark of the second case, in a new session: that case, as the batch scored it
+    monkeypatch.setattr(scoring, "score_slide", refuse_scoring)
+    again = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=300)
+    again.query_params.update({"case": str(wl.id[1]), "reviewer": "dr. link"})
+    again.switch_page("views/slide.py").run()
+    assert not again.exception and again.selectbox(key="slide-name").value == wl.slide[1]
+    assert again.expander[0].label == "Sign out this case (new)"
+    again.button(key="slide-next-case").click().run()  # on to the next case: the address follows
+    assert not again.exception and again.selectbox(key="slide-name").value == wl.slide[2]
+    assert again.query_params["case"] in (str(wl.id[2]), [str(wl.id[2])])
+    # an address naming no case says so and opens nothing
+    for bad in ("99999", "x"):
+        other = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=300)
+        other.query_params["case"] = bad
+        other.switch_page("views/slide.py").run()
+        assert not other.exception and "case" not in other.query_params
+        assert f"There is no case {bad} in the review store." in [unescape(e.value) for e in other.error]

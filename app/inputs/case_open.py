@@ -25,6 +25,7 @@ OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
 OPEN_PATH = "case_open_path"  # and its slide file, resolved
 OPEN_AT = "case_open_at"  # (slide file resolved, x, y, width, height): a tile to open once the slide is scored
 OPEN_SAID = "case_open_said"  # (what to tell, whether it is an error) after a case was asked for on the Slide page
+CASE_PARAM = "case"  # the Slide page's address names the case on view (?case=ID): a bookmark or a link opens it
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
 
 
@@ -60,6 +61,34 @@ def open_case_here(case_id: int) -> None:
                                        True)
         return
     st.session_state.update({"slide-source": FOLDER, "slide-name": name, **_case_state(case)})
+    st.query_params[CASE_PARAM] = str(case_id)  # or the address would open the case on view again
+
+
+def follow_address() -> str | None:
+    """Open the case the Slide page's address names (a bookmark, a shared link) when it is not the case open,
+    before the page's controls are drawn; returns why not, and drops it from the address, when it cannot."""
+    want = st.query_params.get(CASE_PARAM)
+    if not want or str(st.session_state.get(OPEN_CASE)) == want:
+        return None
+    store_ok = store.open_store().ok
+    case = store.get_case(int(want)) if store_ok and want.isdigit() else None
+    name = slide_name(case) if case is not None else None
+    if name is not None:
+        st.session_state.update({"slide-source": FOLDER, "slide-name": name, **_case_state(case)})
+        return None
+    del st.query_params[CASE_PARAM]
+    if not store_ok:
+        return f"case {want}: the review store cannot be opened, so its cases cannot be either"
+    return _not_in_folder(case["slide"]) if case is not None else f"There is no case {want} in the review store."
+
+
+def keep_address(path: Path) -> None:
+    """The Slide page's address names the case on view, and no case when the slide on view is not one."""
+    case_id = opened(path)
+    if case_id is None:
+        st.query_params.pop(CASE_PARAM, None)
+    elif st.query_params.get(CASE_PARAM) != str(case_id):
+        st.query_params[CASE_PARAM] = str(case_id)
 
 
 def _case_state(case: dict) -> dict:

@@ -34,6 +34,8 @@ pred = state.predictor()
 level = SlideLevel.from_card(pred.card)
 target = model_mpp(pred.card)
 root = slide_files.slides_root()
+# a case named in the page's address (a bookmark, a shared link) opens as the Cases page opens it
+address_problem = case_open.follow_address()
 
 with st.sidebar:
     st.markdown("**Slide**")
@@ -88,6 +90,9 @@ else:
     name = up.name
 allowed = root if use == FOLDER else slide_files.upload_dir()
 
+case_open.keep_address(path)
+if address_problem:
+    st.error(md(address_problem, 600), icon=":material/link_off:")
 shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
 shown_md = md(shown)
 recorded = recorded_mpp(path)
