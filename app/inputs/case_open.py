@@ -27,6 +27,7 @@ OPEN_AT = "case_open_at"  # (slide file resolved, x, y, width, height): a tile t
 OPEN_SAID = "case_open_said"  # (what to tell, whether it is an error) after a case was asked for on the Slide page
 CASE_PARAM = "case"  # the Slide page's address names the case on view (?case=ID): a bookmark or a link opens it
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
+SLIDE_PAGE = "views/slide.py"
 
 
 def slide_name(case: dict) -> str | None:
@@ -44,24 +45,32 @@ def _not_in_folder(name: str) -> str:
             "slides only from there")
 
 
-def _show_in_slide_page(name: str, state: dict) -> None:
-    """Point the Slide page's controls at the folder slide ``name``, with ``state`` besides, and switch to it."""
+def _point_at(name: str, state: dict) -> None:
+    """Point the Slide page's controls at the folder slide ``name``, with ``state`` besides: before they are drawn
+    (they cannot be changed once drawn), so from another page or from a button's callback."""
     st.session_state.update({"slide-source": FOLDER, "slide-name": name, **state})
-    st.switch_page("views/slide.py")
+
+
+def _point_at_case(case: dict | None, asked: object) -> str | None:
+    """Point the Slide page's controls at ``case`` as the batch scored it; why not, when there is no such case
+    (``asked`` names the one asked for) or its slide is not in the slide folder."""
+    if case is None:
+        return f"There is no case {asked} in the review store."
+    name = slide_name(case)
+    if name is None:
+        return _not_in_folder(case["slide"])
+    _point_at(name, _case_state(case))
+    return None
 
 
 def open_case_here(case_id: int) -> None:
-    """Point the Slide page's controls at the case ``case_id`` from a button's callback there: before they are
-    drawn again (they cannot be changed once drawn). A case whose slide is not in the slide folder leaves why
-    under ``OPEN_SAID`` instead."""
-    case = store.get_case(case_id)
-    name = slide_name(case) if case is not None else None
-    if name is None:
-        st.session_state[OPEN_SAID] = (_not_in_folder(case["slide"] if case is not None else f"case #{case_id}"),
-                                       True)
-        return
-    st.session_state.update({"slide-source": FOLDER, "slide-name": name, **_case_state(case)})
-    st.query_params[CASE_PARAM] = str(case_id)  # or the address would open the case on view again
+    """Open the case ``case_id`` on the Slide page from a button's callback there; why not is left under
+    ``OPEN_SAID``."""
+    problem = _point_at_case(store.get_case(case_id), case_id)
+    if problem:
+        st.session_state[OPEN_SAID] = (problem, True)
+    else:
+        st.query_params[CASE_PARAM] = str(case_id)  # or the address would open the case on view again
 
 
 def follow_address() -> str | None:
@@ -70,16 +79,13 @@ def follow_address() -> str | None:
     want = st.query_params.get(CASE_PARAM)
     if not want or str(st.session_state.get(OPEN_CASE)) == want:
         return None
-    store_ok = store.open_store().ok
-    case = store.get_case(int(want)) if store_ok and want.isdigit() else None
-    name = slide_name(case) if case is not None else None
-    if name is not None:
-        st.session_state.update({"slide-source": FOLDER, "slide-name": name, **_case_state(case)})
-        return None
-    del st.query_params[CASE_PARAM]
-    if not store_ok:
-        return f"case {want}: the review store cannot be opened, so its cases cannot be either"
-    return _not_in_folder(case["slide"]) if case is not None else f"There is no case {want} in the review store."
+    if not store.open_store().ok:
+        problem = f"case {want}: the review store cannot be opened, so its cases cannot be either"
+    else:
+        problem = _point_at_case(store.get_case(int(want)) if want.isdigit() else None, want)
+    if problem:
+        del st.query_params[CASE_PARAM]
+    return problem
 
 
 def keep_address(path: Path) -> None:
@@ -106,11 +112,10 @@ def _case_state(case: dict) -> dict:
 
 def open_case(case: dict) -> str | None:
     """Set the Slide page up for ``case`` and switch to it; returns why not when the slide cannot be opened."""
-    name = slide_name(case)
-    if name is None:
-        return _not_in_folder(case["slide"])
-    _show_in_slide_page(name, _case_state(case))
-    return None
+    problem = _point_at_case(case, case["id"])
+    if problem is None:
+        st.switch_page(SLIDE_PAGE)
+    return problem
 
 
 def opened(path: Path) -> int | None:
@@ -165,7 +170,8 @@ def open_tile(name: str, x: int, y: int, width: int, height: int, model_sha256: 
     case_id = store.case_of_file(path, model_sha256)
     case = store.get_case(case_id) if case_id is not None else None
     state = _case_state(case) if case is not None else {}
-    _show_in_slide_page(name, {**state, OPEN_AT: (str(path.resolve()), int(x), int(y), int(width), int(height))})
+    _point_at(name, {**state, OPEN_AT: (str(path.resolve()), int(x), int(y), int(width), int(height))})
+    st.switch_page(SLIDE_PAGE)
     return None
 
 
