@@ -1,6 +1,6 @@
 """Batch scoring: the same cases.csv and outputs from one process and from a Dask LocalCluster, a killed
-worker's slide scored again, a broken slide named while the rest are scored, a re-run skipping finished slides,
-and an existing cluster of separately started processes (``--scheduler``).
+worker's slide scored again, a broken slide named while the rest are scored, a re-run skipping finished slides
+(an existing cluster of separately started processes, ``--scheduler``, is ``test_batch_cluster.py``'s).
 
 Real inputs: small case slides built here from real validation patches, scored with the shipped bundle's int8
 copy on 2 worker processes."""
@@ -10,21 +10,15 @@ from pathlib import Path
 
 import json
 import multiprocessing as mp
-import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 
 import dask
 import numpy as np
 import pandas as pd
 import pytest
 from batch_tasks import die_once
-from dask.distributed import Client
 
-from model_training.cli.slides import main as slides_cli
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
@@ -196,71 +190,3 @@ def test_the_progress_counts_tiles_while_a_slide_is_scored(slides, tmp_path, wor
         else:
             assert live == []
     assert counts.tiles == sum(int(r["tiles_scored"] or 0) for r in rows)
-
-
-def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one_process_does(slides, tmp_path):
-    """``--scheduler``: a Dask scheduler and two workers started as processes of their own in another folder (as
-    dask-jobqueue starts them on a Slurm site) score the slides the command names relative to where it runs. The
-    command, started before the workers, says it waits for them."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    node = tmp_path / "node"
-    node.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PATHREVIEW_DB_URL", None)
-    log, said = (node / "cluster.log").open("wb"), tmp_path / "command.err"
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                               "--port", str(port), "--dashboard-address", ":0"],
-                              cwd=node, env=env, stdout=log, stderr=log)]
-    try:
-        with Client(address, timeout=60):
-            pass  # the scheduler is up
-        with said.open("wb") as err:
-            command = subprocess.Popen([sys.executable, "-m", "model_training.slides", *(p.name for p in slides),
-                                        "--out", "out", "--scheduler", address, "--model", str(BUNDLE), "--engine",
-                                        "onnx-int8"], cwd=slides[0].parent, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=err)
-            procs.append(command)
-            waiting = f"the Dask scheduler at {address} has no workers yet: the slides wait for them"
-            for _ in range(600):
-                if waiting in said.read_text() or command.poll() is not None:
-                    break
-                time.sleep(0.1)
-            assert waiting in said.read_text() and command.poll() is None
-            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
-                                           "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
-                                          cwd=node, env=env, stdout=log, stderr=log))
-            code = command.wait(300)
-    finally:
-        for proc in procs[::-1]:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(30)
-        log.close()
-    assert code == 1, said.read_text()  # the broken slide
-    table = read_cases(slides[0].parent / "out" / CASES_FILE)
-    assert table.path.tolist() == [str(p.absolute()) for p in slides]  # where the app and workers find them
-    assert table.status.str.startswith("failed: ").tolist() == [False, False, True, False]
-    assert table.worker.nunique() == 2
-    serial = run_batch(slides, _job(tmp_path / "serial"), progress=False)
-    for p in (slides[0], slides[1], slides[3]):
-        name = f"{p.name}.tiles.csv"
-        assert (slides[0].parent / "out" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
-    assert [serial[i]["slide_score"] for i in (0, 1, 3)] == pytest.approx(table.slide_score[[0, 1, 3]].tolist())
-    assert not list(node.glob("*.tiles.csv")) and not (node / "out").exists()  # nothing written where it runs
-
-
-def test_a_scheduler_that_does_not_answer_is_named_and_nothing_is_written(slides, tmp_path, capsys):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # free once closed: nothing listens there
-    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
-        for address in (f"tcp://127.0.0.1:{port}", "head-node"):
-            code = slides_cli([str(slides[0]), "--out", str(tmp_path / "out"), "--scheduler", address])
-            assert code == 2
-            err = capsys.readouterr().err
-            assert err.startswith(f"error: the Dask scheduler at {address} cannot be reached: ")
-            assert "Traceback" not in err
-    assert not (tmp_path / "out" / CASES_FILE).exists()

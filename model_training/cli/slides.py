@@ -20,7 +20,7 @@ from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 from model_training.inference.predictor import ENGINE_HELP, ENGINES, scores_with_keras
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
-from model_training.slides.cases_csv import CASES_FILE
+from model_training.slides.cases_csv import CASES_FILE, SCHEDULER_LOST
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.review_store import add_to_store, store_url
 from model_training.slides.run import SlideSettings
@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionError as exc:  # --scheduler names no scheduler that answers: nothing was scored
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    lost = sum(r["status"] == f"failed: {SCHEDULER_LOST}" for r in rows)
     for row in rows:
+        if row["status"] == f"failed: {SCHEDULER_LOST}":
+            continue  # said once for them all, below
         if row["status"] == "skipped":
             print(f"{row['slide']}: already scored with this model and settings, skipped")
         elif row["status"].startswith("failed"):
@@ -92,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             elif row["withheld"]:
                 print(f"  no slide answer: {row['withheld']}")
     print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
+    if lost:
+        print(f"error: the connection to the Dask scheduler at {args.scheduler} was lost: {lost} of "
+              f"{len(rows)} slide(s) were not scored ({CASES_FILE} names them). Run the same command again once the "
+              "scheduler is back: the slides already written are skipped.", file=sys.stderr)
     failed = any(r["status"].startswith("failed") for r in rows)
     url = store_url(args.db)
     if url:

@@ -2,6 +2,7 @@
 cluster (``tcp://host:8786``, e.g. one started by dask-jobqueue on a Slurm site)."""
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -10,10 +11,15 @@ from typing import Callable, Iterator
 
 import dask
 from dask.distributed import Client, LocalCluster, as_completed, get_worker
+from distributed.client import FutureCancelledError
+from distributed.comm.core import CommClosedError
 
 from model_training.inference.predictor import scores_with_keras
-from model_training.slides.cases_csv import failed_row
+from model_training.slides.cases_csv import SCHEDULER_LOST, failed_row
 from model_training.slides.progress import BatchProgress, reporting_tiles
+
+
+LOST = "scheduler-connection-lost"  # the Dask client's reason for the futures it cancels when that happens
 
 
 def start_method(bundle: str | Path, engine: str) -> str:
@@ -62,8 +68,10 @@ def reporting_task(task: Callable, job, path: str, slide: int, topic: str) -> di
 def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, task: Callable,
                 counts: BatchProgress, retries: int) -> list[dict]:
     """The rows of ``task(job, path)`` for each path, in order; a task that still fails after ``retries``
-    (or whose workers keep dying) becomes a ``failed`` row naming the reason. ``counts`` follows the slides and
-    their tiles as the workers score them. ``ConnectionError`` when no scheduler answers at ``scheduler``."""
+    (or whose workers keep dying) becomes a ``failed`` row naming the reason; every slide not finished when the
+    connection to the scheduler is lost gets ``SCHEDULER_LOST`` as its reason (what finished stays written, and
+    a re-run skips it). ``counts`` follows the slides and their tiles as the workers score them.
+    ``ConnectionError`` when no scheduler answers at ``scheduler``."""
     with ExitStack() as stack:
         if scheduler is None:
             scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
@@ -79,12 +87,38 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
                                  retries=retries): i
                    for i, p in enumerate(paths)}
         rows: list[dict | None] = [None] * len(paths)
+        lost = False
         for fut in as_completed(futures):
             i = futures[fut]
             try:
                 rows[i] = fut.result()
             except Exception as exc:  # noqa: BLE001 - any error of one slide is that slide's, reported
-                rows[i] = failed_row(paths[i], f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+                gone = _connection_lost(client, exc)
+                lost |= gone
+                rows[i] = failed_row(paths[i], SCHEDULER_LOST if gone else
+                                     f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
             counts.finished(i, int(rows[i].get("tiles_scored") or 0))
-        client.unsubscribe_topic(topic)
+        if lost:
+            close_lost_client(client)
+        else:
+            client.unsubscribe_topic(topic)
         return rows
+
+
+def _connection_lost(client: Client, exc: Exception) -> bool:
+    """True when ``exc`` came from losing the scheduler, not from the slide: the futures it cancels, or a result
+    whose fetch the closing connection cut short."""
+    cancelled = isinstance(exc, FutureCancelledError) and exc.reason == LOST
+    return cancelled or isinstance(exc, CommClosedError) or client.status != "running"
+
+
+def close_lost_client(client: Client) -> None:
+    """Close a client whose scheduler went away. It is still trying to reconnect, and closing it cancels that
+    attempt, which Dask logs as an error with two tracebacks; the caller reports the loss once, in its words."""
+    log = logging.getLogger("distributed.client")
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        client.close()
+    finally:
+        log.setLevel(level)
