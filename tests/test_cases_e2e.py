@@ -1,7 +1,7 @@
 """End to end on the Cases page: a real ``streamlit run`` server, Debian's Chromium, case slides built from real
 validation patches and scored by a batch run. A pathologist signs a case out and sees the worklist update,
-then opens a case in the Slide page, which shows the tiles as the batch run scored them (no rescoring), signs
-the other out there, and downloads the record of both sign-outs."""
+then opens a case in the Slide page, which shows the tiles as the batch run scored them (no rescoring), picks
+the other by its row in the worklist and signs it out in the Slide page, and downloads the record of both sign-outs."""
 from __future__ import annotations
 
 import json
@@ -78,9 +78,13 @@ def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path)
         pg.get_by_role("link", name="Back to this case in the worklist").click()
         pg.get_by_text("Status: signed out").wait_for()
         assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{first} · score")
-        pg.locator(".st-key-cases-pick").get_by_role("combobox").click()
-        pg.get_by_role("option").filter(has_text=f"{second} · score").click()
+        # picked by its row in the worklist table: the second row's marker (rows and header 35 px high)
+        table = pg.locator(".st-key-cases-table")
+        table.scroll_into_view_if_needed()
+        box = table.bounding_box()
+        pg.mouse.click(box["x"] + 20, box["y"] + 35 * 2.5)
         pg.get_by_text("Status: new, not signed out yet.").wait_for()
+        assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{second} · score")
         pg.get_by_role("button", name="Open in the Slide page").click()
         pg.get_by_text(f"{MARK:,}", exact=True).wait_for()
         assert f"{second} ·" in pg.locator("body").inner_text()

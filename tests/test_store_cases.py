@@ -235,8 +235,10 @@ def test_next_case_to_sign_out_walks_the_worklist_past_signed_out_cases(batch_di
     at.session_state[case_open.OPEN_CASE] = ids[2]  # back from the Slide page, where the last case was open
     at.switch_page("views/cases.py").run()
     assert at.selectbox(key="cases-pick").value == ids[2]
+    assert at.session_state["cases-table"]["selection"]["rows"] == [2]  # the worklist's row of the picked case
     at.button(key="cases-next").click().run()  # from the last, the top of the list again
     assert not at.exception and at.selectbox(key="cases-pick").value == ids[0]
+    assert at.session_state["cases-table"]["selection"]["rows"] == [0]
     # the picker was moved without Streamlit's warning on a widget given both a default and a state value
     assert "Session State API" not in caplog.text
     at.button(key="cases-next").click().run()  # the second is signed out: the third is next

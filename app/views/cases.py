@@ -10,6 +10,14 @@ from app.review import reviewer, signout
 
 NO_ANSWER = "no answer"
 PICK = "cases-pick"
+TABLE, TABLE_IDS = "cases-table", "cases-table-ids"
+
+
+def pick_row() -> None:
+    """The row clicked in the worklist table becomes the picked case (the table's callback)."""
+    rows = st.session_state[TABLE]["selection"]["rows"]
+    if rows:
+        st.session_state[PICK] = st.session_state[TABLE_IDS][rows[0]]
 
 
 def pick(case_id: int) -> None:
@@ -37,13 +45,8 @@ if wl.empty:
 show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in review", "signed out"],
                       key="cases-status")
 view = wl[wl.status.isin(show)]
-st.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score,
-                           "model": view.decision.map(store.CALL_NAMES).fillna(NO_ANSWER),
-                           "flagged tiles": view.tiles_flagged, "tiles": view.tiles_scored, "status": view.status,
-                           "sign-out": view.call.map(store.CALL_NAMES).fillna("—"),
-                           "by": view.reviewer.fillna("—")}),
-             hide_index=True, key="cases-table",
-             column_config={"slide score": st.column_config.NumberColumn(format="%.3f")})
+# the table is drawn once the picked case is known (below), so that its selected row is that case
+table = st.container()
 counts = wl.status.value_counts()
 c = st.columns([3, 1])
 c[0].caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
@@ -53,6 +56,7 @@ c[1].download_button("Sign-outs (CSV)", lambda: store.signouts_csv(store.signout
                      help="Every sign-out recorded, deferrals and changed calls included, with its case: the slide "
                           "file and its sha256, the model and what it answered.")
 if view.empty:
+    table.caption("No case has the status chosen.")
     st.stop()
 
 # No status in the labels: the picker keeps the label it showed when the case was picked, so a status in it would
@@ -63,6 +67,19 @@ ids, back = list(labels), st.session_state.get(case_open.OPEN_CASE)
 first = ids.index(back) if back in ids and PICK not in st.session_state else 0
 case_id = st.selectbox("Case", ids, index=first, format_func=labels.get, key=PICK)
 case = store.get_case(case_id)
+# the picked case's row is the table's selected one, however it was picked (its row, the picker, "Next case")
+row_at = ids.index(case_id)
+current = st.session_state.get(TABLE)
+if current is None or list(current["selection"]["rows"]) != [row_at] or st.session_state.get(TABLE_IDS) != ids:
+    st.session_state[TABLE] = {"selection": {"rows": [row_at]}}
+st.session_state[TABLE_IDS] = ids
+table.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_score,
+                              "model": view.decision.map(store.CALL_NAMES).fillna(NO_ANSWER),
+                              "flagged tiles": view.tiles_flagged, "tiles": view.tiles_scored,
+                              "status": view.status, "sign-out": view.call.map(store.CALL_NAMES).fillna("—"),
+                              "by": view.reviewer.fillna("—")}),
+                hide_index=True, key=TABLE, on_select=pick_row, selection_mode="single-row-required",
+                column_config={"slide score": st.column_config.NumberColumn(format="%.3f")})
 row = view[view.id == case_id].iloc[0]
 m = st.columns(4)
 m[0].metric("Slide score", score_text(case["slide_score"]),
