@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_batch import small_cases
+from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_e2e import LONG, serving
 
 from app import store
@@ -44,6 +46,22 @@ def cases(data_root, tmp_path) -> Iterator[dict]:
     yield {"url": url, "folder": folder}
     service.forget()  # the test's own handles on the store
     db.dispose_all()
+
+
+def click_row(pg: Page, row: int, then: Locator) -> None:
+    """Click the marker of the worklist table's ``row`` (from 0) until ``then`` shows. The table is drawn on a
+    canvas that takes clicks only once its grid is laid out, which nothing in the page's DOM announces."""
+    table = pg.locator(".st-key-cases-table")
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    for _ in range(20):
+        pg.mouse.click(box["x"] + 20, box["y"] + 35 * (row + 1.5))  # the header and each row are 35 px high
+        try:
+            then.wait_for(timeout=2000)
+            return
+        except PlaywrightTimeout:
+            continue
+    then.wait_for()
 
 
 def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path):
@@ -79,11 +97,7 @@ def test_sign_out_a_case_and_open_it_in_the_slide_page(cases, browser, tmp_path)
         pg.get_by_text("Status: signed out").wait_for()
         assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{first} · score")
         # picked by its row in the worklist table: the second row's marker (rows and header 35 px high)
-        table = pg.locator(".st-key-cases-table")
-        table.scroll_into_view_if_needed()
-        box = table.bounding_box()
-        pg.mouse.click(box["x"] + 20, box["y"] + 35 * 2.5)
-        pg.get_by_text("Status: new, not signed out yet.").wait_for()
+        click_row(pg, 1, pg.get_by_text("Status: new, not signed out yet."))
         assert pg.locator(".st-key-cases-pick input").input_value().startswith(f"{second} · score")
         pg.get_by_role("button", name="Open in the Slide page").click()
         pg.get_by_text(f"{MARK:,}", exact=True).wait_for()
