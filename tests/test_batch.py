@@ -10,8 +10,12 @@ from pathlib import Path
 
 import json
 import multiprocessing as mp
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 
 import dask
 import numpy as np
@@ -21,7 +25,7 @@ from batch_tasks import die_once
 
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.case_set import build_case, load_half
-from model_training.slides.cases_csv import CASES_FILE, COLUMNS, read_cases
+from model_training.slides.cases_csv import CASES_FILE, COLUMNS, INTERRUPTED, read_cases
 from model_training.slides.dask_run import start_method
 from model_training.slides.progress import BatchProgress
 from model_training.slides.run import SlideSettings
@@ -190,3 +194,34 @@ def test_the_progress_counts_tiles_while_a_slide_is_scored(slides, tmp_path, wor
         else:
             assert live == []
     assert counts.tiles == sum(int(r["tiles_scored"] or 0) for r in rows)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_keeps_what_finished_and_the_same_command_scores_the_rest(data_root, tmp_path, workers):
+    """Ctrl-C once the first slide is written: the command says in one line what finished and what was not
+    scored, without a traceback, and cases.csv names both; run again, it skips what was written."""
+    folder = tmp_path / "slides"
+    names = [p.name for p in small_cases(data_root, folder, 16, half=1, seed=7)]
+    out = folder / "out"
+    command = [sys.executable, "-m", "model_training.slides", *names, "--out", "out", "--model", str(BUNDLE),
+               "--engine", "onnx-int8", "--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PATHREVIEW_DB_URL", None)
+    proc = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(6000):
+        if any(out.glob("*.summary.json")) or proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 130, err
+    table = read_cases(out / CASES_FILE)
+    left = table.status == f"failed: {INTERRUPTED}"
+    assert table.slide.tolist() == names and (left | table.status.eq("scored")).all() and left.sum() >= 4
+    assert f"interrupted: {(~left).sum()} of 16 slide(s) finished, {left.sum()} not scored" in err
+    assert "Traceback" not in err and "Cancelled" not in err
+    written = {n for n in names if (out / f"{n}.summary.json").exists()}
+    assert set(table.slide[~left]) <= written and len(written) < 16
+    again = subprocess.run(command, cwd=folder, env=env, capture_output=True)
+    assert again.returncode == 0, again.stderr.decode()
+    assert read_cases(out / CASES_FILE).status.tolist() == ["skipped" if n in written else "scored" for n in names]

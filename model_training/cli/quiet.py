@@ -60,6 +60,9 @@ def quiet_cli(verbose: bool = False, tensorflow: bool = True) -> bool:
     for name in EXPORTER_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # Dask's workers (forked, so this level holds in them) warn of each task cancelled when a batch is stopped
+    # with Ctrl-C; the slides command says once what was stopped
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
     # keras warns on every fit() over a tf.data pipeline that shuffle=True is ignored, and similar advice
     warnings.filterwarnings("ignore", module=r"(keras|tensorflow|tf_keras)\b")
     if tensorflow and "tensorflow" not in sys.modules and importlib.util.find_spec("tensorflow"):

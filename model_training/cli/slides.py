@@ -19,8 +19,8 @@ from model_training.bundle.contract import TILE
 from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 from model_training.inference.predictor import ENGINE_HELP, ENGINES, scores_with_keras
-from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
-from model_training.slides.cases_csv import CASES_FILE, SCHEDULER_LOST
+from model_training.slides.batch import BatchInterrupted, BatchJob, read_manifest, run_batch, worker_predictor
+from model_training.slides.cases_csv import CASES_FILE, INTERRUPTED, SCHEDULER_LOST
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.review_store import add_to_store, store_url
 from model_training.slides.run import SlideSettings
@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionError as exc:  # --scheduler names no scheduler that answers: nothing was scored
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BatchInterrupted as stop:
+        left = sum(r["status"] == f"failed: {INTERRUPTED}" for r in stop.rows)
+        print(f"interrupted: {len(stop.rows) - left} of {len(stop.rows)} slide(s) finished, {left} not scored "
+              f"({args.out / CASES_FILE} names them). The same command run again skips the finished slides and "
+              "scores the rest.", file=sys.stderr)
+        return 130  # the shell's status for a command stopped by Ctrl-C
     lost = sum(r["status"] == f"failed: {SCHEDULER_LOST}" for r in rows)
     for row in rows:
         if row["status"] == f"failed: {SCHEDULER_LOST}":

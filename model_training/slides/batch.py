@@ -19,13 +19,23 @@ from typing import Callable, Iterable
 
 from model_training.bundle.files import sha256
 from model_training.inference.predictor import Predictor
-from model_training.slides.cases_csv import failed_row, row_from_summary, write_cases
+from model_training.slides.cases_csv import INTERRUPTED, failed_row, row_from_summary, write_cases
 from model_training.slides.progress import BatchProgress, TileReport, reporting_tiles, tile_report
 from model_training.slides.reader import SlideError
 from model_training.slides.run import SlideSettings, already_done, output_stem, score_file, write_outputs
 from model_training.slides.scoring import SlideResult
 
 RETRIES = 2
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a batch; ``cases.csv`` was written first. ``rows``: its rows, the slides not
+    finished with ``INTERRUPTED`` as their reason."""
+
+    def __init__(self, rows: list[dict]):
+        super().__init__()
+        self.rows = rows
+
 _PREDICTORS: dict[tuple, Predictor] = {}
 _PARENTS: list[Predictor] = []
 
@@ -147,41 +157,47 @@ def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, schedul
     """Score ``paths`` (serially, or on Dask when ``workers`` > 1 or a ``scheduler`` is given), write
     ``cases.csv`` in ``job.out`` and return its rows in the order of ``paths``. ``progress``: a bar of slides
     and tiles where stderr is a terminal (or a ``BatchProgress`` to count on). ``task`` is the Dask task (for
-    tests)."""
+    tests). Ctrl-C writes ``cases.csv`` with what finished, then raises ``BatchInterrupted``."""
     paths = [Path(p).absolute() for p in paths]  # not resolved: a link keeps its name as the slide's name
     counts = progress if isinstance(progress, BatchProgress) else BatchProgress(len(paths), show=progress)
+    rows: list[dict | None] = [None] * len(paths)  # filled as slides finish, so an interruption keeps them
     try:
         if workers <= 1 and scheduler is None:
-            rows = _one_process(paths, job, counts)
+            _one_process(paths, job, counts, rows)
         else:
             from model_training.slides.dask_run import run_on_dask  # Dask loads only for a Dask run
 
             cores = os.cpu_count() or 1
             threads = job.threads or (max(1, cores // workers) if scheduler is None else None)
-            rows = run_on_dask(paths, replace(job, threads=threads), workers, scheduler, task, counts, RETRIES)
+            run_on_dask(paths, replace(job, threads=threads), workers, scheduler, task, counts, RETRIES, rows)
+    except KeyboardInterrupt:
+        # what finished is on disk already; cases.csv says which slides those are before the batch stops
+        done = [r or failed_row(p, INTERRUPTED) for r, p in zip(rows, paths)]
+        write_cases(Path(job.out), done)
+        raise BatchInterrupted(done) from None
     finally:
         counts.close()
     write_cases(Path(job.out), rows)
     return rows
 
 
-def _one_process(paths: list[Path], job: BatchJob, counts: BatchProgress) -> list[dict]:
-    """The slides one after another in this process, each slide's outputs written in a thread while the next
-    is scored: on two cores six small slides took 5.1-5.3 s instead of 5.2-5.5 s."""
-    rows: list[dict] = []
+def _one_process(paths: list[Path], job: BatchJob, counts: BatchProgress, rows: list[dict | None]) -> None:
+    """The slides one after another in this process, into ``rows``, each slide's outputs written in a thread
+    while the next is scored: on two cores six small slides took 5.1-5.3 s instead of 5.2-5.5 s."""
 
-    def collect(i: int, row: dict) -> None:
-        rows.append(row)
-        counts.finished(i, int(row.get("tiles_scored") or 0))
+    def collect(i: int, finishing) -> None:
+        rows[i] = finishing.result()
+        counts.finished(i, int(rows[i].get("tiles_scored") or 0))
 
     with ThreadPoolExecutor(1, thread_name_prefix="slide-outputs") as writer:
-        finishing = None
-        for i, p in enumerate(paths):
-            with reporting_tiles(lambda done, i=i: counts.scoring(i, done)):
-                finish = start_case(job, str(p))
-            if finishing is not None:
-                collect(i - 1, finishing.result())
-            finishing = writer.submit(finish)
-        if finishing is not None:
-            collect(len(paths) - 1, finishing.result())
-    return rows
+        finishing = None  # (index, the future writing that slide)
+        try:
+            for i, p in enumerate(paths):
+                with reporting_tiles(lambda done, i=i: counts.scoring(i, done)):
+                    finish = start_case(job, str(p))
+                if finishing is not None:
+                    collect(*finishing)
+                finishing = (i, writer.submit(finish))
+        finally:
+            if finishing is not None:  # the slide being written is finished, even when the batch is interrupted
+                collect(*finishing)

@@ -14,6 +14,7 @@ CASES_FILE = "cases.csv"
 # the reason of each slide a Dask run did not get to because its scheduler went away (a Slurm job's time ran out,
 # the head node restarted): not the slide's fault, and the same command run again scores it
 SCHEDULER_LOST = "not scored: the connection to the Dask scheduler was lost"
+INTERRUPTED = "not scored: the run was interrupted"  # Ctrl-C; the same command run again scores it
 COLUMNS = ["slide", "slide_score", "decision", "withheld", "tiles_scored", "tiles_assessed", "tiles_flagged", "status",
            "tiles_not_assessed", "quality_warning", "path", "sha256", "model", "model_sha256", "engine",
            "threshold", "overview_s", "scoring_s", "total_s", "worker"]

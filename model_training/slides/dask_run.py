@@ -66,8 +66,8 @@ def reporting_task(task: Callable, job, path: str, slide: int, topic: str) -> di
 
 
 def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, task: Callable,
-                counts: BatchProgress, retries: int) -> list[dict]:
-    """The rows of ``task(job, path)`` for each path, in order; a task that still fails after ``retries``
+                counts: BatchProgress, retries: int, rows: list[dict | None]) -> None:
+    """The rows of ``task(job, path)`` for each path into ``rows``, in order, as the slides finish; a task that still fails after ``retries``
     (or whose workers keep dying) becomes a ``failed`` row naming the reason; every slide not finished when the
     connection to the scheduler is lost gets ``SCHEDULER_LOST`` as its reason (what finished stays written, and
     a re-run skips it). ``counts`` follows the slides and their tiles as the workers score them.
@@ -86,7 +86,6 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
         futures = {client.submit(reporting_task, task, job, str(p), i, topic, key=f"slide-{i}-{p.name}", pure=False,
                                  retries=retries): i
                    for i, p in enumerate(paths)}
-        rows: list[dict | None] = [None] * len(paths)
         lost = False
         for fut in as_completed(futures):
             i = futures[fut]
@@ -102,7 +101,6 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
             close_lost_client(client)
         else:
             client.unsubscribe_topic(topic)
-        return rows
 
 
 def _connection_lost(client: Client, exc: Exception) -> bool:
