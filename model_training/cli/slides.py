@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  no slide answer: {row['withheld']}")
     print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
     if lost:
-        print(f"error: the connection to the Dask scheduler at {args.scheduler} was lost: {lost} of "
+        where = args.scheduler or "this machine"
+        print(f"error: the connection to the Dask scheduler at {where} was lost: {lost} of "
               f"{len(rows)} slide(s) were not scored ({CASES_FILE} names them). Run the same command again once the "
               "scheduler is back: the slides already written are skipped.", file=sys.stderr)
     failed = any(r["status"].startswith("failed") for r in rows)

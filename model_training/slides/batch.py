@@ -36,6 +36,7 @@ class BatchInterrupted(KeyboardInterrupt):
         super().__init__()
         self.rows = rows
 
+
 _PREDICTORS: dict[tuple, Predictor] = {}
 _PARENTS: list[Predictor] = []
 
@@ -197,6 +198,7 @@ def _one_process(paths: list[Path], job: BatchJob, counts: BatchProgress, rows: 
                     finish = start_case(job, str(p))
                 if finishing is not None:
                     collect(*finishing)
+                    finishing = None
                 finishing = (i, writer.submit(finish))
         finally:
             if finishing is not None:  # the slide being written is finished, even when the batch is interrupted

@@ -67,11 +67,11 @@ def reporting_task(task: Callable, job, path: str, slide: int, topic: str) -> di
 
 def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, task: Callable,
                 counts: BatchProgress, retries: int, rows: list[dict | None]) -> None:
-    """The rows of ``task(job, path)`` for each path into ``rows``, in order, as the slides finish; a task that still fails after ``retries``
-    (or whose workers keep dying) becomes a ``failed`` row naming the reason; every slide not finished when the
-    connection to the scheduler is lost gets ``SCHEDULER_LOST`` as its reason (what finished stays written, and
-    a re-run skips it). ``counts`` follows the slides and their tiles as the workers score them.
-    ``ConnectionError`` when no scheduler answers at ``scheduler``."""
+    """The row of ``task(job, path)`` for each path, put in its place in ``rows`` as its slide finishes; a task
+    that still fails after ``retries`` (or whose workers keep dying) becomes a ``failed`` row naming the reason;
+    every slide not finished when the connection to the scheduler is lost gets ``SCHEDULER_LOST`` as its reason
+    (what finished stays written, and a re-run skips it). ``counts`` follows the slides and their tiles as the
+    workers score them. ``ConnectionError`` when no scheduler answers at ``scheduler``."""
     with ExitStack() as stack:
         if scheduler is None:
             scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
