@@ -4,12 +4,15 @@ by slide score with its status, append-only slide-level sign-outs under the revi
 patches and scored by the batch code with the shipped bundle."""
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy.exc import DBAPIError
@@ -190,6 +193,25 @@ def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_d
     assert (reader.cases, reader.deferred, reader["cases with known truth"]) == (3, 0, 3)
     assert reader["sensitivity [95% CI]"].startswith("1.000 [") and reader["specificity [95% CI]"].startswith("1.000 [")
     assert rows.loc["model (slide decision)"]["cases with known truth"] == 3
+    # and on the model's slide-level ROC: the pathologist a point with its intervals, the model's decisions a mark
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    roc = next(f for f in figures if "slide-level ROC" in f["layout"]["title"]["text"])
+    traces = {t.get("name"): t for t in roc["data"]}
+    assert "3 case(s) with known truth" in roc["layout"]["title"]["text"]
+    assert any(name and name.startswith("model (AUC ") for name in traces)
+    readers = traces["readers"]
+    assert readers["text"] == ["dr. slides"]
+    assert (_values(readers["x"]), _values(readers["y"])) == ([0.0], [1.0])  # every call right
+    model = rows.loc["model (slide decision)"]
+    assert _values(traces["model decisions"]["y"]) == [
+        pytest.approx(float(model["sensitivity [95% CI]"][:5]), abs=5e-4)]
+
+
+def _values(data) -> list:
+    """A Plotly trace's values as a list: numpy arrays travel as base64 typed arrays."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), data["dtype"]).tolist()
+    return list(data)
 
 
 def test_the_app_never_imports_dask():

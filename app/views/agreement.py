@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from app import store
+from app.display import reader_roc
 from app.display.text import plain_html
 from app.review import agreement, case_agreement, reviewer
 
@@ -43,6 +43,16 @@ if not cases.empty:
                "truth on cases where it is known (Wilson 95% CIs); *defer* is no call. The model's row: its "
                "slide decisions on every case in the worklist with a known truth; a slide it gives no answer on "
                "(unlike its training slides, or mostly not assessed) counts as deferred.")
+    known = cases[cases.truth.notna() & cases.slide_score.notna()]
+    if known.truth.nunique() == 2:
+        own = sl[sl.reader == case_agreement.MODEL].iloc[0]
+        st.plotly_chart(reader_roc.readers_on_roc(
+            known.truth, known.slide_score, sl[sl.reader != case_agreement.MODEL],
+            f"Pathologists on the model's slide-level ROC ({len(known)} case(s) with known truth)",
+            ("model decisions", own.sensitivity, own.specificity)), key="agree-slides-roc")
+        st.caption("The model's ROC is drawn from the slide scores of the cases with a known truth; each "
+                   "pathologist is a point with 95% CIs, from their latest sign-out of those cases, and the open "
+                   "circle (model decisions) is the model's own slide decisions at its operating point.")
 
 reviews = store.reviews_frame()
 if reviews.empty:
@@ -69,24 +79,8 @@ else:
                                                                hi="spec_high")})
                  [["reader", "n", "tumour", "normal", "sensitivity [95% CI]", "specificity [95% CI]"]],
                  hide_index=True, key="agree-truth")
-    fig = go.Figure()
-    y, p = labelled["label"].astype(int).to_numpy(), labelled["item_p"].to_numpy(float)
-    if len(set(y.tolist())) == 2:
-        fpr, tpr, _ = roc_curve(y, p)
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"model (AUC {roc_auc_score(y, p):.3f})"))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
-                             showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=1 - vt["specificity"], y=vt["sensitivity"], mode="markers+text", text=vt["reader"].map(plain_html),
-                             textposition="top center", marker={"size": 12, "symbol": "diamond"}, name="readers",
-                             error_x={"type": "data", "symmetric": False,
-                                      "array": vt["spec_high"] - vt["specificity"],
-                                      "arrayminus": vt["specificity"] - vt["spec_low"]},
-                             error_y={"type": "data", "symmetric": False,
-                                      "array": vt["sens_high"] - vt["sensitivity"],
-                                      "arrayminus": vt["sensitivity"] - vt["sens_low"]}))
-    fig.update_layout(title=f"Readers on the model's ROC ({len(labelled)} labelled item(s) in the store)",
-                      xaxis_title="1 − specificity", yaxis_title="sensitivity", height=460,
-                      xaxis={"range": [-0.02, 1.02]}, yaxis={"range": [-0.02, 1.05]})
+    fig = reader_roc.readers_on_roc(labelled["label"], labelled["item_p"], vt,
+                                    f"Readers on the model's ROC ({len(labelled)} labelled item(s) in the store)")
     st.plotly_chart(fig, key="agree-roc")
     st.caption("The model's ROC is drawn from its scores of the labelled items in the store, the tiles the "
                "readers were given; readers are points with their 95% CIs.")

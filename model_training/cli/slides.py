@@ -20,7 +20,7 @@ from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 from model_training.inference.predictor import ENGINE_HELP, ENGINES, scores_with_keras
 from model_training.slides.batch import BatchInterrupted, BatchJob, read_manifest, run_batch, worker_predictor
-from model_training.slides.cases_csv import CASES_FILE, INTERRUPTED, SCHEDULER_LOST
+from model_training.slides.batch_report import say_batch, say_interrupted
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.review_store import add_to_store, store_url
 from model_training.slides.run import SlideSettings
@@ -78,35 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BatchInterrupted as stop:
-        left = sum(r["status"] == f"failed: {INTERRUPTED}" for r in stop.rows)
-        print(f"interrupted: {len(stop.rows) - left} of {len(stop.rows)} slide(s) finished, {left} not scored "
-              f"({args.out / CASES_FILE} names them). The same command run again skips the finished slides and "
-              "scores the rest.", file=sys.stderr)
+        say_interrupted(stop.rows, args.out)
         return 130  # the shell's status for a command stopped by Ctrl-C
-    lost = sum(r["status"] == f"failed: {SCHEDULER_LOST}" for r in rows)
-    for row in rows:
-        if row["status"] == f"failed: {SCHEDULER_LOST}":
-            continue  # said once for them all, below
-        if row["status"] == "skipped":
-            print(f"{row['slide']}: already scored with this model and settings, skipped")
-        elif row["status"].startswith("failed"):
-            print(f"error: {row['slide']}: {row['status'][len('failed: '):]}", file=sys.stderr)
-        else:
-            score = "none" if row["slide_score"] is None else f"{row['slide_score']:.3f}"
-            score += f" ({row['decision'].replace('_', ' ')})" if row["decision"] else " (no slide answer)"
-            print(f"{row['slide']}: {row['tiles_scored']} tiles, slide score {score}, {row['tiles_flagged']} "
-                  f"tile(s) flagged, {row['tiles_not_assessed']} not assessed, {row['total_s']} s")
-            if row["quality_warning"]:
-                print(f"  warning: {row['quality_warning']}")
-            elif row["withheld"]:
-                print(f"  no slide answer: {row['withheld']}")
-    print(f"{args.out / CASES_FILE}: {len(rows)} slide(s)")
-    if lost:
-        where = args.scheduler or "this machine"
-        print(f"error: the connection to the Dask scheduler at {where} was lost: {lost} of "
-              f"{len(rows)} slide(s) were not scored ({CASES_FILE} names them). Run the same command again once the "
-              "scheduler is back: the slides already written are skipped.", file=sys.stderr)
-    failed = any(r["status"].startswith("failed") for r in rows)
+    failed = say_batch(rows, args.out, args.scheduler)
     url = store_url(args.db)
     if url:
         handoff = add_to_store(args.out, url)
