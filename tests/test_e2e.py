@@ -241,7 +241,8 @@ def test_the_tile_picker_names_a_tile_of_the_new_drop(page, server, data_root):
 
 def drag_and_drop(page, paths: list[Path], target: str = ".tile-drop") -> None:
     """Drag files and folders from the desktop onto ``target``, as the operating system would hand them over."""
-    box = page.locator(target).bounding_box()
+    # the zone is drawn before its script takes drops: one sent earlier is lost
+    box = page.locator(f"{target}[data-ready]").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     cdp = page.context.new_cdp_session(page)
     drag = {"items": [], "files": [str(p) for p in paths], "dragOperationsMask": 1}

@@ -89,4 +89,6 @@ export default function (component) {
     }
     send(out);
   };
+  // a drop before this point would be the browser's own (open the file), not ours: say when the zone takes one
+  zone.dataset.ready = "true";
 }
