@@ -56,6 +56,22 @@ def slides(data_root, tmp_path_factory) -> list[Path]:
     return [*paths[:2], broken, paths[2]]
 
 
+def command_env() -> dict:
+    """The environment for running the project's commands as processes of their own, with no review store."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PATHREVIEW_DB_URL", None)
+    return env
+
+
+def wait_for(condition, seconds: float, every: float = 0.1) -> bool:
+    """Poll ``condition`` every ``every`` seconds until it holds or ``seconds`` have passed; whether it holds."""
+    for _ in range(int(seconds / every)):
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
+
+
 def _job(out: Path, **kw) -> BatchJob:
     return BatchJob(str(BUNDLE), "onnx-int8", str(out), **kw)
 
@@ -205,13 +221,9 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_scores_the_rest(data_ro
     out = folder / "out"
     command = [sys.executable, "-m", "model_training.slides", *names, "--out", "out", "--model", str(BUNDLE),
                "--engine", "onnx-int8", "--workers", str(workers)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PATHREVIEW_DB_URL", None)
+    env = command_env()
     proc = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(6000):
-        if any(out.glob("*.summary.json")) or proc.poll() is not None:
-            break
-        time.sleep(0.02)
+    wait_for(lambda: any(out.glob("*.summary.json")) or proc.poll() is not None, 120, every=0.02)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1].decode()
     assert proc.returncode == 130, err

@@ -6,11 +6,9 @@ are named in cases.csv, and the same command run again finishes them.
 Real inputs: small case slides built from real validation patches, scored with the shipped bundle's int8 copy."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +16,8 @@ from pathlib import Path
 import dask
 import pytest
 from dask.distributed import Client
-from test_batch import BUNDLE, _job, slides, small_cases  # noqa: F401 - slides: the module's fixture
+from test_batch import (BUNDLE, _job, command_env, slides,  # noqa: F401 - slides: the module's fixture
+                        small_cases, wait_for)
 
 from model_training.cli.slides import main as slides_cli
 from model_training.slides.batch import run_batch
@@ -31,12 +30,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]  # free once closed
-
-
-def _env() -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PATHREVIEW_DB_URL", None)
-    return env
 
 
 class _Cluster:
@@ -63,7 +56,7 @@ class _Cluster:
                            "--no-dashboard")
 
     def _start(self, module: str, *args: str) -> subprocess.Popen:
-        self.procs.append(subprocess.Popen([sys.executable, "-m", module, *args], cwd=self.node, env=_env(),
+        self.procs.append(subprocess.Popen([sys.executable, "-m", module, *args], cwd=self.node, env=command_env(),
                                            stdout=self.log, stderr=self.log))
         return self.procs[-1]
 
@@ -88,16 +81,8 @@ def _command(names: list[str], address: str, cwd: Path, err: Path) -> subprocess
     """The slides command, run from ``cwd`` on the cluster at ``address``; its stderr into ``err``."""
     with err.open("wb") as stderr:
         return subprocess.Popen([sys.executable, "-m", "model_training.slides", *names, "--out", "out", "--scheduler",
-                                 address, "--model", str(BUNDLE), "--engine", "onnx-int8"], cwd=cwd, env=_env(),
+                                 address, "--model", str(BUNDLE), "--engine", "onnx-int8"], cwd=cwd, env=command_env(),
                                 stdout=subprocess.DEVNULL, stderr=stderr)
-
-
-def _wait_for(condition, seconds: float) -> bool:
-    for _ in range(int(seconds * 10)):
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one_process_does(slides, tmp_path):
@@ -110,7 +95,7 @@ def test_an_existing_cluster_started_elsewhere_scores_the_commands_slides_as_one
         command = _command([p.name for p in slides], address, slides[0].parent, said)
         c.procs.append(command)
         waiting = f"the Dask scheduler at {address} has no workers yet: the slides wait for them"
-        _wait_for(lambda: waiting in said.read_text() or command.poll() is not None, 60)
+        wait_for(lambda: waiting in said.read_text() or command.poll() is not None, 60)
         assert waiting in said.read_text() and command.poll() is None
         c.workers(address, 2)
         code = command.wait(300)
@@ -151,7 +136,7 @@ def test_a_scheduler_lost_mid_run_is_said_once_and_the_same_command_finishes_the
         c.workers(address, 1)
         command = _command(names, address, folder, said)
         c.procs.append(command)
-        assert _wait_for(lambda: any(out.glob("*.summary.json")) or command.poll() is not None, 120)
+        assert wait_for(lambda: any(out.glob("*.summary.json")) or command.poll() is not None, 120)
         scheduler.kill()
         code = command.wait(120)
     err = said.read_text()
