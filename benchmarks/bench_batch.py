@@ -1,6 +1,6 @@
 """Batch slide scoring speed: one process end to end against the model alone, and a Dask LocalCluster.
 
-    python benchmarks/bench_batch.py [--bundle assets/pathcnn-v5] [--engine auto] [--slides 6] [--grid 48x40]
+    python benchmarks/bench_batch.py [--bundle assets/pathcnn-v6] [--engine auto] [--slides 6] [--grid 48x40]
 
 ``--grid 96x80 --slides 2`` measures slides four times as large (7,400 tissue tiles; the validation split's
 patches are used again, turned, where the grid needs more of them).

@@ -1,6 +1,6 @@
 """What the quality gate costs: scoring throughput with and without it, for tiles and for a whole slide.
 
-    python benchmarks/bench_gate.py [--bundle assets/pathcnn-v5] [--engine onnx-int8]
+    python benchmarks/bench_gate.py [--bundle assets/pathcnn-v6] [--engine onnx-int8]
 
 Needs PATHREVIEW_DATA for real tiles (the slide is built from validation tiles in a temporary folder). Prints one
 line per figure and the budget (the gate adds at most 15% to scoring time); nothing is asserted.
@@ -56,7 +56,7 @@ def report(what: str, n: int, on: float, off: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bundle", type=Path, default=Path("assets/pathcnn-v5"))
+    ap.add_argument("--bundle", type=Path, default=Path("assets/pathcnn-v6"))
     ap.add_argument("--engine", default="onnx-int8")
     args = ap.parse_args()
     data = os.environ.get("PATHREVIEW_DATA")

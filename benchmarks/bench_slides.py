@@ -1,6 +1,6 @@
 """Whole-slide scoring speed on this machine: tiles per second including reading, and peak memory.
 
-    python benchmarks/bench_slides.py [--bundle assets/pathcnn-v5] [--grid 48x40]
+    python benchmarks/bench_slides.py [--bundle assets/pathcnn-v6] [--grid 48x40]
 
 Builds a fixture slide from real validation patches (PATHREVIEW_DATA) as a deflate-compressed pyramidal TIFF at
 twice the model's resolution, so reading decodes and resamples as it would for a 20x scan, then scores it

@@ -219,7 +219,7 @@ def pred():
     """The shipped bundle, Keras engine (the model of record)."""
     from model_training.inference.predictor import Predictor
 
-    return Predictor.load(Path(__file__).resolve().parent.parent / "assets" / "pathcnn-v5")
+    return Predictor.load(Path(__file__).resolve().parent.parent / "assets" / "pathcnn-v6")
 
 
 @pytest.fixture(scope="session")

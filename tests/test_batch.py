@@ -31,7 +31,7 @@ from model_training.slides.progress import BatchProgress
 from model_training.slides.run import SlideSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v5"
+BUNDLE = ROOT / "assets" / "pathcnn-v6"
 VARYING = ["worker", "overview_s", "scoring_s", "total_s"]  # where and how fast, not what
 
 

@@ -32,7 +32,7 @@ def cases(data_root, tmp_path) -> Iterator[dict]:
     folder = tmp_path / "slides"
     paths = small_cases(data_root, folder, 2, half=0, seed=8)
     out = tmp_path / "out"
-    run_batch(paths, BatchJob(str(ROOT / "assets" / "pathcnn-v5"), "onnx-int8", str(out)), progress=False)
+    run_batch(paths, BatchJob(str(ROOT / "assets" / "pathcnn-v6"), "onnx-int8", str(out)), progress=False)
     for p in paths:
         summary = out / f"{p.name}.summary.json"
         s = json.loads(summary.read_text())

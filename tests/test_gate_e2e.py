@@ -10,7 +10,7 @@ from model_training.data.sources import open_source
 from model_training.evaluation.derived import blurred
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-BUNDLE = ROOT / "assets" / "pathcnn-v5"
+BUNDLE = ROOT / "assets" / "pathcnn-v6"
 
 
 @pytest.fixture(scope="module")

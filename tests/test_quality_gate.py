@@ -18,7 +18,7 @@ from model_training.inference.gate import Gate, load_gate
 from model_training.inference.predictor import Predictor
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v5"
+BUNDLE = ROOT / "assets" / "pathcnn-v6"
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from model_training.slides.run import run_slide
 from model_training.slides.tiles_csv import read_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v5"
+BUNDLE = ROOT / "assets" / "pathcnn-v6"
 CARD = json.loads((BUNDLE / "model_card.json").read_text())
 
 

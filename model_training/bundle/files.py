@@ -16,7 +16,7 @@ HISTORY_FILE = "history.csv"
 VAL_PRED_FILE = "val_predictions.csv"
 FIGURES_DIR = "figures"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v5"
+DEFAULT_BUNDLE = REPO_ROOT / "assets" / "pathcnn-v6"
 
 
 class BundleError(RuntimeError):

@@ -5,7 +5,7 @@ than the float32 one: 200 tiles x 8 TTA views in about 0.6 s instead of 1.5 s on
 it when the bundle carries one (``Predictor.load(..., engine="auto")``), as do the scoring commands (``score``,
 ``slides``, ``slide_level``; ``--engine`` keeps the choice); ``model.keras`` stays the model of record.
 
-    python -m model_training.cli.quantize assets/pathcnn-v5 --data PCAM_ROOT
+    python -m model_training.cli.quantize assets/pathcnn-v6 --data PCAM_ROOT
 
 Training and the head refit make it too, from the same draw of training tiles (``calibration_tiles``).
 

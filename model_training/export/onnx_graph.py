@@ -5,7 +5,7 @@ scores through ``model.onnx`` when the bundle carries one, so its first page is 
 be. ``model.keras`` stays the model of record: the ONNX file is derived from it, checked against it on export
 (logits and Grad-CAM inputs), and listed in the card with its own sha256.
 
-    python -m model_training.cli.onnx_export assets/pathcnn-v5 [--data PCAM_ROOT]
+    python -m model_training.cli.onnx_export assets/pathcnn-v6 [--data PCAM_ROOT]
 
 The graph is built layer by layer from the Keras model (tf2onnx pins a protobuf that TensorFlow 2.21 cannot
 use). Only the layers this project's architectures use are converted; anything else is refused by name, and

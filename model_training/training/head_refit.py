@@ -10,7 +10,7 @@ Why: a slide is as good as its highest-scoring normal tile, so the tail of norma
 decides the slide-level answer. The refit lowers that tail (EXPERIMENTS.md, "Third round: hard-negative head
 refit").
 
-Command: ``python -m model_training.cli.refit_head --bundle runs/pathcnn-v4 --data DIR --out assets/pathcnn-v5``
+Command: ``python -m model_training.cli.refit_head --bundle runs/pathcnn-e30 --data DIR --out assets/pathcnn-v6``
 """
 from __future__ import annotations
 
