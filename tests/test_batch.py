@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from batch_tasks import die_once
 
+from app.store.cases import worklist
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, INTERRUPTED, read_cases
@@ -215,12 +216,14 @@ def test_the_progress_counts_tiles_while_a_slide_is_scored(slides, tmp_path, wor
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_keeps_what_finished_and_the_same_command_scores_the_rest(data_root, tmp_path, workers):
     """Ctrl-C once the first slide is written: the command says in one line what finished and what was not
-    scored, without a traceback, and cases.csv names both; run again, it skips what was written."""
+    scored, without a traceback, and cases.csv names both; the finished slides reach the Cases worklist at
+    once; run again, it skips what was written and the worklist gets the rest."""
     folder = tmp_path / "slides"
     names = [p.name for p in small_cases(data_root, folder, 16, half=1, seed=7)]
     out = folder / "out"
+    store = f"sqlite:///{tmp_path / 'cases.db'}"
     command = [sys.executable, "-m", "model_training.slides", *names, "--out", "out", "--model", str(BUNDLE),
-               "--engine", "onnx-int8", "--workers", str(workers)]
+               "--engine", "onnx-int8", "--workers", str(workers), "--db", store]
     env = command_env()
     proc = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(lambda: any(out.glob("*.summary.json")) or proc.poll() is not None, 120, every=0.02)
@@ -234,6 +237,8 @@ def test_ctrl_c_keeps_what_finished_and_the_same_command_scores_the_rest(data_ro
     assert "Traceback" not in err and "Cancelled" not in err
     written = {n for n in names if (out / f"{n}.summary.json").exists()}
     assert set(table.slide[~left]) <= written and len(written) < 16
+    assert sorted(worklist(url=store).slide) == sorted(table.slide[~left])
     again = subprocess.run(command, cwd=folder, env=env, capture_output=True)
     assert again.returncode == 0, again.stderr.decode()
     assert read_cases(out / CASES_FILE).status.tolist() == ["skipped" if n in written else "scored" for n in names]
+    assert sorted(worklist(url=store).slide) == sorted(names)

@@ -79,16 +79,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BatchInterrupted as stop:
         say_interrupted(stop.rows, args.out)
+        _to_worklist(args.out, args.db)  # the slides that finished are read before the rest are scored
         return 130  # the shell's status for a command stopped by Ctrl-C
     failed = say_batch(rows, args.out, args.scheduler)
-    url = store_url(args.db)
-    if url:
-        handoff = add_to_store(args.out, url)
-        if not handoff.ok:
-            print(f"error: the slides were not added to the Cases worklist: {handoff.message}", file=sys.stderr)
-            return 1
+    return 1 if _to_worklist(args.out, args.db) is False or failed else 0
+
+
+def _to_worklist(out: Path, db: str | None) -> bool | None:
+    """Add the batch's scored slides to the review store, when one is set, and say so; None without a store."""
+    url = store_url(db)
+    if not url:
+        return None
+    handoff = add_to_store(out, url)
+    if not handoff.ok:
+        print(f"error: the slides were not added to the Cases worklist: {handoff.message}", file=sys.stderr)
+    else:
         print(f"Cases worklist: {handoff.message}")
-    return 1 if failed else 0
+    return handoff.ok
 
 
 if __name__ == "__main__":
