@@ -207,6 +207,42 @@ def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_d
         pytest.approx(float(model["sensitivity [95% CI]"][:5]), abs=5e-4)]
 
 
+def test_the_agreement_page_compares_one_model_at_a_time(batch_dir, tiny_bundle, app_session, tmp_path):
+    """The same slides scored by a second model are cases of their own: the page picks a model (the latest
+    scoring's first) and its table holds that model's cases and the sign-outs made on them, not both pooled."""
+    at = app_session()  # the session's store, migrated
+    truth = {"case-0.tiff": 0, "case-1.tiff": 0, "case-2.tiff": 1}
+    add_batch(batch_dir, truth, url=app_session.url)
+    shipped = read_card(DEFAULT_BUNDLE)["name"]
+    for case in worklist(url=app_session.url).itertuples():  # right on every case the shipped model scored
+        record_signout(case.id, Reviewer("dr. slides"), "metastasis" if truth[case.slide] else "no_metastasis",
+                       url=app_session.url)
+    other = tmp_path / "tiny-out"
+    run_batch(sorted(batch_dir.parent.glob("case-*.tiff")), BatchJob(str(tiny_bundle), "onnx-int8", str(other)),
+              progress=False)
+    add_batch(other, truth, url=app_session.url)
+    tiny = read_card(tiny_bundle)["name"]
+    assert tiny != shipped
+    for case in worklist(url=app_session.url).query("model == @tiny").itertuples():  # wrong on every one
+        record_signout(case.id, Reviewer("dr. slides"), "no_metastasis" if truth[case.slide] else "metastasis",
+                       url=app_session.url)
+    at.switch_page("views/agreement.py").run()
+    assert not at.exception
+    pick = at.selectbox(key="agree-slides-model")
+    assert pick.options == [tiny, shipped] and pick.value == tiny
+
+    def reader() -> pd.Series:
+        table = next(d.value for d in at.dataframe if "kappa with the model [95% CI]" in d.value.columns)
+        return table.set_index("reader").loc["dr. slides"]
+
+    assert reader().cases == 3 and reader()["specificity [95% CI]"].startswith("0.000 [")
+    pick.set_value(shipped).run()
+    assert not at.exception
+    row = reader()
+    assert (row.cases, row["cases with known truth"]) == (3, 3)
+    assert row["sensitivity [95% CI]"].startswith("1.000 [") and row["specificity [95% CI]"].startswith("1.000 [")
+
+
 def _values(data) -> list:
     """A Plotly trace's values as a list: numpy arrays travel as base64 typed arrays."""
     if isinstance(data, dict):

@@ -156,12 +156,14 @@ def record_signout(slide_id: int, reviewer: Reviewer | str, call: str, comment: 
 
 
 def signouts_frame(*, url: str | None = None) -> pd.DataFrame:
-    """Every reviewer's latest sign-out of each case, with the model's decision and the truth where known."""
+    """Every reviewer's latest sign-out of each case, with the model that scored the case, its decision and the
+    truth where known."""
     import pandas as pd
 
-    cols = ["slide_id", "slide", "reviewer", "call", "model_decision", "slide_score", "truth", "created_at"]
+    cols = ["slide_id", "slide", "model", "reviewer", "call", "model_decision", "slide_score", "truth", "created_at"]
     with db.session(url) as s:
-        rows = s.execute(select(SlideSignOut.id, SlideSignOut.slide_id, ScoredSlide.slide, SlideSignOut.reviewer,
+        rows = s.execute(select(SlideSignOut.id, SlideSignOut.slide_id, ScoredSlide.slide, ScoredSlide.model,
+                                SlideSignOut.reviewer,
                                 SlideSignOut.reviewer_verified, SlideSignOut.reviewer_subject, SlideSignOut.call,
                                 SlideSignOut.model_decision, SlideSignOut.slide_score, ScoredSlide.truth,
                                 SlideSignOut.created_at)

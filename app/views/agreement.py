@@ -30,7 +30,14 @@ def ci(row, k="kappa", lo="ci_low", hi="ci_high") -> str:
 cases = store.worklist()
 if not cases.empty:
     st.subheader("Slides: pathologists, the model and the truth")
-    sl = case_agreement.table(store.signouts_frame(), cases)
+    signouts, scored_by = store.signouts_frame(), case_agreement.models(cases)
+    if len(scored_by) > 1:
+        model = st.selectbox("Model", scored_by, key="agree-slides-model",
+                             help="The worklist holds slides scored by more than one model; each model's cases, "
+                                  "and the sign-outs made on them, are compared on their own. The model with the "
+                                  "latest scoring comes first.")
+        signouts, cases = case_agreement.of_model(signouts, cases, model)
+    sl = case_agreement.table(signouts, cases)
     st.dataframe(sl.assign(**{"kappa with the model [95% CI]": sl.apply(ci, axis=1),
                               "sensitivity [95% CI]": sl.apply(ci, axis=1, k="sensitivity", lo="sens_low",
                                                                hi="sens_high"),
