@@ -110,7 +110,7 @@ def test_model_card_shows_calibration_and_recalibration(app, monkeypatch):
     assert any("Last layer refitted after training" in md.value for md in at.markdown)
     refit = next(t for t in tables if "field" in t.columns and "hard_negatives" in t["field"].tolist())
     refit = refit.set_index("field")["value"]
-    assert refit["hard_negatives"] == str(card["head_refit"]["hard_negatives"])
+    assert refit["hard_negatives"] == f'{card["head_refit"]["hard_negatives"]:,}'
 
 
 def test_model_card_says_validation_is_optimistic_and_how_to_recalibrate(app, monkeypatch):
