@@ -328,6 +328,11 @@ def test_a_case_opened_in_the_slide_page_is_signed_out_there_by_the_reviewer_nam
     assert at.text_input(key="reviewer").value == "dr. there"
     assert not [w for w in at.warning if "Enter your name" in w.value]
     at.switch_page("views/slide.py").run()  # AppTest's later runs stay on the page it was last told
+    # no call is chosen in advance: sent without one, the form records nothing and says why
+    assert at.radio(key="slide-case-call").value is None
+    at.button(key="FormSubmitter:slide-case-signout-Sign out as dr. there").click().run()
+    assert not at.exception and signouts_frame(url=app_session.url).empty
+    assert any("Choose the slide-level call" in e.value for e in at.error)
     at.radio(key="slide-case-call").set_value("no_metastasis")
     at.text_area(key="slide-case-comment").input("reactive nodes")
     at.button(key="FormSubmitter:slide-case-signout-Sign out as dr. there").click().run()

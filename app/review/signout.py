@@ -53,11 +53,15 @@ def signout_form(case_id: int, slide: str, key: str) -> None:
         st.warning("Enter your name in the sidebar (or sign in) to sign out a case.", icon=":material/person:")
         return
     with st.form(f"{key}-signout", clear_on_submit=True):
+        # no call chosen in advance: a sign-out sent in haste must not record one the pathologist never made
         call = st.radio("Slide-level call", list(store.CALLS), format_func=store.CALL_NAMES.get, horizontal=True,
-                        key=f"{key}-call")
+                        index=None, key=f"{key}-call")
         comment = st.text_area("Comment", key=f"{key}-comment")
         sent = st.form_submit_button(f"Sign out as {who.name}")
-    if sent:
+    if sent and call is None:
+        st.error("Choose the slide-level call (metastasis, no metastasis or defer) first: nothing was recorded.",
+                 icon=":material/rule:")
+    elif sent:
         try:
             store.record_signout(case_id, who, call, comment)
         except store.ReviewRefused as exc:
