@@ -52,6 +52,15 @@ def batch_dir(data_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_batch(batch_dir, tiny_bundle, tmp_path_factory) -> Path:
+    """The same three case slides as ``batch_dir``, scored by a second model (the small test bundle)."""
+    out = tmp_path_factory.mktemp("tiny") / "out"
+    run_batch(sorted(batch_dir.parent.glob("case-*.tiff")), BatchJob(str(tiny_bundle), "onnx-int8", str(out)),
+              progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
 def unlike_batch(data_root, tmp_path_factory) -> Path:
     """A batch run over a case slide with a metastasis and the Aperio slide of skin, which the quality gate calls
     unlike the lymph-node slides the model learned from."""
@@ -207,7 +216,7 @@ def test_the_agreement_page_shows_pathologists_model_and_truth_on_slides(batch_d
         pytest.approx(float(model["sensitivity [95% CI]"][:5]), abs=5e-4)]
 
 
-def test_the_agreement_page_compares_one_model_at_a_time(batch_dir, tiny_bundle, app_session, tmp_path):
+def test_the_agreement_page_compares_one_model_at_a_time(batch_dir, tiny_batch, tiny_bundle, app_session):
     """The same slides scored by a second model are cases of their own: the page picks a model (the latest
     scoring's first) and its table holds that model's cases and the sign-outs made on them, not both pooled."""
     at = app_session()  # the session's store, migrated
@@ -217,10 +226,7 @@ def test_the_agreement_page_compares_one_model_at_a_time(batch_dir, tiny_bundle,
     for case in worklist(url=app_session.url).itertuples():  # right on every case the shipped model scored
         record_signout(case.id, Reviewer("dr. slides"), "metastasis" if truth[case.slide] else "no_metastasis",
                        url=app_session.url)
-    other = tmp_path / "tiny-out"
-    run_batch(sorted(batch_dir.parent.glob("case-*.tiff")), BatchJob(str(tiny_bundle), "onnx-int8", str(other)),
-              progress=False)
-    add_batch(other, truth, url=app_session.url)
+    add_batch(tiny_batch, truth, url=app_session.url)
     tiny = read_card(tiny_bundle)["name"]
     assert tiny != shipped
     for case in worklist(url=app_session.url).query("model == @tiny").itertuples():  # wrong on every one
@@ -241,6 +247,45 @@ def test_the_agreement_page_compares_one_model_at_a_time(batch_dir, tiny_bundle,
     row = reader()
     assert (row.cases, row["cases with known truth"]) == (3, 3)
     assert row["sensitivity [95% CI]"].startswith("1.000 [") and row["specificity [95% CI]"].startswith("1.000 [")
+
+
+def test_the_cases_page_lists_one_models_cases_at_a_time(batch_dir, tiny_batch, tiny_bundle, app_session,
+                                                          monkeypatch):
+    """With the same slides scored by two models, the Cases page lists one model's cases (the latest scoring's
+    model first) and the Slide page's "Next case to sign out" stays among the cases of the open case's model."""
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
+    at = app_session()
+    add_batch(batch_dir, url=app_session.url)
+    add_batch(tiny_batch, url=app_session.url)
+    wl = worklist(url=app_session.url)
+    shipped, tiny = read_card(DEFAULT_BUNDLE)["name"], read_card(tiny_bundle)["name"]
+    ids = {m: set(wl.id[wl.model == m]) for m in (shipped, tiny)}
+    assert len(wl) == 6 and all(len(v) == 3 for v in ids.values())
+    at.switch_page("views/cases.py").run()
+    at.text_input(key="reviewer").input("dr. two").run()
+    pick = at.selectbox(key="cases-model")
+    assert pick.options == [tiny, shipped] and pick.value == tiny
+    assert not at.exception  # the small model's card has no slide-level answer: its cases have no threshold
+
+    def listed() -> set[int]:
+        return set(at.session_state["cases-table-ids"])
+
+    assert listed() == ids[tiny] and at.selectbox(key="cases-pick").value in ids[tiny]
+    pick.set_value(shipped).run()
+    assert not at.exception and listed() == ids[shipped] and at.selectbox(key="cases-pick").value in ids[shipped]
+    at.button(key="cases-open").click().run()
+    at.switch_page("views/slide.py").run()
+    seen = {at.session_state[case_open.OPEN_CASE]}
+    for _ in range(3):  # round the model's three cases and back to the first, never into the other model's
+        at.button(key="slide-next-case").click().run()
+        assert not at.exception
+        seen.add(at.session_state[case_open.OPEN_CASE])
+    assert seen == ids[shipped]
+    at.switch_page("views/cases.py").run()  # and a case of the model without a slide-level answer opens too
+    at.selectbox(key="cases-model").set_value(tiny).run()
+    at.button(key="cases-open").click().run()
+    at.switch_page("views/slide.py").run()
+    assert not at.exception and at.session_state[case_open.OPEN_CASE] in ids[tiny]
 
 
 def _values(data) -> list:

@@ -9,7 +9,6 @@ import pandas as pd
 from app.review.agreement import cohen, wilson
 
 MODEL = "model (slide decision)"
-UNNAMED = "unnamed model"  # a batch summary without a model name
 
 
 def _calls(values: pd.Series) -> np.ndarray:
@@ -40,17 +39,3 @@ def table(signouts: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
                      "spec_low": wilson(tn, len(neg))[0] if len(neg) else np.nan,
                      "spec_high": wilson(tn, len(neg))[1] if len(neg) else np.nan})
     return pd.DataFrame(rows)
-
-
-def models(cases: pd.DataFrame) -> list[str]:
-    """The models that scored the worklist's cases, the one with the latest scoring first."""
-    latest = cases.assign(model=cases.model.fillna(UNNAMED)).groupby("model").created_at.max()
-    return latest.sort_values(ascending=False, kind="stable").index.tolist()
-
-
-def of_model(signouts: pd.DataFrame, cases: pd.DataFrame, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sign-outs and cases of one model's scorings: a slide scored by two models is two cases, and pooling
-    them would mix two models' scores in one ROC and one kappa."""
-    return (signouts[signouts.model.fillna(UNNAMED) == model] if not signouts.empty else signouts,
-            cases[cases.model.fillna(UNNAMED) == model])
-

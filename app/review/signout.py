@@ -10,7 +10,7 @@ import streamlit as st
 from app import store
 from app.display.text import md
 from app.inputs import case_open
-from app.review import reviewer
+from app.review import reviewer, scored_by
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
     import pandas as pd
@@ -30,8 +30,12 @@ def next_to_sign_out(view: pd.DataFrame, case_id: int) -> pd.Series | None:
 
 def open_next_case(case_id: int) -> None:
     """The Slide page's "Next case to sign out" callback: open the case after ``case_id`` that is not signed out
-    yet, found when asked (the worklist is not read on every rerun of the page), or say that none is left."""
-    following = next_to_sign_out(store.worklist(), case_id)
+    yet, found when asked (the worklist is not read on every rerun of the page), or say that none is left. Only
+    the cases the same model scored follow, as on the Cases page."""
+    wl = store.worklist()
+    same = wl.model[wl.id == case_id]
+    following = next_to_sign_out(scored_by.scored_by(wl, same.fillna(scored_by.UNNAMED).iloc[0]) if len(same) else wl,
+                                 case_id)
     if following is None:
         st.session_state[case_open.OPEN_SAID] = ("Every other case in the worklist is signed out.", False)
     else:

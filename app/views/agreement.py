@@ -9,7 +9,7 @@ import streamlit as st
 from app import store
 from app.display import reader_roc
 from app.display.text import plain_html
-from app.review import agreement, case_agreement, reviewer
+from app.review import agreement, case_agreement, reviewer, scored_by
 
 st.title("Agreement")
 st.markdown("Current reviews only (a superseded review is replaced by its correction). A reader's call is "
@@ -30,13 +30,13 @@ def ci(row, k="kappa", lo="ci_low", hi="ci_high") -> str:
 cases = store.worklist()
 if not cases.empty:
     st.subheader("Slides: pathologists, the model and the truth")
-    signouts, scored_by = store.signouts_frame(), case_agreement.models(cases)
-    if len(scored_by) > 1:
-        model = st.selectbox("Model", scored_by, key="agree-slides-model",
+    signouts, scorers = store.signouts_frame(), scored_by.models(cases)
+    if len(scorers) > 1:
+        model = st.selectbox("Model", scorers, key="agree-slides-model",
                              help="The worklist holds slides scored by more than one model; each model's cases, "
                                   "and the sign-outs made on them, are compared on their own. The model with the "
                                   "latest scoring comes first.")
-        signouts, cases = case_agreement.of_model(signouts, cases, model)
+        signouts, cases = scored_by.scored_by(signouts, model), scored_by.scored_by(cases, model)
     sl = case_agreement.table(signouts, cases)
     st.dataframe(sl.assign(**{"kappa with the model [95% CI]": sl.apply(ci, axis=1),
                               "sensitivity [95% CI]": sl.apply(ci, axis=1, k="sensitivity", lo="sens_low",

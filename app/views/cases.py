@@ -6,7 +6,7 @@ import streamlit as st
 from app import store
 from app.display.text import md
 from app.inputs import case_open
-from app.review import reviewer, signout
+from app.review import reviewer, scored_by, signout
 
 NO_ANSWER = "no answer"
 PICK = "cases-pick"
@@ -42,6 +42,12 @@ if wl.empty:
             "`--db` with the store's URL, or `PATHREVIEW_DB_URL` set as for the app.", icon=":material/inbox:")
     st.stop()
 
+scorers = scored_by.models(wl)
+if len(scorers) > 1:
+    model = st.selectbox("Scored by", scorers, key="cases-model",
+                         help="The worklist holds slides scored by more than one model. A slide scored by two is a "
+                              "case of each, with its own sign-outs; the model with the latest scoring comes first.")
+    wl = scored_by.scored_by(wl, model)
 show = st.multiselect("Status", ["new", "in review", "signed out"], ["new", "in review", "signed out"],
                       key="cases-status")
 view = wl[wl.status.isin(show)]
@@ -82,10 +88,12 @@ table.dataframe(pd.DataFrame({"slide": view.slide, "slide score": view.slide_sco
                 column_config={"slide score": st.column_config.NumberColumn(format="%.3f")})
 row = view[view.id == case_id].iloc[0]
 m = st.columns(4)
-m[0].metric("Slide score", score_text(case["slide_score"]),
-            help=f"P(metastasis); the operating point is {case['threshold']:.3f} (model card, slide_level).")
+point = ("no slide-level operating point: the model's card has no slide_level answer" if case["threshold"] is None
+         else f"the operating point is {case['threshold']:.3f} (model card, slide_level)")
+m[0].metric("Slide score", score_text(case["slide_score"]), help=f"P(metastasis); {point}.")
 m[1].metric("Model", store.CALL_NAMES.get(case["decision"], NO_ANSWER))
-m[2].metric("Flagged tiles", f"{case['tiles_flagged']:,}")
+m[2].metric("Flagged tiles", "—" if case["tiles_flagged"] is None else f"{case['tiles_flagged']:,}",
+            help="Tiles the slide-level answer flags; none without one (a model whose card has no slide_level).")
 m[3].metric("Tiles scored", f"{case['tiles_scored']:,}")
 st.caption(f"Scored with {md(case['model'] or '?')} ({case['engine']}) · slide sha256 `{case['sha256'][:16]}…`")
 if row.status == "new":
