@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from model_training.bundle.files import DEFAULT_BUNDLE  # noqa: E402
 from model_training.data.sources import open_source  # noqa: E402
 from model_training.data.subsets import stratified_subset  # noqa: E402
 from model_training.inference.predictor import Predictor  # noqa: E402
@@ -56,7 +57,7 @@ def report(what: str, n: int, on: float, off: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bundle", type=Path, default=Path("assets/pathcnn-v6"))
+    ap.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     ap.add_argument("--engine", default="onnx-int8")
     args = ap.parse_args()
     data = os.environ.get("PATHREVIEW_DATA")

@@ -217,9 +217,10 @@ def svs(slides_root) -> Path:
 @pytest.fixture(scope="session")
 def pred():
     """The shipped bundle, Keras engine (the model of record)."""
+    from model_training.bundle.files import DEFAULT_BUNDLE
     from model_training.inference.predictor import Predictor
 
-    return Predictor.load(Path(__file__).resolve().parent.parent / "assets" / "pathcnn-v6")
+    return Predictor.load(DEFAULT_BUNDLE)
 
 
 @pytest.fixture(scope="session")

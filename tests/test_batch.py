@@ -24,6 +24,7 @@ import pytest
 from batch_tasks import die_once
 
 from app.store.cases import worklist
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
 from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, INTERRUPTED, read_cases
@@ -32,7 +33,7 @@ from model_training.slides.progress import BatchProgress
 from model_training.slides.run import SlideSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v6"
+BUNDLE = DEFAULT_BUNDLE
 VARYING = ["worker", "overview_s", "scoring_s", "total_s"]  # where and how fast, not what
 
 

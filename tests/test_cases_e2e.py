@@ -18,11 +18,11 @@ from test_e2e import LONG, serving
 
 from app import store
 from app.store import db, service
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.slides.batch import BatchJob, run_batch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
 MARK = 4242  # tiles/s written into the stored summaries: the Slide page shows it only for a stored result
 
 
@@ -32,7 +32,7 @@ def cases(data_root, tmp_path) -> Iterator[dict]:
     folder = tmp_path / "slides"
     paths = small_cases(data_root, folder, 2, half=0, seed=8)
     out = tmp_path / "out"
-    run_batch(paths, BatchJob(str(ROOT / "assets" / "pathcnn-v6"), "onnx-int8", str(out)), progress=False)
+    run_batch(paths, BatchJob(str(DEFAULT_BUNDLE), "onnx-int8", str(out)), progress=False)
     for p in paths:
         summary = out / f"{p.name}.summary.json"
         s = json.loads(summary.read_text())

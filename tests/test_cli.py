@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.cli import evaluate, score
 
 pytestmark = pytest.mark.slow
@@ -118,6 +119,6 @@ def test_score_uses_the_int8_copy_by_default_without_tensorflow(data_root, tmp_p
     said, loaded_tf = run.stdout.strip().splitlines()[-2:]
     assert "scored with onnx-int8" in said and loaded_tf == "False"
     tiles, _, ids = open_source(folder).load_all()
-    want = Predictor.load(REPO / "assets" / "pathcnn-v6", engine="onnx-int8").predict(tiles).p
+    want = Predictor.load(DEFAULT_BUNDLE, engine="onnx-int8").predict(tiles).p
     got = pd.read_csv(out).set_index("id").loc[[str(i) for i in ids], "p"].to_numpy()
     assert abs(got - want).max() < 1e-6

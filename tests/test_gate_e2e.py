@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from test_e2e import DROP_INPUT, LONG, ROOT, running
+from test_e2e import DROP_INPUT, LONG, running
 
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.data.sources import open_source
 from model_training.evaluation.derived import blurred
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-BUNDLE = ROOT / "assets" / "pathcnn-v6"
+BUNDLE = DEFAULT_BUNDLE
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from real_inputs import SVS
 
-from model_training.bundle.files import GATE_FILE, BundleError, read_card
+from model_training.bundle.files import DEFAULT_BUNDLE, GATE_FILE, BundleError, read_card
 from model_training.data.sources import open_source
 from model_training.evaluation.derived import blurred, pen_marked
 from model_training.evaluation.scoring import score_to_csv
 from model_training.inference.gate import Gate, load_gate
 from model_training.inference.predictor import Predictor
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v6"
+BUNDLE = DEFAULT_BUNDLE
 
 
 @pytest.fixture(scope="module")

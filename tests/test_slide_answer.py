@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.slides.answer import FEATURES, NEGATIVE, NO_TILES, POSITIVE, SlideLevel, answer, features
 from model_training.slides.answer_fit import SENSITIVITY_TARGET, card_block, fit_and_measure
 from model_training.evaluation import derived
@@ -24,8 +24,7 @@ from model_training.slides.labelled import build
 from model_training.slides.run import run_slide
 from model_training.slides.tiles_csv import read_tiles
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "assets" / "pathcnn-v6"
+BUNDLE = DEFAULT_BUNDLE
 CARD = json.loads((BUNDLE / "model_card.json").read_text())
 
 

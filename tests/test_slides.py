@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from model_training.bundle.contract import TILE, TILE_MPP
+from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.cli.slides import main as slides_cli
 from model_training.slides.grid import tile_grid
 from model_training.slides.reader import open_slide
@@ -261,7 +262,7 @@ def test_the_slides_command_loads_no_tensorflow_where_onnx_scores(svs, tmp_path)
                          text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False" and (tmp_path / "o" / f"{SVS}.summary.json").is_file()
-    shipped = ROOT / "assets" / "pathcnn-v6"
+    shipped = DEFAULT_BUNDLE
     assert not scores_with_keras(shipped, "auto") and not scores_with_keras(shipped, "onnx")
     assert scores_with_keras(shipped, "keras")
     # a bundle with no ONNX copy scores with Keras under "auto"; an unreadable one is left to the load to refuse

@@ -46,8 +46,7 @@ def batch_dir(data_root, tmp_path_factory) -> Path:
     paths = small_cases(data_root, folder, 3, half=0, seed=11)
     (folder / "broken.tiff").write_bytes(b"not a slide")
     out = folder / "out"
-    run_batch([*paths, folder / "broken.tiff"], BatchJob(str(ROOT / "assets" / "pathcnn-v6"), "onnx-int8", str(out)),
-              progress=False)
+    run_batch([*paths, folder / "broken.tiff"], BatchJob(str(DEFAULT_BUNDLE), "onnx-int8", str(out)), progress=False)
     return out
 
 
@@ -70,7 +69,7 @@ def unlike_batch(data_root, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("unlike")
     out = folder / "out"
     run_batch([*small_cases(data_root, folder, 1, half=0, seed=3), svs],
-              BatchJob(str(ROOT / "assets" / "pathcnn-v6"), "onnx-int8", str(out)), progress=False)
+              BatchJob(str(DEFAULT_BUNDLE), "onnx-int8", str(out)), progress=False)
     return out
 
 
