@@ -19,3 +19,10 @@ def models(cases: pd.DataFrame) -> list[str]:
 def scored_by(frame: pd.DataFrame, model: str) -> pd.DataFrame:
     """The rows of ``frame`` (worklist or sign-outs, each with a ``model`` column) that ``model`` scored."""
     return frame[frame.model.fillna(UNNAMED) == model] if not frame.empty else frame
+
+
+def same_model(cases: pd.DataFrame, case_id: int) -> pd.DataFrame:
+    """The cases of ``cases`` (a worklist) scored by the model that scored case ``case_id``; all of them when
+    that case is not among them."""
+    model = cases.model[cases.id == case_id].fillna(UNNAMED)
+    return scored_by(cases, model.iloc[0]) if len(model) else cases

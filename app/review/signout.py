@@ -32,10 +32,7 @@ def open_next_case(case_id: int) -> None:
     """The Slide page's "Next case to sign out" callback: open the case after ``case_id`` that is not signed out
     yet, found when asked (the worklist is not read on every rerun of the page), or say that none is left. Only
     the cases the same model scored follow, as on the Cases page."""
-    wl = store.worklist()
-    same = wl.model[wl.id == case_id]
-    following = next_to_sign_out(scored_by.scored_by(wl, same.fillna(scored_by.UNNAMED).iloc[0]) if len(same) else wl,
-                                 case_id)
+    following = next_to_sign_out(scored_by.same_model(store.worklist(), case_id), case_id)
     if following is None:
         st.session_state[case_open.OPEN_SAID] = ("Every other case in the worklist is signed out.", False)
     else:
