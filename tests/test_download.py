@@ -46,8 +46,9 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         if type(self).cut_after is not None:  # simulate a dropped connection mid-file
             body, type(self).cut_after = body[:type(self).cut_after], None
-        self.wfile.write(body)
+        # Counted before writing: the client may finish reading and the test assert before this thread resumes.
         type(self).sent.append(len(body))
+        self.wfile.write(body)
 
 
 @pytest.fixture
