@@ -32,9 +32,13 @@ def open_next_case(case_id: int) -> None:
     """The Slide page's "Next case to sign out" callback: open the case after ``case_id`` that is not signed out
     yet, found when asked (the worklist is not read on every rerun of the page), or say that none is left. Only
     the cases the same model scored follow, as on the Cases page."""
-    following = next_to_sign_out(scored_by.same_model(store.worklist(), case_id), case_id)
+    cases = store.worklist()
+    mine = scored_by.same_model(cases, case_id)
+    following = next_to_sign_out(mine, case_id)
     if following is None:
-        st.session_state[case_open.OPEN_SAID] = ("Every other case in the worklist is signed out.", False)
+        whose = (f" scored by {mine.model.fillna(scored_by.UNNAMED).iloc[0]}"
+                 if len(scored_by.models(cases)) > 1 and len(mine) else "")
+        st.session_state[case_open.OPEN_SAID] = (f"Every other case{whose} in the worklist is signed out.", False)
     else:
         case_open.open_case_here(int(following.id))
 
