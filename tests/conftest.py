@@ -7,7 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from case_slides import small_cases
 from real_inputs import SVS
+
+from model_training.bundle.files import DEFAULT_BUNDLE
+from model_training.slides.batch import BatchJob, run_batch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -194,6 +198,41 @@ def app(monkeypatch, tmp_path, tiny_bundle, data_root):
     return make
 
 
+# ---------------------------------------------------------------- stored cases (test_store_cases.py, test_cases_pages.py)
+@pytest.fixture(scope="session")
+def batch_dir(data_root, tmp_path_factory) -> Path:
+    """A batch run over three case slides (the last with a metastasis) and one file that is not a slide."""
+    folder = tmp_path_factory.mktemp("batch")
+    paths = small_cases(data_root, folder, 3, half=0, seed=11)
+    (folder / "broken.tiff").write_bytes(b"not a slide")
+    out = folder / "out"
+    run_batch([*paths, folder / "broken.tiff"], BatchJob(str(DEFAULT_BUNDLE), "onnx-int8", str(out)), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_batch(batch_dir, tiny_bundle, tmp_path_factory) -> Path:
+    """The same three case slides as ``batch_dir``, scored by a second model (the small test bundle)."""
+    out = tmp_path_factory.mktemp("tiny") / "out"
+    run_batch(sorted(batch_dir.parent.glob("case-*.tiff")), BatchJob(str(tiny_bundle), "onnx-int8", str(out)),
+              progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def unlike_batch(data_root, tmp_path_factory) -> Path:
+    """A batch run over a case slide with a metastasis and the Aperio slide of skin, which the quality gate calls
+    unlike the lymph-node slides the model learned from."""
+    svs = Path(os.environ.get("PATHREVIEW_SLIDES") or "/nonexistent") / SVS
+    if not svs.is_file():
+        pytest.skip(f"PATHREVIEW_SLIDES does not hold {SVS} (../shared/slides)")
+    folder = tmp_path_factory.mktemp("unlike")
+    out = folder / "out"
+    run_batch([*small_cases(data_root, folder, 1, half=0, seed=3), svs],
+              BatchJob(str(DEFAULT_BUNDLE), "onnx-int8", str(out)), progress=False)
+    return out
+
+
 @pytest.fixture(scope="module")
 def tif_paths(data_root) -> list[Path]:
     return sorted((data_root / "samples" / "kaggle-tif" / "train").glob("*.tif"))
@@ -217,7 +256,6 @@ def svs(slides_root) -> Path:
 @pytest.fixture(scope="session")
 def pred():
     """The shipped bundle, Keras engine (the model of record)."""
-    from model_training.bundle.files import DEFAULT_BUNDLE
     from model_training.inference.predictor import Predictor
 
     return Predictor.load(DEFAULT_BUNDLE)

@@ -17,16 +17,15 @@ import subprocess
 import sys
 import time
 
-import dask
 import numpy as np
 import pandas as pd
 import pytest
 from batch_tasks import die_once
+from case_slides import small_cases
 
 from app.store.cases import worklist
 from model_training.bundle.files import DEFAULT_BUNDLE
 from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
-from model_training.slides.case_set import build_case, load_half
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, INTERRUPTED, read_cases
 from model_training.slides.dask_run import start_method
 from model_training.slides.progress import BatchProgress
@@ -35,17 +34,6 @@ from model_training.slides.run import SlideSettings
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = DEFAULT_BUNDLE
 VARYING = ["worker", "overview_s", "scoring_s", "total_s"]  # where and how fast, not what
-
-
-def small_cases(data_root: Path, folder: Path, n: int, half: int, seed: int) -> list[Path]:
-    """``n`` small case slides (16 patch cells on a 6×6 grid) from one half of the validation split, written to
-    ``folder`` as ``case-<k>.tiff``; the last holds a metastasis, the others none."""
-    tiles, labels, ids = load_half(data_root, half)
-    rng = np.random.default_rng(seed)
-    paths = [folder / f"case-{k}.tiff" for k in range(n)]
-    for k, path in enumerate(paths):
-        build_case(tiles, labels, ids, path, rng, positive=k == n - 1, cells=16, side=6)
-    return paths
 
 
 @pytest.fixture(scope="module")

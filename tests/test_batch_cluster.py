@@ -15,9 +15,9 @@ from pathlib import Path
 
 import dask
 import pytest
+from case_slides import small_cases
 from dask.distributed import Client
-from test_batch import (BUNDLE, _job, command_env, slides,  # noqa: F401 - slides: the module's fixture
-                        small_cases, wait_for)
+from test_batch import BUNDLE, _job, command_env, slides, wait_for  # noqa: F401 - slides: the module's fixture
 
 from model_training.cli.slides import main as slides_cli
 from model_training.slides.batch import run_batch
