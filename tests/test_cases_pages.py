@@ -156,6 +156,9 @@ def test_the_cases_page_lists_one_models_cases_at_a_time(batch_dir, tiny_batch, 
                                                     "signed out."]
     at.switch_page("views/cases.py").run()  # and a case of the model without a slide-level answer opens too
     at.selectbox(key="cases-model").set_value(tiny).run()
+    # none of this model's cases is signed out, but the export is every sign-out: it stays on offer
+    export = next(b for b in at.get("download_button") if b.proto.label == "Sign-outs (CSV)")
+    assert not export.proto.disabled
     at.button(key="cases-open").click().run()
     at.switch_page("views/slide.py").run()
     assert not at.exception and at.session_state[case_open.OPEN_CASE] in ids[tiny]

@@ -42,6 +42,7 @@ if wl.empty:
             "`--db` with the store's URL, or `PATHREVIEW_DB_URL` set as for the app.", icon=":material/inbox:")
     st.stop()
 
+everything = wl  # the sign-out export is the lab's whole record, whichever model's cases are listed
 scorers = scored_by.models(wl)
 if len(scorers) > 1:
     model = st.selectbox("Scored by", scorers, key="cases-model",
@@ -58,7 +59,7 @@ c = st.columns([3, 1])
 c[0].caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("new", "in review", "signed out")))
 c[1].download_button("Sign-outs (CSV)", lambda: store.signouts_csv(store.signout_history()),
                      file_name="pathreview_signouts.csv", mime="text/csv", key="cases-export", on_click="ignore",
-                     icon=":material/download:", disabled=counts.get("new", 0) == len(wl),
+                     icon=":material/download:", disabled=bool((everything.status == "new").all()),
                      help="Every sign-out recorded, deferrals and changed calls included, with its case: the slide "
                           "file and its sha256, the model and what it answered.")
 if view.empty:
