@@ -24,10 +24,12 @@ from batch_tasks import die_once
 from case_slides import small_cases
 
 from app.store.cases import worklist
-from model_training.bundle.files import DEFAULT_BUNDLE
-from model_training.slides.batch import BatchJob, read_manifest, run_batch, worker_predictor
+from model_training.bundle.files import DEFAULT_BUNDLE, sha256
+from model_training.cli.slides import main as slides_cli
+from model_training.slides.batch import BatchJob, run_batch, worker_predictor
 from model_training.slides.cases_csv import CASES_FILE, COLUMNS, INTERRUPTED, read_cases
 from model_training.slides.dask_run import start_method
+from model_training.slides.manifest import read_manifest
 from model_training.slides.progress import BatchProgress
 from model_training.slides.run import SlideSettings
 
@@ -108,9 +110,67 @@ def test_a_manifest_names_slides_relative_to_itself(tmp_path):
     assert read_manifest(tmp_path / "list.txt") == [tmp_path / "a.svs", Path("/abs/b.tiff")]
     pd.DataFrame({"slide": ["x"], "path": ["sub/x.svs"]}).to_csv(tmp_path / "m.csv", index=False)
     assert read_manifest(tmp_path / "m.csv") == [tmp_path / "sub" / "x.svs"]
+    # a spreadsheet's export: a byte-order mark, a "Slide" column, a quoted name with a comma, an empty cell
+    (tmp_path / "s.csv").write_text('\ufeffCase,Slide\n1,"node 3, left.svs"\n2,\n3,c.svs\n', encoding="utf-8")
+    assert read_manifest(tmp_path / "s.csv") == [tmp_path / "node 3, left.svs", tmp_path / "c.svs"]
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    with pytest.raises(ValueError, match="empty.txt: names no slides"):
+    with pytest.raises(ValueError, match="empty.txt: the manifest names no slides"):
         read_manifest(tmp_path / "empty.txt")
+    with pytest.raises(ValueError, match="absent.txt: the manifest cannot be read: No such file or directory"):
+        read_manifest(tmp_path / "absent.txt")
+    (tmp_path / "scan.txt").write_bytes(b"\xff\xd8\xff\xe0 a JPEG, not a list")
+    with pytest.raises(ValueError, match="scan.txt: the manifest is not a text file"):
+        read_manifest(tmp_path / "scan.txt")
+
+
+def test_the_command_names_what_it_cannot_use(tmp_path, capsys):
+    """An unreadable manifest and a worker count under one are named before anything is scored."""
+    assert slides_cli(["--manifest", str(tmp_path / "absent.txt"), "--out", str(tmp_path / "out")]) == 2
+    assert "absent.txt: the manifest cannot be read: No such file or directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        slides_cli([str(tmp_path / "a.svs"), "--out", str(tmp_path / "out"), "--workers", "0"])
+    assert stop.value.code == 2 and "--workers must be 1 or more (got 0)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_slides_of_the_same_file_name_do_not_share_outputs(slides, tmp_path):
+    """Outputs are named after the slide's file name: a second file of that name in the same batch is named with
+    the reason and not scored, and a file listed twice is scored once; the outputs are the first file's."""
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / slides[0].name
+    shutil.copy(slides[1], twin)  # another slide under the first one's name
+    out = tmp_path / "out"
+    rows = run_batch([slides[0], twin, slides[3], slides[3]], _job(out), progress=False)
+    assert [r["status"][:8] for r in rows] == ["scored", "failed: ", "scored", "failed: "]
+    assert rows[1]["status"] == (f"failed: has the same file name as {slides[0]}, earlier in this batch, whose "
+                                 "outputs would be overwritten; score it with another --out")
+    assert rows[3]["status"] == "failed: listed twice in this batch"
+    summary = json.loads((out / f"{slides[0].name}.summary.json").read_text())
+    assert summary["slide_sha256"] == rows[0]["sha256"] == sha256(slides[0])
+    assert list(read_cases(out / CASES_FILE).status) == [r["status"] for r in rows]
+
+
+def test_a_slide_replaced_under_its_name_is_scored_again(slides, tmp_path):
+    """A re-run skips a slide only when its outputs were made from the same file: a slide scanned again under the
+    same name (here another case slide copied over it) is scored afresh, and its row carries its own answer."""
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    slide = folder / "today.tiff"
+    shutil.copy(slides[0], slide)
+    first = run_batch([slide], _job(tmp_path / "out"), progress=False)
+    shutil.copy(slides[3], slide)  # the metastasis slide, under the same name
+    again = run_batch([slide], _job(tmp_path / "out"), progress=False)
+    alone = run_batch([slides[3]], _job(tmp_path / "alone"), progress=False)
+    assert again[0]["status"] == "scored" and again[0]["sha256"] == sha256(slides[3]) != first[0]["sha256"]
+    assert again[0]["slide_score"] == alone[0]["slide_score"] != first[0]["slide_score"]
+    assert run_batch([slide], _job(tmp_path / "out"), progress=False)[0]["status"] == "skipped"
+    # outputs that do not say which file they were made from are not trusted either
+    summary_path = tmp_path / "out" / "today.tiff.summary.json"
+    summary = json.loads(summary_path.read_text())
+    del summary["slide_sha256"]
+    summary_path.write_text(json.dumps(summary))
+    assert run_batch([slide], _job(tmp_path / "out"), progress=False)[0]["status"] == "scored"
 
 
 def test_a_slide_whose_outputs_cannot_be_written_is_named_and_the_others_finish(slides, tmp_path):

@@ -19,9 +19,10 @@ from model_training.bundle.contract import TILE
 from model_training.bundle.files import BundleError, default_bundle
 from model_training.cli.quiet import DEBUG_EPILOG, VERBOSE_HELP, quiet_cli
 from model_training.inference.predictor import ENGINE_HELP, ENGINES, scores_with_keras
-from model_training.slides.batch import BatchInterrupted, BatchJob, read_manifest, run_batch, worker_predictor
+from model_training.slides.batch import BatchInterrupted, BatchJob, run_batch, worker_predictor
 from model_training.slides.batch_report import say_batch, say_interrupted
 from model_training.slides.grid import MIN_TISSUE, STRIDES
+from model_training.slides.manifest import read_manifest
 from model_training.slides.review_store import add_to_store, store_url
 from model_training.slides.run import SlideSettings
 from model_training.slides.tissue import TissueParams
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model_training.cli.slides", description=__doc__, epilog=DEBUG_EPILOG,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("slides", nargs="*", type=Path, help="slide files (SVS, TIFF, NDPI, MIRAX, … or PNG/JPEG)")
-    ap.add_argument("--manifest", type=Path, help="text file of slide paths, one a line (or a CSV with `path`)")
+    ap.add_argument("--manifest", type=Path, help="text file of slide paths, one a line (or a CSV with a `path` column)")
     ap.add_argument("--workers", type=int, default=1, help="Dask worker processes on this machine (default 1: "
                                                              "no Dask)")
     ap.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:8786)")
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not slides:
         ap.error("name slide files or a --manifest")
+    if args.workers < 1:
+        ap.error(f"--workers must be 1 or more (got {args.workers})")
     job = BatchJob(str(bundle), args.engine, str(args.out), settings, args.force)
     try:
         worker_predictor(job)  # a bundle that cannot load stops here, before any cluster starts

@@ -100,19 +100,20 @@ def start_case(job: BatchJob, path: str) -> Callable[[], dict]:
     pool = ThreadPoolExecutor(1, thread_name_prefix="sha256")
     hashing = pool.submit(sha256, path)
     pool.shutdown(wait=False)
-    status, found = _score(job, path, tile_report())
+    status, found = _score(job, path, tile_report(), hashing.result)
 
     def finish() -> dict:
-        failure = found if status == "failed" else None
-        if status == "scored":
-            try:
-                write_outputs(found, path, Path(job.out))
-            except OSError as exc:
-                failure = _reason(exc)
         try:
             digest = hashing.result()
         except OSError as exc:
             return failed_row(path, _reason(exc), worker=_where())
+        failure = found if status == "failed" else None
+        if status == "scored":
+            found.summary["slide_sha256"] = digest  # a re-run skips the slide only when it is this same file
+            try:
+                write_outputs(found, path, Path(job.out))
+            except OSError as exc:
+                failure = _reason(exc)
         if failure is not None:
             return failed_row(path, failure, digest, _where())
         return row_from_summary(path, found.summary if status == "scored" else found, status, digest, _where())
@@ -120,12 +121,20 @@ def start_case(job: BatchJob, path: str) -> Callable[[], dict]:
     return finish
 
 
-def _score(job: BatchJob, path: Path, on_tiles: TileReport | None) -> tuple[str, SlideResult | dict | str]:
-    """("scored", the result to write), ("skipped", the summary already written) or ("failed", the reason)."""
+def _score(job: BatchJob, path: Path, on_tiles: TileReport | None,
+           digest: Callable[[], str]) -> tuple[str, SlideResult | dict | str]:
+    """("scored", the result to write), ("skipped", the summary already written) or ("failed", the reason).
+    ``digest`` gives the slide file's sha256: outputs are this slide's only when their summary records it (another
+    file under the same name, or the slide scanned again, is scored afresh)."""
     pred = worker_predictor(job)
     summary_path = Path(job.out) / f"{output_stem(path)}.summary.json"
     if not job.force and already_done(summary_path, job.settings.identity(pred)):
-        return "skipped", json.loads(summary_path.read_text())
+        summary = json.loads(summary_path.read_text())
+        try:
+            if summary.get("slide_sha256") == digest():
+                return "skipped", summary
+        except OSError:
+            pass  # the file cannot be read: scoring it names the reason
     try:
         return "scored", score_file(pred, path, job.settings, progress=False, on_tiles=on_tiles)
     except SlideError as exc:
@@ -139,20 +148,6 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def read_manifest(path: Path) -> list[Path]:
-    """Slide paths from a manifest: a CSV with a ``path`` column, or one path a line (``#`` comments);
-    relative paths are taken from the manifest's folder."""
-    path = Path(path)
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    if lines and "path" in [c.strip() for c in lines[0].split(",")]:
-        col = [c.strip() for c in lines[0].split(",")].index("path")
-        lines = [ln.split(",")[col].strip() for ln in lines[1:]]
-    if not lines:
-        raise ValueError(f"{path}: names no slides")
-    return [p if p.is_absolute() else path.parent / p for p in map(Path, lines)]
-
-
 def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, scheduler: str | None = None,
               progress: bool | BatchProgress = True, task: Callable[[BatchJob, str], dict] = score_case) -> list[dict]:
     """Score ``paths`` (serially, or on Dask when ``workers`` > 1 or a ``scheduler`` is given), write
@@ -160,26 +155,49 @@ def run_batch(paths: Iterable[Path], job: BatchJob, *, workers: int = 1, schedul
     and tiles where stderr is a terminal (or a ``BatchProgress`` to count on). ``task`` is the Dask task (for
     tests). Ctrl-C writes ``cases.csv`` with what finished, then raises ``BatchInterrupted``."""
     paths = [Path(p).absolute() for p in paths]  # not resolved: a link keeps its name as the slide's name
-    counts = progress if isinstance(progress, BatchProgress) else BatchProgress(len(paths), show=progress)
-    rows: list[dict | None] = [None] * len(paths)  # filled as slides finish, so an interruption keeps them
+    clashes = name_clashes(paths)
+    todo = [p for i, p in enumerate(paths) if i not in clashes]
+    counts = progress if isinstance(progress, BatchProgress) else BatchProgress(len(todo), show=progress)
+    rows: list[dict | None] = [None] * len(todo)  # filled as slides finish, so an interruption keeps them
+
+    def in_order(unfinished: str | None = None) -> list[dict]:
+        finished = iter(rows)
+        return [failed_row(p, clashes[i]) if i in clashes else next(finished) or failed_row(p, unfinished)
+                for i, p in enumerate(paths)]
+
     try:
         if workers <= 1 and scheduler is None:
-            _one_process(paths, job, counts, rows)
+            _one_process(todo, job, counts, rows)
         else:
             from model_training.slides.dask_run import run_on_dask  # Dask loads only for a Dask run
 
             cores = os.cpu_count() or 1
             threads = job.threads or (max(1, cores // workers) if scheduler is None else None)
-            run_on_dask(paths, replace(job, threads=threads), workers, scheduler, task, counts, RETRIES, rows)
+            run_on_dask(todo, replace(job, threads=threads), workers, scheduler, task, counts, RETRIES, rows)
     except KeyboardInterrupt:
         # what finished is on disk already; cases.csv says which slides those are before the batch stops
-        done = [r or failed_row(p, INTERRUPTED) for r, p in zip(rows, paths)]
+        done = in_order(INTERRUPTED)
         write_cases(Path(job.out), done)
         raise BatchInterrupted(done) from None
     finally:
         counts.close()
-    write_cases(Path(job.out), rows)
-    return rows
+    done = in_order()
+    write_cases(Path(job.out), done)
+    return done
+
+
+def name_clashes(paths: list[Path]) -> dict[int, str]:
+    """The slides of ``paths`` that are not scored because their outputs would overwrite an earlier slide's (the
+    same file name; outputs are named after it), by index, with the reason cases.csv gives."""
+    first: dict[str, Path] = {}
+    clashes = {}
+    for i, p in enumerate(paths):
+        earlier = first.setdefault(output_stem(p), p)
+        if earlier is not p:
+            clashes[i] = ("listed twice in this batch" if earlier == p else
+                          f"has the same file name as {earlier}, earlier in this batch, whose outputs would be "
+                          "overwritten; score it with another --out")
+    return clashes
 
 
 def _one_process(paths: list[Path], job: BatchJob, counts: BatchProgress, rows: list[dict | None]) -> None:
