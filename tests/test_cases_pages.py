@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from app.store import Reviewer, add_batch, get_case, record_signout, signouts_fr
 from model_training.bundle.contract import TILE
 from model_training.bundle.files import DEFAULT_BUNDLE, read_card
 from model_training.slides import scoring
+from model_training.slides.batch import BatchJob, run_batch
 from model_training.slides.reader import open_slide
 from model_training.slides.run import model_mpp
 from real_inputs import SVS
@@ -309,3 +311,34 @@ def test_the_slide_page_address_names_the_case_on_view_and_a_bookmark_opens_it(b
         other.switch_page("views/slide.py").run()
         assert not other.exception and "case" not in other.query_params
         assert f"There is no case {bad} in the review store." in [unescape(e.value) for e in other.error]
+
+
+def test_a_case_whose_slide_file_changed_is_not_opened_as_that_case(batch_dir, app_session, monkeypatch, tmp_path):
+    """A slide scanned again under the same name is another slide: its stored case (the old file's tiles and
+    answer) is not opened on it, from the worklist or from an address, and the address's reason stays on the page
+    after the new file is scored (the page reruns then)."""
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    slide = folder / "rescanned.tiff"
+    shutil.copy(batch_dir.parent / "case-0.tiff", slide)
+    run_batch([slide], BatchJob(str(DEFAULT_BUNDLE), "onnx-int8", str(tmp_path / "out")), progress=False)
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(folder))
+    at = app_session(name="dr. rescan")
+    add_batch(tmp_path / "out", url=app_session.url)
+    case_id = int(worklist(url=app_session.url).id[0])
+    shutil.copy(batch_dir.parent / "case-2.tiff", slide)  # the file replaced by another slide, same name
+    at.switch_page("views/cases.py").run()
+    at.button(key="cases-open").click().run()
+    said = [unescape(e.value) for e in at.error]
+    assert said == ["rescanned.tiff: the file has changed since the batch run scored it (its sha256 is no longer "
+                    "the case's), so it cannot be signed out as this case; score it again with the slides command "
+                    "(--db) to add the new file to the worklist"]
+    assert case_open.OPEN_CASE not in at.session_state  # nothing was opened
+    again = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=300)
+    again.query_params["case"] = str(case_id)
+    again.switch_page("views/slide.py").run()
+    assert not again.exception and "case" not in again.query_params
+    assert any("the file has changed since the batch run scored it" in unescape(e.value) for e in again.error)
+    shutil.copy(batch_dir.parent / "case-0.tiff", slide)  # the scanned file back: the case opens again
+    at.button(key="cases-open").click().run()
+    assert not at.exception and at.session_state[case_open.OPEN_CASE] == case_id

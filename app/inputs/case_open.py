@@ -9,6 +9,7 @@ the same way.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import streamlit as st
@@ -17,6 +18,7 @@ from app import store
 from app.inputs.roots import inside
 from app.inputs.slide_files import SlideAccessError, resolve_in, slides_root
 from model_training.bundle.contract import TILE
+from model_training.bundle.files import sha256
 from model_training.slides.outputs import CSV_COLUMNS
 from model_training.slides.reader import SlideError, open_slide
 from model_training.slides.scoring import Overview, SlideResult
@@ -25,6 +27,7 @@ OPEN_CASE = "case_open"  # the id of the case the Slide page was opened for
 OPEN_PATH = "case_open_path"  # and its slide file, resolved
 OPEN_AT = "case_open_at"  # (slide file resolved, x, y, width, height): a tile to open once the slide is scored
 OPEN_SAID = "case_open_said"  # (what to tell, whether it is an error) after a case was asked for on the Slide page
+ADDRESS_SAID = "case_address_said"  # (why the case in the address was not opened, the slide on view then)
 CASE_PARAM = "case"  # the Slide page's address names the case on view (?case=ID): a bookmark or a link opens it
 FOLDER = "Slide folder"  # the Slide page's source option for the slide folder
 SLIDE_PAGE = "views/slide.py"
@@ -59,8 +62,29 @@ def _point_at_case(case: dict | None, asked: object) -> str | None:
     name = slide_name(case)
     if name is None:
         return _not_in_folder(case["slide"])
+    if not same_file(case):
+        return (f"{case['slide']}: the file has changed since the batch run scored it (its sha256 is no longer the "
+                "case's), so it cannot be signed out as this case; score it again with the slides command (--db) "
+                "to add the new file to the worklist")
     _point_at(name, _case_state(case))
     return None
+
+
+def same_file(case: dict) -> bool:
+    """Whether the file at the case's path is still the one the batch run scored (the same sha256): a slide
+    scanned again under the same name is another slide, with other tiles."""
+    path = Path(case["path"]).resolve()
+    try:
+        info = path.stat()
+        return _file_sha256(str(path), info.st_size, info.st_mtime_ns) == case["sha256"]
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    # keyed by size and modification time too: a file written again is hashed again, an unchanged one once
+    return sha256(Path(path))
 
 
 def open_case_here(case_id: int) -> None:
@@ -73,19 +97,34 @@ def open_case_here(case_id: int) -> None:
         st.query_params[CASE_PARAM] = str(case_id)  # or the address would open the case on view again
 
 
-def follow_address() -> str | None:
+def follow_address() -> None:
     """Open the case the Slide page's address names (a bookmark, a shared link) when it is not the case open,
-    before the page's controls are drawn; returns why not, and drops it from the address, when it cannot."""
+    before the page's controls are drawn; when it cannot, drop it from the address and keep why not for
+    ``address_problem``."""
     want = st.query_params.get(CASE_PARAM)
     if not want or str(st.session_state.get(OPEN_CASE)) == want:
-        return None
+        return
     if not store.open_store().ok:
         problem = f"case {want}: the review store cannot be opened, so its cases cannot be either"
     else:
         problem = _point_at_case(store.get_case(int(want)) if want.isdigit() else None, want)
     if problem:
         del st.query_params[CASE_PARAM]
-    return problem
+        st.session_state[ADDRESS_SAID] = (problem, None)
+
+
+def address_problem(name: str) -> str | None:
+    """Why the case the page's address named was not opened, said for as long as the slide ``name`` (the one on
+    view then) stays on view: the page reruns once that slide is scored, and the address no longer names it."""
+    said = st.session_state.get(ADDRESS_SAID)
+    if said is None:
+        return None
+    if said[1] is None:
+        st.session_state[ADDRESS_SAID] = said = (said[0], name)
+    if said[1] != name:
+        del st.session_state[ADDRESS_SAID]
+        return None
+    return said[0]
 
 
 def keep_address(path: Path) -> None:
@@ -169,7 +208,7 @@ def open_tile(name: str, x: int, y: int, width: int, height: int, model_sha256: 
         return _not_in_folder(name)
     case_id = store.case_of_file(path, model_sha256)
     case = store.get_case(case_id) if case_id is not None else None
-    state = _case_state(case) if case is not None else {}
+    state = _case_state(case) if case is not None and same_file(case) else {}
     _point_at(name, {**state, OPEN_AT: (str(path.resolve()), int(x), int(y), int(width), int(height))})
     st.switch_page(SLIDE_PAGE)
     return None

@@ -35,7 +35,7 @@ level = SlideLevel.from_card(pred.card)
 target = model_mpp(pred.card)
 root = slide_files.slides_root()
 # a case named in the page's address (a bookmark, a shared link) opens as the Cases page opens it
-address_problem = case_open.follow_address()
+case_open.follow_address()
 
 with st.sidebar:
     st.markdown("**Slide**")
@@ -91,7 +91,7 @@ else:
 allowed = root if use == FOLDER else slide_files.upload_dir()
 
 case_open.keep_address(path)
-if address_problem:
+if address_problem := case_open.address_problem(name):
     st.error(md(address_problem, 600), icon=":material/link_off:")
 shown = name.split("/")[-1]  # what the user knows the slide as (uploads are stored under a hashed name)
 shown_md = md(shown)
