@@ -6,6 +6,7 @@ in conftest.py)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.store import (Reviewer, ReviewRefused, add_batch, case_of_file, case_st
 from app.store import db
 from app.store.__main__ import main as store_cli
 from model_training.cli.slides import main as slides_cli
+from model_training.slides.cases_csv import CASES_FILE, read_cases
 from model_training.slides.tiles_csv import read_tiles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +48,21 @@ def test_a_batch_is_added_once_and_listed_by_slide_score(batch_dir, store_url):
     assert case_of_file(case["path"], case["model_sha256"], url=store_url) == case["id"]
     assert case_of_file(case["path"], "0" * 64, url=store_url) is None
     assert case_of_file(batch_dir / Path(case["path"]).name, case["model_sha256"], url=store_url) is None
+
+
+def test_outputs_of_another_file_are_not_added(batch_dir, store_url, tmp_path):
+    """cases.csv names each slide file by its sha256 and the summary records the file it was made from: a batch
+    folder where the two disagree (outputs copied between runs, or a run's cases.csv over another's outputs) adds
+    that slide to nobody's worklist, and says why."""
+    out = tmp_path / "out"
+    shutil.copytree(batch_dir, out)
+    table = read_cases(out / CASES_FILE)
+    table.loc[table.slide == "case-1.tiff", "sha256"] = "ab" * 32
+    table.to_csv(out / CASES_FILE, index=False)
+    res = add_batch(out, url=store_url)
+    assert res["added"] == 2 and "case-1.tiff" not in set(worklist(url=store_url).slide)
+    assert "case-1.tiff: its outputs were made from another file than the one cases.csv names (sha256 ababababab" \
+           "ab…); score it again" in res["not_scored"]
 
 
 def test_sign_outs_set_the_status_and_cannot_be_changed(batch_dir, store_url):

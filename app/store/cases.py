@@ -45,6 +45,10 @@ def add_batch(out_dir: str | Path, truth: dict[str, int] | None = None, *, url: 
             res["not_scored"].append(f"{row['slide']}: {row['status']}")
             continue
         summary = json.loads((out_dir / f"{row['slide']}.summary.json").read_text())
+        if summary.get("slide_sha256", row["sha256"]) != row["sha256"]:  # older outputs do not record it
+            res["not_scored"].append(f"{row['slide']}: its outputs were made from another file than the one "
+                                     f"cases.csv names (sha256 {str(row['sha256'])[:12]}…); score it again")
+            continue
         tiles = (out_dir / f"{row['slide']}.tiles.csv").read_bytes()
         level = summary.get("slide_level") or {}
         rec = {"key": _key(row["sha256"], summary), "created_at": utcnow(), "slide": row["slide"],
