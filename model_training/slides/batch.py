@@ -10,7 +10,6 @@ slide whose summary records the same model and settings is skipped.
 """
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -124,17 +123,11 @@ def start_case(job: BatchJob, path: str) -> Callable[[], dict]:
 def _score(job: BatchJob, path: Path, on_tiles: TileReport | None,
            digest: Callable[[], str]) -> tuple[str, SlideResult | dict | str]:
     """("scored", the result to write), ("skipped", the summary already written) or ("failed", the reason).
-    ``digest`` gives the slide file's sha256: outputs are this slide's only when their summary records it (another
-    file under the same name, or the slide scanned again, is scored afresh)."""
+    ``digest`` gives the slide file's sha256, for ``already_done``."""
     pred = worker_predictor(job)
     summary_path = Path(job.out) / f"{output_stem(path)}.summary.json"
-    if not job.force and already_done(summary_path, job.settings.identity(pred)):
-        summary = json.loads(summary_path.read_text())
-        try:
-            if summary.get("slide_sha256") == digest():
-                return "skipped", summary
-        except OSError:
-            pass  # the file cannot be read: scoring it names the reason
+    if not job.force and (summary := already_done(summary_path, job.settings.identity(pred), digest)) is not None:
+        return "skipped", summary
     try:
         return "scored", score_file(pred, path, job.settings, progress=False, on_tiles=on_tiles)
     except SlideError as exc:
@@ -192,8 +185,10 @@ def name_clashes(paths: list[Path]) -> dict[int, str]:
     first: dict[str, Path] = {}
     clashes = {}
     for i, p in enumerate(paths):
-        earlier = first.setdefault(output_stem(p), p)
-        if earlier is not p:
+        earlier = first.get(output_stem(p))
+        if earlier is None:
+            first[output_stem(p)] = p
+        else:
             clashes[i] = ("listed twice in this batch" if earlier == p else
                           f"has the same file name as {earlier}, earlier in this batch, whose outputs would be "
                           "overwritten; score it with another --out")

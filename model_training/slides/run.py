@@ -66,13 +66,20 @@ class SlideSettings:
                 "files": FILES_VERSION}
 
 
-def already_done(summary_path: Path, wanted: dict) -> bool:
-    """True when ``summary_path`` records a run with the ``wanted`` settings."""
+def already_done(summary_path: Path, wanted: dict, slide_sha256: Callable[[], str]) -> dict | None:
+    """The summary at ``summary_path`` when it records a run with the ``wanted`` settings on this very slide file
+    (``slide_sha256()`` gives its sha256: another file under the same name, or the slide scanned again, is not
+    done); None otherwise, or when the file cannot be read (scoring it names the reason)."""
     try:
-        done = json.loads(summary_path.read_text()).get("settings")
+        done = json.loads(summary_path.read_text())
     except (OSError, ValueError):
-        return False
-    return done == wanted
+        return None
+    if done.get("settings") != wanted:
+        return None
+    try:
+        return done if done.get("slide_sha256") == slide_sha256() else None
+    except OSError:
+        return None
 
 
 def output_stem(path: Path) -> str:
