@@ -220,12 +220,9 @@ def tiny_batch(batch_dir, tiny_bundle, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def unlike_batch(data_root, tmp_path_factory) -> Path:
+def unlike_batch(data_root, svs, tmp_path_factory) -> Path:
     """A batch run over a case slide with a metastasis and the Aperio slide of skin, which the quality gate calls
     unlike the lymph-node slides the model learned from."""
-    svs = Path(os.environ.get("PATHREVIEW_SLIDES") or "/nonexistent") / SVS
-    if not svs.is_file():
-        pytest.skip(f"PATHREVIEW_SLIDES does not hold {SVS} (../shared/slides)")
     folder = tmp_path_factory.mktemp("unlike")
     out = folder / "out"
     run_batch([*small_cases(data_root, folder, 1, half=0, seed=3), svs],

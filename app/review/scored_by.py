@@ -21,8 +21,14 @@ def scored_by(frame: pd.DataFrame, model: str) -> pd.DataFrame:
     return frame[frame.model.fillna(UNNAMED) == model] if not frame.empty else frame
 
 
+def model_of(cases: pd.DataFrame, case_id: int) -> str | None:
+    """The model that scored case ``case_id`` of ``cases`` (a worklist), or None when it is not among them."""
+    model = cases.model[cases.id == case_id].fillna(UNNAMED)
+    return model.iloc[0] if len(model) else None
+
+
 def same_model(cases: pd.DataFrame, case_id: int) -> pd.DataFrame:
     """The cases of ``cases`` (a worklist) scored by the model that scored case ``case_id``; all of them when
     that case is not among them."""
-    model = cases.model[cases.id == case_id].fillna(UNNAMED)
-    return scored_by(cases, model.iloc[0]) if len(model) else cases
+    model = model_of(cases, case_id)
+    return scored_by(cases, model) if model is not None else cases

@@ -36,8 +36,8 @@ def open_next_case(case_id: int) -> None:
     mine = scored_by.same_model(cases, case_id)
     following = next_to_sign_out(mine, case_id)
     if following is None:
-        whose = (f" scored by {mine.model.fillna(scored_by.UNNAMED).iloc[0]}"
-                 if len(scored_by.models(cases)) > 1 and len(mine) else "")
+        model = scored_by.model_of(cases, case_id)
+        whose = f" scored by {model}" if model is not None and len(scored_by.models(cases)) > 1 else ""
         st.session_state[case_open.OPEN_SAID] = (f"Every other case{whose} in the worklist is signed out.", False)
     else:
         case_open.open_case_here(int(following.id))
