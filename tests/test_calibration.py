@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
+from scipy.stats import norm
 
 from model_training.evaluation.metrics import (crossfit_nll, fit_platt, fit_temperature, nll, rates_ci,
-                                               threshold_for_sensitivity, threshold_with_margin)
+                                               threshold_for_sensitivity, threshold_for_specificity,
+                                               threshold_with_margin)
 
 
 def _shifted_labels(n: int = 20000, t: float = 1.6, b: float = 0.8, seed: int = 0):
@@ -94,8 +96,6 @@ def test_recalibrate_keeps_the_weights_and_training_record(tiny_bundle, data_roo
 def test_margin_threshold_keeps_true_sensitivity_on_new_samples():
     """Positives' scores drawn from a known distribution: the fitted-exactly threshold gives true sensitivity
     below 0.95 about half the time, the margin threshold only rarely."""
-    from scipy.stats import norm
-
     rng = np.random.default_rng(1)
     below_exact = below_margin = 0
     reps = 60
@@ -108,6 +108,44 @@ def test_margin_threshold_keeps_true_sensitivity_on_new_samples():
         below_margin += norm.sf(margin, 2.0, 1.0) < 0.95
     assert below_exact >= reps * 0.3
     assert below_margin <= reps * 0.1
+
+
+def _wilson_low(k: int, n: int, z: float = 1.959964) -> float:
+    p = k / n
+    return (p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+
+
+def test_specificity_floor_keeps_the_fewest_negatives_its_interval_allows():
+    y, p = np.r_[np.zeros(100), np.ones(5)], np.r_[np.arange(100) / 100, np.full(5, 0.5)]
+    t = threshold_for_specificity(y, p, 0.70)
+    below = int((p[y == 0] < t).sum())
+    # the Wilson lower bound (written out here) clears 0.70 with `below` negatives and not with one fewer
+    assert _wilson_low(below, 100) >= 0.70 > _wilson_low(below - 1, 100)
+    assert 74 <= below <= 80  # a margin over the 70 a point estimate would keep
+    assert (p[y == 0] >= t).sum() == 100 - below  # the rest are called positive at or above it
+    assert threshold_for_specificity(y, p, 0.0) == float("-inf")  # no floor
+    # five negatives cannot show 0.90 with confidence: the threshold then calls none of them positive
+    few = threshold_for_specificity(np.zeros(5), np.arange(5.0), 0.90)
+    assert 4.0 < few < 4.0 + 1e-9
+    with pytest.raises(ValueError, match="needs negatives"):
+        threshold_for_specificity(np.ones(3), np.arange(3.0))
+
+
+def test_specificity_floor_holds_on_new_negatives_where_the_exact_fit_does_not():
+    """Negatives drawn from a known distribution: the threshold placed where 250 of them show specificity 0.70
+    exactly gives a true specificity below 0.70 about half the time, the floor with its interval rarely."""
+    rng = np.random.default_rng(3)
+    below_exact = below_floor = 0
+    reps = 60
+    for _ in range(reps):
+        neg = np.sort(rng.normal(0.0, 1.0, 250))
+        exact = np.nextafter(neg[int(np.ceil(0.7 * 250)) - 1], np.inf)
+        floor = threshold_for_specificity(np.zeros(250), neg, 0.70)
+        assert floor >= exact
+        below_exact += norm.cdf(exact) < 0.70
+        below_floor += norm.cdf(floor) < 0.70
+    assert below_exact >= reps * 0.3
+    assert below_floor <= reps * 0.1
 
 
 def test_rates_ci_brackets_the_observed_rates():

@@ -1,7 +1,7 @@
 """Fit the slide-level answer on labelled case slides built from validation patches, and record it in the card.
 
 ``python -m model_training.cli.slide_level --data PCAM_ROOT --work DIR [--cases 500] [--second-look 16]
-[--sensitivity 0.9] [--write-card]``
+[--sensitivity 0.9] [--specificity 0.7] [--write-card]``
 
 Builds ``--cases`` slides from each half of the validation split (half normal, half with one metastasis of
 1–8 adjacent tumour patches), scores them with the bundle (with a second look, 8-view TTA, at each slide's
@@ -18,7 +18,7 @@ from pathlib import Path
 from model_training.bundle.files import BundleError, default_bundle, read_card, write_card
 from model_training.cli.quiet import quiet_cli
 from model_training.inference.predictor import ENGINES
-from model_training.slides.answer_fit import SECOND_LOOK, SENSITIVITY_TARGET, fit_and_measure
+from model_training.slides.answer_fit import SECOND_LOOK, SENSITIVITY_TARGET, SPECIFICITY_FLOOR, fit_and_measure
 from model_training.slides.batch import BatchJob
 from model_training.slides.run import SlideSettings
 
@@ -35,13 +35,18 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"top tiles per slide re-scored with 8-view TTA (default {SECOND_LOOK}; 0: none)")
     ap.add_argument("--sensitivity", type=float, default=SENSITIVITY_TARGET,
                     help=f"the decision threshold is the highest at which the fit set's sensitivity reaches this "
-                         f"(default {SENSITIVITY_TARGET})")
+                         f"with a margin (default {SENSITIVITY_TARGET}) ...")
+    ap.add_argument("--specificity", type=float, default=SPECIFICITY_FLOOR,
+                    help=f"... raised where needed until its specificity reaches this with a margin "
+                         f"(default {SPECIFICITY_FLOOR}; 0: no floor)")
     ap.add_argument("--tta", action="store_true", help="score the tiles with 8-view TTA")
     ap.add_argument("--seed", type=int, default=26)
     ap.add_argument("--write-card", action="store_true", help="record the result in the bundle's model card")
     args = ap.parse_args(argv)
     if not 0 < args.sensitivity <= 1:
         ap.error(f"--sensitivity {args.sensitivity}: a share of the fit set's metastasis slides, in (0, 1]")
+    if not 0 <= args.specificity < 1:
+        ap.error(f"--specificity {args.specificity}: a share of the fit set's normal slides, in [0, 1)")
     quiet_cli(False)
     bundle = args.model or default_bundle()
     try:
@@ -50,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     job = BatchJob(str(bundle), args.engine, str(args.work), SlideSettings(tta=args.tta))
-    block = fit_and_measure(job, args.data, args.work, args.cases, args.second_look, args.seed, args.sensitivity)
+    block = fit_and_measure(job, args.data, args.work, args.cases, args.second_look, args.seed, args.sensitivity,
+                            args.specificity)
     print(json.dumps(block, indent=2))
     if args.write_card:
         write_card(bundle, {**card, "slide_level": block})

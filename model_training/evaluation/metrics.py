@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import expit
+from scipy.stats import binomtest
 from sklearn import metrics as skm
 
 
@@ -105,7 +106,8 @@ def crossfit_nll(y: np.ndarray, logits: np.ndarray, method: str = "platt", folds
 
 def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float = 0.95) -> float:
     """The highest threshold whose sensitivity is at least ``target`` (best specificity at that recall)."""
-    fpr, tpr, thr = skm.roc_curve(y, p)
+    # every threshold: sklearn's default drops those inside a run of positives, and would return the run's lowest
+    fpr, tpr, thr = skm.roc_curve(y, p, drop_intermediate=False)
     ok = np.flatnonzero(tpr >= target)
     t = float(thr[ok[0]])
     return min(t, 1.0)
@@ -127,6 +129,26 @@ def threshold_with_margin(y: np.ndarray, p: np.ndarray, target: float = 0.95, n_
     k = int(np.floor((1.0 - target) * len(pos)))  # tiles allowed below the threshold in a resample
     boots = np.sort(rng.choice(pos, (n_boot, len(pos)), replace=True), axis=1)[:, k]
     return float(min(np.percentile(boots, 2.5), threshold_for_sensitivity(y, p, target)))
+
+
+def threshold_for_specificity(y: np.ndarray, p: np.ndarray, floor: float = 0.70, confidence: float = 0.95) -> float:
+    """The lowest threshold (the most sensitive) at which the lower end of the Wilson ``confidence`` interval of
+    specificity is >= ``floor``; a score is called positive at or above it. Where no threshold gets there (too
+    few negatives), the lowest that calls no negative positive.
+
+    The specificity of a threshold fitted on a few hundred negatives moves by a few points on the next few
+    hundred; the interval's lower end keeps that much room."""
+    neg = np.sort(np.asarray(p, float)[np.asarray(y) == 0])
+    if len(neg) == 0:
+        raise ValueError("threshold_for_specificity needs negatives")
+    if floor <= 0:
+        return float("-inf")
+    n = len(neg)
+    for k in range(1, n + 1):  # k negatives below the threshold; the bound rises with k
+        if binomtest(k, n).proportion_ci(confidence, method="wilson").low >= floor:
+            break
+    # just above the k-th lowest negative, so that exactly those k (and their ties) fall below it
+    return float(np.nextafter(neg[k - 1], np.inf))
 
 
 def rates_ci(y: np.ndarray, p: np.ndarray, threshold: float, n_boot: int = 2000,
