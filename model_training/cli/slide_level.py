@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--second-look", type=int, default=SECOND_LOOK,
                     help=f"top tiles per slide re-scored with 8-view TTA (default {SECOND_LOOK}; 0: none)")
     ap.add_argument("--sensitivity", type=float, default=SENSITIVITY_TARGET,
-                    help=f"the decision threshold is the highest at which the fit set's sensitivity reaches this "
-                         f"with a margin (default {SENSITIVITY_TARGET}) ...")
+                    help=f"sensitivity target: the decision threshold is the highest at which the fit set's "
+                         f"sensitivity reaches it with 95%% confidence (default {SENSITIVITY_TARGET})")
     ap.add_argument("--specificity", type=float, default=SPECIFICITY_FLOOR,
-                    help=f"... raised where needed until its specificity reaches this with a margin "
-                         f"(default {SPECIFICITY_FLOOR}; 0: no floor)")
+                    help=f"specificity floor: the threshold is raised where needed until the fit set's specificity "
+                         f"reaches it with 95%% confidence (default {SPECIFICITY_FLOOR}; 0: no floor)")
     ap.add_argument("--tta", action="store_true", help="score the tiles with 8-view TTA")
     ap.add_argument("--seed", type=int, default=26)
     ap.add_argument("--write-card", action="store_true", help="record the result in the bundle's model card")

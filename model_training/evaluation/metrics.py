@@ -134,7 +134,7 @@ def threshold_with_margin(y: np.ndarray, p: np.ndarray, target: float = 0.95, n_
 def threshold_for_specificity(y: np.ndarray, p: np.ndarray, floor: float = 0.70, confidence: float = 0.95) -> float:
     """The lowest threshold (the most sensitive) at which the lower end of the Wilson ``confidence`` interval of
     specificity is >= ``floor``; a score is called positive at or above it. Where no threshold gets there (too
-    few negatives), the lowest that calls no negative positive.
+    few negatives), the lowest that calls no negative positive; a ``floor`` of 0 or less: minus infinity.
 
     The specificity of a threshold fitted on a few hundred negatives moves by a few points on the next few
     hundred; the interval's lower end keeps that much room."""
