@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import dask
-from dask.distributed import Client, LocalCluster, as_completed, get_worker
+from dask.distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
@@ -20,6 +20,8 @@ from model_training.slides.progress import BatchProgress, reporting_tiles
 
 
 LOST = "scheduler-connection-lost"  # the Dask client's reason for the futures it cancels when that happens
+# Where the client's and the cluster's teardown log, with tracebacks, the callbacks that Ctrl-C cut short
+TEARDOWN_LOGGERS = ("tornado.application", "asyncio", "distributed")
 
 
 def start_method(bundle: str | Path, engine: str) -> str:
@@ -58,6 +60,37 @@ def local_cluster(workers: int, method: str = "spawn") -> Iterator[LocalCluster]
         yield cluster
 
 
+@contextmanager
+def quiet_teardown() -> Iterator[Callable[[], None]]:
+    """Yields ``mute``, which silences the loggers that Dask's teardown writes to (``TEARDOWN_LOGGERS``): after
+    Ctrl-C the command says in one line what finished, and tracebacks of cut-short callbacks say nothing more.
+    Their levels come back on leaving, after the client and the cluster have closed."""
+    saved = {name: logging.getLogger(name).level for name in TEARDOWN_LOGGERS}
+
+    def mute() -> None:
+        for name in saved:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+    try:
+        yield mute
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+class QuietWorkerLogs(WorkerPlugin):
+    """Silences Dask's own logs (``TEARDOWN_LOGGERS``) in the workers of a LocalCluster this process started.
+    What goes wrong in a worker reaches the user as its slide's ``failed`` row, and the nannies, which log a
+    worker's death, run in this process; what the workers would add is heartbeat and connection tracebacks
+    when the cluster closes under them (after Ctrl-C, most often)."""
+
+    name = "pathreview-quiet-logs"
+
+    def setup(self, worker) -> None:
+        for name in TEARDOWN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 def reporting_task(task: Callable, job, path: str, slide: int, topic: str) -> dict:
     """``task(job, path)`` on a Dask worker, its slide's tiles reported on the event ``topic`` as it scores."""
     worker = get_worker()
@@ -72,13 +105,16 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
     every slide not finished when the connection to the scheduler is lost gets ``SCHEDULER_LOST`` as its reason
     (what finished stays written, and a re-run skips it). ``counts`` follows the slides and their tiles as the
     workers score them. ``ConnectionError`` when no scheduler answers at ``scheduler``."""
-    with ExitStack() as stack:
-        if scheduler is None:
+    with quiet_teardown() as mute, ExitStack() as stack:  # the stack (client, cluster) closes first
+        own = scheduler is None
+        if own:
             scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
         try:
             client = stack.enter_context(Client(scheduler))
         except (OSError, ValueError, TypeError) as exc:  # an address that does not answer, or is not one
             raise ConnectionError(f"the Dask scheduler at {scheduler} cannot be reached: {exc}") from exc
+        if own:  # a shared cluster's workers log as their owners set them
+            client.register_plugin(QuietWorkerLogs())
         if not client.scheduler_info().get("workers"):  # e.g. a Slurm site's worker jobs still in the queue
             counts.say(f"the Dask scheduler at {scheduler} has no workers yet: the slides wait for them")
         topic = f"tiles-{uuid.uuid4().hex}"  # this batch's own: a shared cluster may run others
@@ -86,21 +122,32 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
         futures = {client.submit(reporting_task, task, job, str(p), i, topic, key=f"slide-{i}-{p.name}", pure=False,
                                  retries=retries): i
                    for i, p in enumerate(paths)}
-        lost = False
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                rows[i] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - any error of one slide is that slide's, reported
-                gone = _connection_lost(client, exc)
-                lost |= gone
-                rows[i] = failed_row(paths[i], SCHEDULER_LOST if gone else
-                                     f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
-            counts.finished(i, int(rows[i].get("tiles_scored") or 0))
+        try:
+            lost = _collect(client, futures, paths, counts, rows)
+        except KeyboardInterrupt:
+            mute()
+            raise
         if lost:
             close_lost_client(client)
         else:
             client.unsubscribe_topic(topic)
+
+
+def _collect(client: Client, futures: dict, paths: list[Path], counts: BatchProgress,
+             rows: list[dict | None]) -> bool:
+    """Each slide's row into ``rows`` as its future finishes; whether the connection to the scheduler was lost."""
+    lost = False
+    for fut in as_completed(futures):
+        i = futures[fut]
+        try:
+            rows[i] = fut.result()
+        except Exception as exc:  # noqa: BLE001 - any error of one slide is that slide's, reported
+            gone = _connection_lost(client, exc)
+            lost |= gone
+            rows[i] = failed_row(paths[i], SCHEDULER_LOST if gone else
+                                 f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        counts.finished(i, int(rows[i].get("tiles_scored") or 0))
+    return lost
 
 
 def _connection_lost(client: Client, exc: Exception) -> bool:
