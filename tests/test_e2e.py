@@ -31,7 +31,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 LONG = 120_000  # ms: first scoring on 2 busy CPU cores can be slow
-DROP_INPUT = ".tile-drop input[type=file]"  # the Analyze page's drop zone (app/inputs/drop_zone.js): "Browse files"
+# The Analyze page's drop zone (app/inputs/drop_zone.js): its "Browse files" input, once the zone's script has
+# taken it over (data-ready): files set on it before then change nothing the page listens to
+DROP_INPUT = ".tile-drop[data-ready] input[type=file]"
 
 
 def free_port() -> int:
