@@ -9,8 +9,9 @@ Builds ``--slides`` fixture slides from real validation patches (PATHREVIEW_DATA
 TIFFs at twice the model's resolution, as a 20x scan), then measures, on the same engine:
 1. the model alone: tiles/s of ``Predictor.logits`` on decoded tiles, the median of three passes;
 2. one slide end to end in one process (open, tissue mask, read, score: the target's own definition), tiles/s
-   and its ratio to 1 (target >= 0.6), the median of three slides after a first one (reported apart); then the
-   same with its outputs written too;
+   and its ratio to 1 (target >= 0.6), the median of three slides after a first one (reported apart), and the
+   median of each slide's ratio to a model pass run just before it (the same machine state); then the same
+   with its outputs written too;
 3. all slides with ``run_batch`` in one process and with ``--workers 2`` (a cold cluster each time), in turn,
    three rounds: the medians' tiles/s, slides/hour and ratio (target >= 0.9), and each round's ratio; then on a
    cluster already up; then the same from the shell, each command a fresh process;
@@ -76,24 +77,32 @@ def main() -> None:
             build(tiles, labels, ids, cols, paths[-1], upsample=2, mpp=0.972)
         batch = np.concatenate([tiles] * max(1, 2048 // len(tiles)))[:2048]
         pred.logits(batch[:256])
-        passes = []
-        for _ in range(3):  # the median of three passes, as the slide's figure is the median of three slides
+
+        def model_pass() -> float:
+            """The model alone on ``batch``: tiles/s."""
             t0 = time.perf_counter()
             for i in range(0, len(batch), 256):
                 pred.logits(batch[i:i + 256])
-            passes.append(len(batch) / (time.perf_counter() - t0))
+            return len(batch) / (time.perf_counter() - t0)
+
+        passes = [model_pass() for _ in range(3)]  # the median of three, as the slide's is of three slides
         alone = float(np.median(passes))
         print(f"engine {pred.engine.name} on {cores} cores; {args.slides} fixture slides of {cols}x{rows} patches "
               f"at 0.486 µm/px")
         print(f"model alone: {alone:.0f} tiles/s (median of {min(passes):.0f}-{max(passes):.0f})")
         # the first slide a process scores also pays for its first-use costs (imports, page cache); the ratio
         # is taken, like the model's own figure, once warm: the median of three slides after it
-        runs = []
+        # Each slide also gets a model pass just before it: on a machine whose speed drifts between runs (the
+        # model alone moved by a quarter from one run to the next here), the two are compared in the same state
+        runs, paired = [], []
         for k in range(4):
+            before = model_pass()
             t0 = time.perf_counter()
             result, _ = run_slide(pred, paths[k % len(paths)], Path(tmp) / f"one-{k}", SlideSettings(),
                                   progress=False)
             runs.append((time.perf_counter() - t0, result.summary))
+            t = result.summary["timings"]
+            paired.append(result.summary["tiles_scored"] / t["total_s"] / before)
         print(f"first slide end to end: {runs[0][1]['tiles_scored'] / runs[0][0]:.0f} tiles/s")
         e2e_s, summary = sorted(runs[1:], key=lambda r: r[0])[1]
         n = summary["tiles_scored"]
@@ -103,6 +112,8 @@ def main() -> None:
         print(f"one slide end to end (median of 3): {n} tiles in {t['total_s']:.2f} s = {n / t['total_s']:.0f} "
               f"tiles/s (tissue mask {t['overview_s']:.2f} s, reading + scoring {t['scoring_s']:.2f} s); ratio to "
               f"the model alone {n / t['total_s'] / alone:.2f} (target >= 0.6)")
+        print(f"  each slide against the model alone measured just before it: ratio {np.median(paired[1:]):.2f} "
+              f"(median; the three slides: {', '.join(f'{r:.2f}' for r in paired[1:])})")
         print(f"  and writing its outputs (CSV, GeoJSON, heat map, summary; {e2e_s - t['total_s']:.2f} s): "
               f"{n / e2e_s:.0f} tiles/s, ratio {n / e2e_s / alone:.2f} (a batch writes a slide while it scores "
               "the next)")
