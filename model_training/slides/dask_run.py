@@ -3,7 +3,9 @@ cluster (``tcp://host:8786``, e.g. one started by dask-jobqueue on a Slurm site)
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -60,20 +62,47 @@ def local_cluster(workers: int, method: str = "spawn") -> Iterator[LocalCluster]
         yield cluster
 
 
+def mute(names: tuple[str, ...] = TEARDOWN_LOGGERS) -> None:
+    """Silence the loggers ``names`` (their levels above CRITICAL)."""
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
 @contextmanager
-def quiet_teardown() -> Iterator[Callable[[], None]]:
-    """Yields ``mute``, which silences the loggers that Dask's teardown writes to (``TEARDOWN_LOGGERS``): after
-    Ctrl-C the command says in one line what finished, and tracebacks of cut-short callbacks say nothing more.
-    Their levels come back on leaving, after the client and the cluster have closed."""
+def muted(names: tuple[str, ...]) -> Iterator[None]:
+    """The loggers ``names`` silent while the block runs; their levels come back after it."""
+    saved = {name: logging.getLogger(name).level for name in names}
+    mute(names)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextmanager
+def quiet_after_interrupt() -> Iterator[None]:
+    """While the block runs, Ctrl-C first silences the loggers Dask's teardown writes to (``TEARDOWN_LOGGERS``),
+    then interrupts as before: the command says in one line what finished, and the tracebacks of callbacks cut
+    short say nothing more. Muting in the signal handler, before the interrupt unwinds anything, also covers the
+    callbacks the interrupted call schedules on Dask's event-loop thread at once. The handler and the levels come
+    back on leaving, after the client and the cluster have closed. Where signals cannot be handled here (not the
+    main thread) or Ctrl-C is not Python's to handle, nothing changes."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
     saved = {name: logging.getLogger(name).level for name in TEARDOWN_LOGGERS}
 
-    def mute() -> None:
-        for name in saved:
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    def interrupted(signum, frame) -> None:
+        mute()
+        previous(signum, frame)  # Python's own raises KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, interrupted)
     try:
-        yield mute
+        yield
     finally:
+        signal.signal(signal.SIGINT, previous)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
 
@@ -87,8 +116,7 @@ class QuietWorkerLogs(WorkerPlugin):
     name = "pathreview-quiet-logs"
 
     def setup(self, worker) -> None:
-        for name in TEARDOWN_LOGGERS:
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        mute()
 
 
 def reporting_task(task: Callable, job, path: str, slide: int, topic: str) -> dict:
@@ -105,7 +133,7 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
     every slide not finished when the connection to the scheduler is lost gets ``SCHEDULER_LOST`` as its reason
     (what finished stays written, and a re-run skips it). ``counts`` follows the slides and their tiles as the
     workers score them. ``ConnectionError`` when no scheduler answers at ``scheduler``."""
-    with quiet_teardown() as mute, ExitStack() as stack:  # the stack (client, cluster) closes first
+    with quiet_after_interrupt(), ExitStack() as stack:  # the stack (client, cluster) closes first
         own = scheduler is None
         if own:
             scheduler = stack.enter_context(local_cluster(workers, start_method(job.bundle, job.engine)))
@@ -122,12 +150,7 @@ def run_on_dask(paths: list[Path], job, workers: int, scheduler: str | None, tas
         futures = {client.submit(reporting_task, task, job, str(p), i, topic, key=f"slide-{i}-{p.name}", pure=False,
                                  retries=retries): i
                    for i, p in enumerate(paths)}
-        try:
-            lost = _collect(client, futures, paths, counts, rows)
-        except KeyboardInterrupt:
-            mute()
-            raise
-        if lost:
+        if _collect(client, futures, paths, counts, rows):
             close_lost_client(client)
         else:
             client.unsubscribe_topic(topic)
@@ -160,10 +183,5 @@ def _connection_lost(client: Client, exc: Exception) -> bool:
 def close_lost_client(client: Client) -> None:
     """Close a client whose scheduler went away. It is still trying to reconnect, and closing it cancels that
     attempt, which Dask logs as an error with two tracebacks; the caller reports the loss once, in its words."""
-    log = logging.getLogger("distributed.client")
-    level = log.level
-    log.setLevel(logging.CRITICAL + 1)
-    try:
+    with muted(("distributed.client",)):
         client.close()
-    finally:
-        log.setLevel(level)
