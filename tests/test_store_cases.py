@@ -5,10 +5,13 @@ slides built from real validation patches and scored by the batch code with the 
 in conftest.py)."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -161,3 +164,45 @@ def test_the_slides_command_adds_its_batch_to_the_worklist(data_root, tmp_path, 
     assert "error: the slides were not added to the Cases worklist: The review store at" in err
     assert "cannot be reached" in err and "secret" not in err
     assert (tmp_path / "out2" / "cases.csv").is_file() and (tmp_path / "out2" / "case-0.tiff.summary.json").is_file()
+
+
+def test_ctrl_c_while_the_store_takes_the_slides_says_how_to_add_them(data_root, tmp_path, monkeypatch, capsys):
+    """Ctrl-C from the terminal (to the command and the store's process it started) while the scored slides are
+    being added to the worklist: one line says what to run, no traceback, status 130; the outputs stay and
+    ``python -m app.store add-cases`` then adds every slide."""
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    paths = small_cases(data_root, folder, 2, half=0, seed=17)
+    out = tmp_path / "out"
+    monkeypatch.delenv(db.DB_ENV, raising=False)
+    assert slides_cli([*map(str, paths), "--out", str(out)]) == 0  # scored: the run below goes to the store at once
+    capsys.readouterr()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    env = {**{k: v for k, v in os.environ.items() if k != db.DB_ENV}, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "model_training.slides", *map(str, paths), "--out", str(out),
+                             "--db", url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    while proc.poll() is None and not _runs_the_store(proc.pid):
+        time.sleep(0.005)
+    assert proc.poll() is None, "the command finished before its store process started"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    stdout, stderr = (s.decode() for s in proc.communicate(timeout=60))
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    said = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert said == [f"Cases worklist: stopped (Ctrl-C) while the store was taking the slides; those it took stay, "
+                    f"and python -m app.store add-cases {out} adds the rest"], stderr
+    assert read_cases(out / CASES_FILE).status.tolist() == ["skipped", "skipped"]
+    assert store_cli(["--db", url, "add-cases", str(out)]) == 0
+    assert sorted(worklist(url=url).slide) == ["case-0.tiff", "case-1.tiff"]
+
+
+def _runs_the_store(pid: int) -> bool:
+    """Whether process ``pid`` has started ``python -m app.store`` (Linux: its children in /proc)."""
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"app.store" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return True
+        except OSError:  # it has ended since
+            continue
+    return False

@@ -23,7 +23,7 @@ from model_training.slides.batch import BatchInterrupted, BatchJob, run_batch, w
 from model_training.slides.batch_report import say_batch, say_interrupted
 from model_training.slides.grid import MIN_TISSUE, STRIDES
 from model_training.slides.manifest import read_manifest
-from model_training.slides.review_store import add_to_store, store_url
+from model_training.slides.review_store import Handoff, add_to_store, store_url
 from model_training.slides.run import SlideSettings
 from model_training.slides.tissue import TissueParams
 
@@ -83,22 +83,30 @@ def main(argv: list[str] | None = None) -> int:
     except BatchInterrupted as stop:
         say_interrupted(stop.rows, args.out)
         _to_worklist(args.out, args.db)  # the slides that finished are read before the rest are scored
-        return 130  # the shell's status for a command stopped by Ctrl-C
+        return STOPPED
     failed = say_batch(rows, args.out, args.scheduler)
-    return 1 if _to_worklist(args.out, args.db) is False or failed else 0
+    handoff = _to_worklist(args.out, args.db)
+    if handoff is not None and handoff.stopped:
+        return STOPPED
+    return 1 if (handoff is not None and not handoff.ok) or failed else 0
 
 
-def _to_worklist(out: Path, db: str | None) -> bool | None:
+STOPPED = 130  # the shell's status for a command stopped by Ctrl-C
+
+
+def _to_worklist(out: Path, db: str | None) -> Handoff | None:
     """Add the batch's scored slides to the review store, when one is set, and say so; None without a store."""
     url = store_url(db)
     if not url:
         return None
     handoff = add_to_store(out, url)
-    if not handoff.ok:
+    if handoff.stopped:
+        print(f"Cases worklist: {handoff.message}", file=sys.stderr)
+    elif not handoff.ok:
         print(f"error: the slides were not added to the Cases worklist: {handoff.message}", file=sys.stderr)
     else:
         print(f"Cases worklist: {handoff.message}")
-    return handoff.ok
+    return handoff
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Handoff:
-    """What the store said: ``ok``, and its words (the cases added, or why none were)."""
+    """What the store said: ``ok``, and its words (the cases added, or why none were); ``stopped`` after Ctrl-C."""
 
     ok: bool
     message: str
+    stopped: bool = False
 
 
 def store_url(given: str | None) -> str | None:
@@ -39,6 +40,9 @@ def add_to_store(out: Path, url: str, timeout_s: float = 600) -> Handoff:
                              capture_output=True, text=True, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Handoff(False, f"python -m app.store did not finish: {exc}")
+    except KeyboardInterrupt:  # the store commits slide by slide, so what it took stays and a re-run adds the rest
+        return Handoff(False, f"stopped (Ctrl-C) while the store was taking the slides; those it took stay, and "
+                              f"python -m app.store add-cases {out} adds the rest", stopped=True)
     lines = [ln for ln in run.stdout.splitlines() + run.stderr.splitlines()
              if ln.strip() and not ln.startswith("not added: ")]  # the batch has named its failed slides
     said = lines[-1] if lines else f"python -m app.store exited with status {run.returncode}"
