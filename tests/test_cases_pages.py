@@ -342,3 +342,35 @@ def test_a_case_whose_slide_file_changed_is_not_opened_as_that_case(batch_dir, a
     shutil.copy(batch_dir.parent / "case-0.tiff", slide)  # the scanned file back: the case opens again
     at.button(key="cases-open").click().run()
     assert not at.exception and at.session_state[case_open.OPEN_CASE] == case_id
+
+
+def test_a_sign_out_sent_as_its_case_leaves_the_list_is_not_recorded_on_another(batch_dir, app_session):
+    """The worklist shows new cases only; while a pathologist fills in the form of one, another reader signs it
+    out, so on sending it has left the list and another case is shown: nothing is recorded on that other case
+    (nor on the first), and the page says so. A call chosen for one case is not carried over to the next."""
+    at = app_session(name="dr. one")
+    add_batch(batch_dir, url=app_session.url)
+    wl = worklist(url=app_session.url)
+    ids, slides = wl.id.tolist(), dict(zip(wl.id, wl.slide))
+    at.switch_page("views/cases.py").run()
+    at.multiselect(key="cases-status").set_value(["new"]).run()
+    at.selectbox(key="cases-pick").set_value(ids[1]).run()
+    at.radio(key="cases-call").set_value("no_metastasis")
+    at.text_area(key="cases-comment").input("reactive")
+    record_signout(ids[1], Reviewer("dr. two"), "metastasis", url=app_session.url)
+    at.button(key="FormSubmitter:cases-signout-Sign out as dr. one").click().run()
+    assert not at.exception
+    rows = signouts_frame(url=app_session.url)
+    assert rows[["slide", "reviewer", "call"]].values.tolist() == [[slides[ids[1]], "dr. two", "metastasis"]]
+    assert at.selectbox(key="cases-pick").value != ids[1]
+    assert [unescape(e.value) for e in at.error] == [
+        f"Nothing was recorded: that sign-out was for {slides[ids[1]]}, which is no longer the case shown (another "
+        f"reader's sign-out may have moved it out of the list). Open {slides[ids[1]]} again to see its sign-outs "
+        "and add yours."]
+    # a call chosen for one case, then another case picked: its form starts empty
+    at.radio(key="cases-call").set_value("metastasis")
+    at.text_area(key="cases-comment").input("not sent")
+    shown = at.selectbox(key="cases-pick").value
+    at.selectbox(key="cases-pick").set_value(next(i for i in ids if i not in (ids[1], shown))).run()
+    assert at.radio(key="cases-call").value is None and at.text_area(key="cases-comment").value == ""
+    assert len(signouts_frame(url=app_session.url)) == 1

@@ -45,7 +45,14 @@ def open_next_case(case_id: int) -> None:
 
 def signout_form(case_id: int, slide: str, key: str) -> None:
     """The form for case ``case_id`` (its slide file's name ``slide``); widget keys start with ``key``. Without a
-    reviewer it says how to become one; a recorded sign-out reruns the page so its status follows."""
+    reviewer it says how to become one; a recorded sign-out reruns the page so its status follows. A sign-out
+    sent from the form of another case (the case shown changed under it) records nothing and says so."""
+    drawn_for = st.session_state.get(f"{key}-signout-case")  # (id, slide) of the case the form was last drawn for
+    moved = drawn_for is not None and drawn_for[0] != case_id
+    if moved:  # a call chosen for one case never carries over to the next
+        for field in ("call", "comment"):
+            st.session_state.pop(f"{key}-{field}", None)
+    st.session_state[f"{key}-signout-case"] = (case_id, slide)
     earlier = store.signout_history(case_id)
     if len(earlier):
         st.markdown("\n".join(
@@ -63,7 +70,11 @@ def signout_form(case_id: int, slide: str, key: str) -> None:
                         index=None, key=f"{key}-call")
         comment = st.text_area("Comment", key=f"{key}-comment")
         sent = st.form_submit_button(f"Sign out as {who.name}")
-    if sent and call is None:
+    if sent and moved:
+        st.error(f"Nothing was recorded: that sign-out was for {md(drawn_for[1])}, which is no longer the case "
+                 f"shown (another reader's sign-out may have moved it out of the list). Open {md(drawn_for[1])} "
+                 "again to see its sign-outs and add yours.", icon=":material/block:")
+    elif sent and call is None:
         st.error("Choose the slide-level call (metastasis, no metastasis or defer) first: nothing was recorded.",
                  icon=":material/rule:")
     elif sent:
