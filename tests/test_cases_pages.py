@@ -374,3 +374,27 @@ def test_a_sign_out_sent_as_its_case_leaves_the_list_is_not_recorded_on_another(
     at.selectbox(key="cases-pick").set_value(next(i for i in ids if i not in (ids[1], shown))).run()
     assert at.radio(key="cases-call").value is None and at.text_area(key="cases-comment").value == ""
     assert len(signouts_frame(url=app_session.url)) == 1
+
+
+def test_a_sign_out_sent_after_another_readers_is_not_recorded_unseen(batch_dir, app_session):
+    """Two pathologists on one case: the second's sign-out arrives while the first's form is open. The first's
+    press records nothing and names the other call, now listed; sent again, it is recorded."""
+    at = app_session(name="dr. one")
+    add_batch(batch_dir, url=app_session.url)
+    case_id = int(worklist(url=app_session.url).id[0])
+    at.switch_page("views/cases.py").run()
+    assert at.selectbox(key="cases-pick").value == case_id
+    at.radio(key="cases-call").set_value("no_metastasis")
+    record_signout(case_id, Reviewer("dr. two"), "metastasis", url=app_session.url)
+    at.button(key="FormSubmitter:cases-signout-Sign out as dr. one").click().run()
+    assert not at.exception
+    assert signouts_frame(url=app_session.url).reviewer.tolist() == ["dr. two"]
+    assert [unescape(e.value) for e in at.error] == [
+        "Nothing was recorded: dr. two signed this case out (metastasis) while your form was open; every sign-out "
+        "is listed above. Send yours again if it stands."]
+    assert any(unescape(m.value).startswith("- metastasis by dr. two, ") for m in at.markdown)
+    at.radio(key="cases-call").set_value("no_metastasis")
+    at.button(key="FormSubmitter:cases-signout-Sign out as dr. one").click().run()
+    assert not at.error
+    rows = signouts_frame(url=app_session.url)
+    assert rows[["reviewer", "call"]].values.tolist() == [["dr. two", "metastasis"], ["dr. one", "no_metastasis"]]

@@ -43,17 +43,26 @@ def open_next_case(case_id: int) -> None:
         case_open.open_case_here(int(following.id))
 
 
+def signed_since(history: pd.DataFrame, last_seen: int | None) -> pd.DataFrame:
+    """The sign-outs in ``history`` (a case's, oldest first) after the one with id ``last_seen``; all without."""
+    return history if last_seen is None else history[history.signout_id > last_seen]
+
+
 def signout_form(case_id: int, slide: str, key: str) -> None:
     """The form for case ``case_id`` (its slide file's name ``slide``); widget keys start with ``key``. Without a
     reviewer it says how to become one; a recorded sign-out reruns the page so its status follows. A sign-out
-    sent from the form of another case (the case shown changed under it) records nothing and says so."""
-    drawn_for = st.session_state.get(f"{key}-signout-case")  # (id, slide) of the case the form was last drawn for
+    sent from a form drawn for another case (the case shown changed under it), or before a sign-out of this case
+    that it did not show, records nothing and says so."""
+    earlier = store.signout_history(case_id)
+    # A press of "Sign out" is about the form of the run before: the case and the sign-outs it showed
+    drawn_for = st.session_state.get(f"{key}-signout-case")  # (case id, slide, last sign-out id shown)
+    seen = int(earlier.signout_id.iloc[-1]) if len(earlier) else None
+    st.session_state[f"{key}-signout-case"] = (case_id, slide, seen)
     moved = drawn_for is not None and drawn_for[0] != case_id
     if moved:  # a call chosen for one case never carries over to the next
         for field in ("call", "comment"):
             st.session_state.pop(f"{key}-{field}", None)
-    st.session_state[f"{key}-signout-case"] = (case_id, slide)
-    earlier = store.signout_history(case_id)
+    unseen = earlier.iloc[0:0] if drawn_for is None or moved else signed_since(earlier, drawn_for[2])
     if len(earlier):
         st.markdown("\n".join(
             f"- {store.CALL_NAMES[r.call]} by {md(r.reviewer)}{' (signed in)' * bool(r.reviewer_verified)}, "
@@ -74,6 +83,11 @@ def signout_form(case_id: int, slide: str, key: str) -> None:
         st.error(f"Nothing was recorded: that sign-out was for {md(drawn_for[1])}, which is no longer the case "
                  f"shown (another reader's sign-out may have moved it out of the list). Open {md(drawn_for[1])} "
                  "again to see its sign-outs and add yours.", icon=":material/block:")
+    elif sent and len(unseen):
+        last = unseen.iloc[-1]
+        st.error(f"Nothing was recorded: {md(last.reviewer)} signed this case out ({store.CALL_NAMES[last.call]}) "
+                 "while your form was open; every sign-out is listed above. Send yours again if it stands.",
+                 icon=":material/sync_problem:")
     elif sent and call is None:
         st.error("Choose the slide-level call (metastasis, no metastasis or defer) first: nothing was recorded.",
                  icon=":material/rule:")
