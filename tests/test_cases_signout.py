@@ -1,11 +1,13 @@
-"""The slide-level sign-out form when the store moves under it (AppTest against a real store): another reader's
-sign-out moving the case out of the list shown, or landing while the form is open, records nothing on the wrong
-case or unseen; a call chosen for one case does not carry over to the next. The cases are small case slides
-built from real validation patches and scored with the shipped bundle (``batch_dir`` in conftest.py)."""
+"""The Cases page's actions when the store moves under them (AppTest against a real store): a sign-out sent, or
+"Open in the Slide page" pressed, as another reader's sign-out moves the case out of the list shown acts on no
+other case; a sign-out landing while the form is open is not overridden unseen; a call chosen for one case does
+not carry over to the next. The cases are small case slides built from real validation patches and scored with
+the shipped bundle (``batch_dir`` in conftest.py)."""
 from __future__ import annotations
 
 from test_user_text import unescape
 
+from app.inputs import case_open
 from app.store import Reviewer, add_batch, record_signout, signouts_frame, worklist
 
 
@@ -63,3 +65,25 @@ def test_a_sign_out_sent_after_another_readers_is_not_recorded_unseen(batch_dir,
     assert not at.error
     rows = signouts_frame(url=app_session.url)
     assert rows[["reviewer", "call"]].values.tolist() == [["dr. two", "metastasis"], ["dr. one", "no_metastasis"]]
+
+
+def test_open_pressed_as_its_case_leaves_the_list_opens_nothing(batch_dir, app_session, monkeypatch):
+    """"Open in the Slide page" pressed for a case that another reader's sign-out has just moved out of the list
+    shown opens no other case in its place, and says so."""
+    monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
+    at = app_session(name="dr. one")
+    add_batch(batch_dir, url=app_session.url)
+    wl = worklist(url=app_session.url)
+    ids, slides = wl.id.tolist(), dict(zip(wl.id, wl.slide))
+    at.switch_page("views/cases.py").run()
+    at.multiselect(key="cases-status").set_value(["new"]).run()
+    at.selectbox(key="cases-pick").set_value(ids[1]).run()
+    record_signout(ids[1], Reviewer("dr. two"), "metastasis", url=app_session.url)
+    at.button(key="cases-open").click().run()
+    assert not at.exception and case_open.OPEN_CASE not in at.session_state
+    assert [unescape(w.value) for w in at.warning if w.value.startswith("Nothing")] == [
+        f"Nothing was opened: {slides[ids[1]]} is no longer in the list shown (another reader's sign-out may have "
+        "moved it out)."]
+    shown = at.selectbox(key="cases-pick").value
+    at.button(key="cases-open").click().run()  # the case shown now opens as asked
+    assert not at.exception and at.session_state[case_open.OPEN_CASE] == shown != ids[1]

@@ -11,6 +11,7 @@ from app.review import reviewer, scored_by, signout
 NO_ANSWER = "no answer"
 PICK = "cases-pick"
 TABLE, TABLE_IDS = "cases-table", "cases-table-ids"
+OPEN_FOR = "cases-open-for"  # (id, slide) of the case the "Open in the Slide page" button was last drawn for
 
 
 def pick_row() -> None:
@@ -106,9 +107,14 @@ withheld = (case["summary"].get("slide_level") or {}).get("withheld")
 if case["decision"] is None and withheld:
     st.warning(f"No slide answer: {md(withheld.rstrip('.'), 600)}.", icon=":material/report:")
 b = st.columns([1, 3])
+# a press is about the case shown in the run before: another reader's sign-out can move it out of the list
+drawn_for = st.session_state.get(OPEN_FOR)
+st.session_state[OPEN_FOR] = (case_id, case["slide"])
 if b[0].button("Open in the Slide page", key="cases-open", type="primary"):
-    problem = case_open.open_case(case)
-    if problem:
+    if drawn_for is not None and drawn_for[0] != case_id:
+        st.warning(f"Nothing was opened: {md(drawn_for[1])} is no longer in the list shown (another reader's "
+                   "sign-out may have moved it out).", icon=":material/sync_problem:")
+    elif problem := case_open.open_case(case):
         st.error(md(problem, 600), icon=":material/block:")
 following = signout.next_to_sign_out(view, case_id)
 if following is not None:
