@@ -15,13 +15,7 @@ def test_a_sign_out_sent_as_its_case_leaves_the_list_is_not_recorded_on_another(
     """The worklist shows new cases only; while a pathologist fills in the form of one, another reader signs it
     out, so on sending it has left the list and another case is shown: nothing is recorded on that other case
     (nor on the first), and the page says so. A call chosen for one case is not carried over to the next."""
-    at = app_session(name="dr. one")
-    add_batch(batch_dir, url=app_session.url)
-    wl = worklist(url=app_session.url)
-    ids, slides = wl.id.tolist(), dict(zip(wl.id, wl.slide))
-    at.switch_page("views/cases.py").run()
-    at.multiselect(key="cases-status").set_value(["new"]).run()
-    at.selectbox(key="cases-pick").set_value(ids[1]).run()
+    at, ids, slides = _second_of_new_cases_open(batch_dir, app_session)
     at.radio(key="cases-call").set_value("no_metastasis")
     at.text_area(key="cases-comment").input("reactive")
     record_signout(ids[1], Reviewer("dr. two"), "metastasis", url=app_session.url)
@@ -71,13 +65,7 @@ def test_open_pressed_as_its_case_leaves_the_list_opens_nothing(batch_dir, app_s
     """"Open in the Slide page" pressed for a case that another reader's sign-out has just moved out of the list
     shown opens no other case in its place, and says so."""
     monkeypatch.setenv("PATHREVIEW_SLIDES", str(batch_dir.parent))
-    at = app_session(name="dr. one")
-    add_batch(batch_dir, url=app_session.url)
-    wl = worklist(url=app_session.url)
-    ids, slides = wl.id.tolist(), dict(zip(wl.id, wl.slide))
-    at.switch_page("views/cases.py").run()
-    at.multiselect(key="cases-status").set_value(["new"]).run()
-    at.selectbox(key="cases-pick").set_value(ids[1]).run()
+    at, ids, slides = _second_of_new_cases_open(batch_dir, app_session)
     record_signout(ids[1], Reviewer("dr. two"), "metastasis", url=app_session.url)
     at.button(key="cases-open").click().run()
     assert not at.exception and case_open.OPEN_CASE not in at.session_state
@@ -87,3 +75,15 @@ def test_open_pressed_as_its_case_leaves_the_list_opens_nothing(batch_dir, app_s
     shown = at.selectbox(key="cases-pick").value
     at.button(key="cases-open").click().run()  # the case shown now opens as asked
     assert not at.exception and at.session_state[case_open.OPEN_CASE] == shown != ids[1]
+
+
+def _second_of_new_cases_open(batch_dir, app_session):
+    """A session of "dr. one" on the Cases page, the worklist filtered to new cases and its second case picked:
+    (AppTest, case ids in worklist order, slide by case id)."""
+    at = app_session(name="dr. one")
+    add_batch(batch_dir, url=app_session.url)
+    wl = worklist(url=app_session.url)
+    at.switch_page("views/cases.py").run()
+    at.multiselect(key="cases-status").set_value(["new"]).run()
+    at.selectbox(key="cases-pick").set_value(int(wl.id[1])).run()
+    return at, wl.id.tolist(), dict(zip(wl.id, wl.slide))
