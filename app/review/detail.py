@@ -13,6 +13,7 @@ from app.display.imaging import cam_colour_bar, enlarge, outline_centre
 from app.display.quality import QUALITY_WORDS, call, ood_help
 from app.display.text import md
 from app.review import reviewer
+from app.review.drawn_for import pressed_on
 from app.runtime import state
 from app.store import audit_csv
 from model_training.inference.explain import overlay
@@ -34,12 +35,12 @@ class FormTarget:
     my_review: int | None
 
 
-def stale_reason(pressed_on: FormTarget | None, now: FormTarget) -> str | None:
-    """Why a review pressed on the form ``pressed_on`` must not be recorded against ``now`` (None: it may)."""
-    if pressed_on is None or pressed_on == now:
+def stale_reason(pressed: FormTarget | None, now: FormTarget) -> str | None:
+    """Why a review pressed on the form ``pressed`` must not be recorded against ``now`` (None: it may)."""
+    if pressed is None or pressed == now:
         return None
-    if pressed_on.item != now.item:
-        return (f"the form you pressed was for {md(pressed_on.name)}, but the page now shows {md(now.name)} (the queue "
+    if pressed.item != now.item:
+        return (f"the form you pressed was for {md(pressed.name)}, but the page now shows {md(now.name)} (the queue "
                 "changed, perhaps in another tab). Review the tile shown below if you wish.")
     recorded = f"review #{now.my_review}" if now.my_review is not None else "no review"
     return (f"your review of {md(now.name)} changed since this form was drawn (it now stands at {recorded}, "
@@ -137,8 +138,7 @@ def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source:
     # What this form is drawn for: the tile and the reviewer's review of it the reviewer can see. A press of
     # "Record review" is about the form of the run before, which another tab or reader may have made stale.
     drawn_for = FormTarget(item_id if item_id is not None else item.key, name, mine["id"] if mine else None)
-    pressed_on = st.session_state.get(f"{key}-drawn-for")
-    st.session_state[f"{key}-drawn-for"] = drawn_for
+    pressed = pressed_on(f"{key}-drawn-for", drawn_for)
     with st.form(key=f"{key}-review", clear_on_submit=True):
         st.markdown("**Your review** — recorded in the review store with the pixel and model hashes")
         if mine:
@@ -160,7 +160,7 @@ def review_form(pred, tile: np.ndarray, name: str, a: dict, *, key: str, source:
     if choice is None:
         st.warning("Choose agree, disagree or unsure before recording.")
         return
-    stale = stale_reason(pressed_on, drawn_for)
+    stale = stale_reason(pressed, drawn_for)
     if stale:
         st.error(f"Nothing was recorded: {stale}", icon=":material/sync_problem:")
         return

@@ -3,6 +3,7 @@ reviewer's identity in the append-only sign-out table, and the next case to sign
 Slide page (for a case opened from the worklist) show the same form."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -11,6 +12,7 @@ from app import store
 from app.display.text import md
 from app.inputs import case_open
 from app.review import reviewer, scored_by
+from app.review.drawn_for import pressed_on
 
 if TYPE_CHECKING:  # imported where used: pandas would add 0.3 s to the app's first page
     import pandas as pd
@@ -43,9 +45,28 @@ def open_next_case(case_id: int) -> None:
         case_open.open_case_here(int(following.id))
 
 
-def signed_since(history: pd.DataFrame, last_seen: int | None) -> pd.DataFrame:
-    """The sign-outs in ``history`` (a case's, oldest first) after the one with id ``last_seen``; all without."""
-    return history if last_seen is None else history[history.signout_id > last_seen]
+@dataclass(frozen=True)
+class SignoutTarget:
+    """The case a sign-out form was drawn for, its slide file's name, and the latest sign-out the form showed."""
+
+    case: int
+    slide: str
+    last_signout: int | None
+
+
+def stale_signout(pressed: SignoutTarget | None, now: SignoutTarget, history: pd.DataFrame) -> str | None:
+    """Why a sign-out sent from the form ``pressed`` must not be recorded on the case ``now`` shows, whose
+    sign-outs are ``history`` (oldest first); None: it may."""
+    if pressed is None or (pressed.case, pressed.last_signout) == (now.case, now.last_signout):
+        return None
+    if pressed.case != now.case:
+        return (f"that sign-out was for {md(pressed.slide)}, which is no longer the case shown (another reader's "
+                f"sign-out may have moved it out of the list). Open {md(pressed.slide)} again to see its sign-outs "
+                "and add yours.")
+    unseen = history if pressed.last_signout is None else history[history.signout_id > pressed.last_signout]
+    last = unseen.iloc[-1]
+    return (f"{md(last.reviewer)} signed this case out ({store.CALL_NAMES[last.call]}) while your form was open; "
+            "every sign-out is listed above. Send yours again if it stands.")
 
 
 def signout_form(case_id: int, slide: str, key: str) -> None:
@@ -54,15 +75,11 @@ def signout_form(case_id: int, slide: str, key: str) -> None:
     sent from a form drawn for another case (the case shown changed under it), or before a sign-out of this case
     that it did not show, records nothing and says so."""
     earlier = store.signout_history(case_id)
-    # A press of "Sign out" is about the form of the run before: the case and the sign-outs it showed
-    drawn_for = st.session_state.get(f"{key}-signout-case")  # (case id, slide, last sign-out id shown)
-    seen = int(earlier.signout_id.iloc[-1]) if len(earlier) else None
-    st.session_state[f"{key}-signout-case"] = (case_id, slide, seen)
-    moved = drawn_for is not None and drawn_for[0] != case_id
-    if moved:  # a call chosen for one case never carries over to the next
+    now = SignoutTarget(case_id, slide, int(earlier.signout_id.iloc[-1]) if len(earlier) else None)
+    pressed = pressed_on(f"{key}-signout-case", now)
+    if pressed is not None and pressed.case != case_id:  # a call chosen for one case never carries over
         for field in ("call", "comment"):
             st.session_state.pop(f"{key}-{field}", None)
-    unseen = earlier.iloc[0:0] if drawn_for is None or moved else signed_since(earlier, drawn_for[2])
     if len(earlier):
         st.markdown("\n".join(
             f"- {store.CALL_NAMES[r.call]} by {md(r.reviewer)}{' (signed in)' * bool(r.reviewer_verified)}, "
@@ -79,15 +96,9 @@ def signout_form(case_id: int, slide: str, key: str) -> None:
                         index=None, key=f"{key}-call")
         comment = st.text_area("Comment", key=f"{key}-comment")
         sent = st.form_submit_button(f"Sign out as {who.name}")
-    if sent and moved:
-        st.error(f"Nothing was recorded: that sign-out was for {md(drawn_for[1])}, which is no longer the case "
-                 f"shown (another reader's sign-out may have moved it out of the list). Open {md(drawn_for[1])} "
-                 "again to see its sign-outs and add yours.", icon=":material/block:")
-    elif sent and len(unseen):
-        last = unseen.iloc[-1]
-        st.error(f"Nothing was recorded: {md(last.reviewer)} signed this case out ({store.CALL_NAMES[last.call]}) "
-                 "while your form was open; every sign-out is listed above. Send yours again if it stands.",
-                 icon=":material/sync_problem:")
+    stale = stale_signout(pressed, now, earlier) if sent else None
+    if stale:
+        st.error(f"Nothing was recorded: {stale}", icon=":material/sync_problem:")
     elif sent and call is None:
         st.error("Choose the slide-level call (metastasis, no metastasis or defer) first: nothing was recorded.",
                  icon=":material/rule:")

@@ -7,6 +7,7 @@ from app import store
 from app.display.text import md
 from app.inputs import case_open
 from app.review import reviewer, scored_by, signout
+from app.review.drawn_for import pressed_on
 
 NO_ANSWER = "no answer"
 PICK = "cases-pick"
@@ -107,12 +108,10 @@ withheld = (case["summary"].get("slide_level") or {}).get("withheld")
 if case["decision"] is None and withheld:
     st.warning(f"No slide answer: {md(withheld.rstrip('.'), 600)}.", icon=":material/report:")
 b = st.columns([1, 3])
-# a press is about the case shown in the run before: another reader's sign-out can move it out of the list
-drawn_for = st.session_state.get(OPEN_FOR)
-st.session_state[OPEN_FOR] = (case_id, case["slide"])
+pressed = pressed_on(OPEN_FOR, (case_id, case["slide"]))
 if b[0].button("Open in the Slide page", key="cases-open", type="primary"):
-    if drawn_for is not None and drawn_for[0] != case_id:
-        st.warning(f"Nothing was opened: {md(drawn_for[1])} is no longer in the list shown (another reader's "
+    if pressed is not None and pressed[0] != case_id:
+        st.warning(f"Nothing was opened: {md(pressed[1])} is no longer in the list shown (another reader's "
                    "sign-out may have moved it out).", icon=":material/sync_problem:")
     elif problem := case_open.open_case(case):
         st.error(md(problem, 600), icon=":material/block:")
