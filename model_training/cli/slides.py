@@ -27,6 +27,9 @@ from model_training.slides.review_store import Handoff, add_to_store, store_url
 from model_training.slides.run import SlideSettings
 from model_training.slides.tissue import TissueParams
 
+STOPPED = 130  # the shell's status for a command stopped by Ctrl-C
+NO_STORE = Handoff(True, "no review store given")
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m model_training.cli.slides", description=__doc__, epilog=DEBUG_EPILOG,
@@ -86,19 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         return STOPPED
     failed = say_batch(rows, args.out, args.scheduler)
     handoff = _to_worklist(args.out, args.db)
-    if handoff is not None and handoff.stopped:
+    if handoff.stopped:
         return STOPPED
-    return 1 if (handoff is not None and not handoff.ok) or failed else 0
+    return 1 if not handoff.ok or failed else 0
 
 
-STOPPED = 130  # the shell's status for a command stopped by Ctrl-C
-
-
-def _to_worklist(out: Path, db: str | None) -> Handoff | None:
-    """Add the batch's scored slides to the review store, when one is set, and say so; None without a store."""
+def _to_worklist(out: Path, db: str | None) -> Handoff:
+    """Add the batch's scored slides to the review store, when one is set, and say so (nothing to say without)."""
     url = store_url(db)
     if not url:
-        return None
+        return NO_STORE
     handoff = add_to_store(out, url)
     if handoff.stopped:
         print(f"Cases worklist: {handoff.message}", file=sys.stderr)

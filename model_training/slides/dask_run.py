@@ -69,15 +69,22 @@ def mute(names: tuple[str, ...] = TEARDOWN_LOGGERS) -> None:
 
 
 @contextmanager
-def muted(names: tuple[str, ...]) -> Iterator[None]:
-    """The loggers ``names`` silent while the block runs; their levels come back after it."""
+def levels_kept(names: tuple[str, ...]) -> Iterator[None]:
+    """The loggers ``names`` get back the levels they had when the block began, whatever it set."""
     saved = {name: logging.getLogger(name).level for name in names}
-    mute(names)
     try:
         yield
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+@contextmanager
+def muted(names: tuple[str, ...]) -> Iterator[None]:
+    """The loggers ``names`` silent while the block runs; their levels come back after it."""
+    with levels_kept(names):
+        mute(names)
+        yield
 
 
 @contextmanager
@@ -92,19 +99,17 @@ def quiet_after_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or not callable(previous):
         yield
         return
-    saved = {name: logging.getLogger(name).level for name in TEARDOWN_LOGGERS}
 
     def interrupted(signum, frame) -> None:
         mute()
         previous(signum, frame)  # Python's own raises KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
+    with levels_kept(TEARDOWN_LOGGERS):
+        signal.signal(signal.SIGINT, interrupted)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 class QuietWorkerLogs(WorkerPlugin):
